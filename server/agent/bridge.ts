@@ -1,0 +1,22 @@
+import { connect } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * `wharf agent bridge`: joins stdio to the agent's unix socket. Container drivers exec this
+ * inside the workspace and speak SSH over the exec's stdio.
+ */
+export function runBridge(socketPath: string, input: Readable, output: Writable): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = connect(socketPath);
+    socket.on('error', (err) => {
+      process.stderr.write(`wharf agent bridge: ${socketPath}: ${err.message}\n`);
+      resolve(1);
+    });
+    socket.on('connect', () => {
+      input.pipe(socket);
+      socket.pipe(output);
+    });
+    socket.on('close', () => resolve(0));
+    input.on('end', () => socket.end());
+  });
+}

@@ -1,0 +1,71 @@
+import type { Duplex } from 'node:stream';
+import { createFrameDecoder, encodeFrame } from '../common/index.ts';
+import type { KeyStore } from './key-store.ts';
+import type { SubsystemHandler } from './session.ts';
+
+/**
+ * `wharf-control`: requests from the control server to the agent (register a helper's
+ * short-lived key, ping). JSON frames `{id, op, ...}` answered by `{id, ok, error?}`.
+ * Only the server's own (admin) key may open it.
+ */
+export type ControlRequest =
+  | { id: number; op: 'ping' }
+  | {
+      id: number;
+      op: 'add-key';
+      publicKey: string;
+      label: string;
+      ttlMs: number;
+      forward?: string[];
+      reverse?: number[];
+    }
+  | { id: number; op: 'remove-key'; label: string };
+
+export type ControlResponse = { id: number; ok: boolean; error?: string; [key: string]: unknown };
+
+const MAX_CONTROL_FRAME = 64 * 1024;
+const MAX_KEY_TTL_MS = 7 * 24 * 3600 * 1000;
+
+export function createControlSubsystem(keys: KeyStore): SubsystemHandler {
+  return (stream: Duplex, context) => {
+    if (context.grant.role !== 'admin') {
+      stream.end(encodeFrame(Buffer.from(JSON.stringify({ id: 0, ok: false, error: 'forbidden' }))));
+      return;
+    }
+    const reply = (response: ControlResponse) => stream.write(encodeFrame(Buffer.from(JSON.stringify(response))));
+    const decoder = createFrameDecoder(MAX_CONTROL_FRAME, {
+      onError: (e) => {
+        reply({ id: 0, ok: false, error: e.message });
+        stream.end();
+      },
+      onFrame: (frame) => {
+        let request: ControlRequest;
+        try {
+          request = JSON.parse(frame.toString('utf8')) as ControlRequest;
+        } catch {
+          return reply({ id: 0, ok: false, error: 'request is not JSON' });
+        }
+        switch (request.op) {
+          case 'ping':
+            return reply({ id: request.id, ok: true });
+          case 'add-key': {
+            const ttl = Math.min(Math.max(1000, Number(request.ttlMs) || 0), MAX_KEY_TTL_MS);
+            const result = keys.add(String(request.publicKey), {
+              role: 'session',
+              label: String(request.label),
+              expiresAt: Date.now() + ttl,
+              forward: Array.isArray(request.forward) ? request.forward.map(String) : [],
+              reverse: Array.isArray(request.reverse) ? request.reverse.map(Number) : [],
+            });
+            return reply(result.ok ? { id: request.id, ok: true } : { id: request.id, ok: false, error: result.error });
+          }
+          case 'remove-key':
+            return reply({ id: request.id, ok: true, removed: keys.remove(String(request.label)) });
+          default:
+            return reply({ id: (request as { id?: number }).id ?? 0, ok: false, error: 'unknown op' });
+        }
+      },
+    });
+    stream.on('data', (chunk: Buffer) => decoder.push(chunk));
+  };
+}

@@ -1,0 +1,25 @@
+import { loadAgentConfig, readProcessContext } from '../config/index.ts';
+import { runBridge } from './bridge.ts';
+import { runAgent, type AgentFeature } from './run-agent.ts';
+
+/** Entry of the in-workspace agent process: composes the agent's features. */
+async function main(): Promise<void> {
+  const ctx = readProcessContext();
+  if (ctx.argv[0] === 'bridge') {
+    const socket = ctx.argv[ctx.argv.indexOf('--socket') + 1];
+    process.exit(await runBridge(socket, process.stdin, process.stdout));
+  }
+  const config = loadAgentConfig(ctx);
+  const features: AgentFeature[] = [];
+  const agent = await runAgent(config, features);
+  const stop = () => {
+    agent.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`wharf agent: ${err.message}\n`);
+  process.exit(1);
+});

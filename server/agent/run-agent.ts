@@ -1,0 +1,64 @@
+import { chmod, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import type ssh2 from 'ssh2';
+import type { AgentConfig } from '../config/index.ts';
+import { createControlSubsystem } from './control.ts';
+import { createKeyStore, type KeyGrant } from './key-store.ts';
+import type { SubsystemHandler } from './session.ts';
+import { createAgentServer } from './ssh-server.ts';
+
+/** A feature plugged into the agent: its subsystems, and what must be flushed on shutdown. */
+export type AgentFeature = {
+  subsystems?: Record<string, SubsystemHandler>;
+  onConnection?: (client: ssh2.Connection, grant: KeyGrant) => void;
+  shutdown?: () => Promise<void>;
+};
+
+export type RunningAgent = { stop(): Promise<void> };
+
+function logLine(event: string, fields: Record<string, unknown> = {}): void {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`);
+}
+
+export async function runAgent(config: AgentConfig, features: AgentFeature[]): Promise<RunningAgent> {
+  const keys = createKeyStore();
+  await keys.loadAuthorizedKeysFile(config.authorizedKeysFile);
+  const hostKey = await readFile(config.hostKeyFile, 'utf8');
+  const subsystems: Record<string, SubsystemHandler> = { 'wharf-control': createControlSubsystem(keys) };
+  for (const f of features) Object.assign(subsystems, f.subsystems ?? {});
+
+  const agent = createAgentServer({
+    hostKey,
+    keys,
+    process: { root: config.root, shell: config.shell, env: config.env },
+    subsystems,
+    onConnection: (client, grant) => {
+      for (const f of features) f.onConnection?.(client, grant);
+    },
+    log: logLine,
+  });
+
+  await rm(config.socket, { force: true });
+  const listener: Server = createServer((socket) => agent.injectSocket(socket));
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(config.socket, () => resolve());
+  });
+  // Only the server (same user) may dial the agent; SSH auth still applies on top.
+  await chmod(config.socket, 0o600);
+  logLine('listening', { socket: config.socket, root: config.root });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        listener.close();
+        for (const f of features) await f.shutdown?.().catch((err: Error) => logLine('shutdown_error', { error: err.message }));
+        await agent.close();
+        await rm(config.socket, { force: true });
+        logLine('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,10 @@
+export { WharfError, isWharfError, toWharfError } from './errors.ts';
+export type { ErrorCode } from './errors.ts';
+export { ok, fail } from './result.ts';
+export type { Result } from './result.ts';
+export { encodeFrame, createFrameDecoder, FRAME_HEADER_BYTES } from './frame.ts';
+export type { FrameDecoderEvents } from './frame.ts';
+export { signToken, verifyToken } from './signed-token.ts';
+export type { TokenPayload, VerifyFailure } from './signed-token.ts';
+export { CLOSE_CODES } from './protocol.ts';
+export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';

@@ -1,0 +1,4 @@
+export { loadServerConfig, readProcessContext } from './load-config.ts';
+export type { ServerConfig, SandboxMode, ProcessContext } from './load-config.ts';
+export { loadAgentConfig } from './agent-config.ts';
+export type { AgentConfig } from './agent-config.ts';

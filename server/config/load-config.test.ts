@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { loadServerConfig } from './load-config.ts';
+
+describe('server config', () => {
+  it('uses safe defaults', () => {
+    const config = loadServerConfig({ argv: [], env: { HOME: '/home/u' } });
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.port).toBe(8080);
+    expect(config.dataDir).toBe('/home/u/.local/share/wharf');
+    expect(config.token).toBeUndefined();
+  });
+
+  it('lets flags win over environment', () => {
+    const config = loadServerConfig({
+      argv: ['--port', '9000', '--admin-var', 'OKTETO_FORCE_REMOTE=true'],
+      env: { WHARF_PORT: '7000', WHARF_HOST: '0.0.0.0', WHARF_TOKEN: 't', WHARF_DATA_DIR: '/d', WHARF_ADMIN_VARS: 'A=1' },
+    });
+    expect(config).toMatchObject({ port: 9000, host: '0.0.0.0', token: 't', dataDir: '/d' });
+    expect(config.adminVariables).toEqual({ A: '1', OKTETO_FORCE_REMOTE: 'true' });
+  });
+
+  it('refuses bad values with a clear message', () => {
+    expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
+    expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);
+    expect(() => loadServerConfig({ argv: ['--bogus'], env: {} })).toThrow();
+  });
+});

@@ -1,0 +1,100 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export type SandboxMode = 'auto' | 'bwrap' | 'none';
+
+export type ServerConfig = {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Admin token given by flag or environment; when absent one is generated and kept in dataDir. */
+  token: string | undefined;
+  sandbox: SandboxMode;
+  logLevel: string;
+  /** Docker Engine API endpoint for remote deploys: `unix:///path.sock` or `tcp://host:port`. */
+  builder: string | undefined;
+  /** Variables injected into every deploy (Okteto "admin variables"). */
+  adminVariables: Record<string, string>;
+  /** Public base URL used in printed and shared links. */
+  publicUrl: string | undefined;
+  /** Limits and timings are passed down from here, never read elsewhere. */
+  limits: {
+    agentRestartDelayMs: number;
+    agentStopGraceMs: number;
+    maxWebSocketMessageBytes: number;
+    sessionTtlMs: number;
+  };
+};
+
+export type ProcessContext = { argv: string[]; env: NodeJS.ProcessEnv };
+
+/** The only place that touches process.env / argv, and only when called. */
+export function readProcessContext(): ProcessContext {
+  return { argv: process.argv.slice(2), env: process.env };
+}
+
+function parseVariables(list: string[], source: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new Error(`${source}: expected NAME=value, got "${item}"`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function parsePort(raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
+  return port;
+}
+
+export function loadServerConfig(ctx: ProcessContext): ServerConfig {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      token: { type: 'string' },
+      sandbox: { type: 'string' },
+      'log-level': { type: 'string' },
+      builder: { type: 'string' },
+      'admin-var': { type: 'string', multiple: true },
+      'public-url': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const env = ctx.env;
+  const sandbox = (values.sandbox ?? env.WHARF_SANDBOX ?? 'auto') as SandboxMode;
+  if (!['auto', 'bwrap', 'none'].includes(sandbox)) {
+    throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
+  }
+  const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  const adminFromEnv = (env.WHARF_ADMIN_VARS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return {
+    host: values.host ?? env.WHARF_HOST ?? '127.0.0.1',
+    port: parsePort(values.port ?? env.WHARF_PORT ?? '8080'),
+    dataDir: resolve(values['data-dir'] ?? env.WHARF_DATA_DIR ?? join(dataHome, 'wharf')),
+    token: values.token ?? (env.WHARF_TOKEN || undefined),
+    sandbox,
+    logLevel: values['log-level'] ?? env.WHARF_LOG_LEVEL ?? 'info',
+    builder: values.builder ?? (env.WHARF_BUILDER || undefined),
+    adminVariables: {
+      ...parseVariables(adminFromEnv, 'WHARF_ADMIN_VARS'),
+      ...parseVariables(values['admin-var'] ?? [], '--admin-var'),
+    },
+    publicUrl: values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined),
+    limits: {
+      agentRestartDelayMs: 500,
+      agentStopGraceMs: 5000,
+      maxWebSocketMessageBytes: 16 * 1024 * 1024,
+      sessionTtlMs: 7 * 24 * 3600 * 1000,
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import type { Hono } from 'hono';
+import type { Registry } from 'prom-client';
+import type { WorkspaceService } from '../workspace/index.ts';
+import type { AuthSecrets, Principal } from './auth.ts';
+import type { WsRouter } from './ws-router.ts';
+
+export type AppEnv = { Variables: { principal: Principal } };
+
+export type Logger = {
+  info(fields: Record<string, unknown>, message?: string): void;
+  warn(fields: Record<string, unknown>, message?: string): void;
+  error(fields: Record<string, unknown>, message?: string): void;
+};
+
+/** What route modules receive. Feature services are added here as features land. */
+export type AppDeps = {
+  workspaces: WorkspaceService;
+  secrets: AuthSecrets;
+  logger: Logger;
+  metrics: Registry;
+  webDir: string | undefined;
+  publicUrl: string | undefined;
+  sessionTtlMs: number;
+  maxWebSocketMessageBytes: number;
+};
+
+export type RouteModule = (app: Hono<AppEnv>, ws: WsRouter, deps: AppDeps) => void;

@@ -1,0 +1,81 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { signToken, verifyToken } from '../common/index.ts';
+
+export const SESSION_COOKIE = 'wharf_session';
+
+/** Who is making a request. Share principals come from signed share links (terminals). */
+export type Principal =
+  | { kind: 'admin' }
+  | { kind: 'share'; workspace: string; resource: string; role: 'editor' | 'viewer'; shareId: string; exp: number };
+
+export type AuthSecrets = { token: string; secret: Buffer; generated: boolean };
+
+async function readOrCreate(file: string, make: () => string): Promise<{ value: string; created: boolean }> {
+  try {
+    return { value: (await readFile(file, 'utf8')).trim(), created: false };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const value = make();
+  await writeFile(file, `${value}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  return { value: (await readFile(file, 'utf8')).trim(), created: true };
+}
+
+/** The admin token (given, or generated once and kept 0600 in the data dir) and the signing secret. */
+export async function loadAuthSecrets(dataDir: string, givenToken: string | undefined): Promise<AuthSecrets> {
+  const secret = await readOrCreate(join(dataDir, 'signing.key'), () => randomBytes(32).toString('hex'));
+  if (givenToken) return { token: givenToken, secret: Buffer.from(secret.value, 'hex'), generated: false };
+  const token = await readOrCreate(join(dataDir, 'token'), () => randomBytes(24).toString('base64url'));
+  return { token: token.value, secret: Buffer.from(secret.value, 'hex'), generated: token.created };
+}
+
+export function tokenMatches(expected: string, given: string | undefined): boolean {
+  if (!given) return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createSessionCookieValue(secret: Buffer, ttlMs: number): string {
+  return signToken(secret, { exp: Date.now() + ttlMs, kind: 'session' });
+}
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+export type Authenticator = {
+  /** Resolve credentials from request headers; `undefined` means unauthenticated. */
+  authenticate(headers: { authorization?: string; cookie?: string }, url: URL): Promise<Principal | undefined>;
+};
+
+/** Extra credential kinds (share links) are plugged in by their owners. */
+export type PrincipalResolver = (input: { headers: { authorization?: string; cookie?: string }; url: URL }) => Promise<Principal | undefined>;
+
+export function createAuthenticator(secrets: AuthSecrets, resolvers: PrincipalResolver[] = []): Authenticator {
+  return {
+    async authenticate(headers, url) {
+      const auth = headers.authorization;
+      if (auth?.startsWith('Bearer ') && tokenMatches(secrets.token, auth.slice(7).trim())) return { kind: 'admin' };
+      const cookie = readCookie(headers.cookie, SESSION_COOKIE);
+      if (cookie) {
+        const verified = verifyToken(secrets.secret, cookie);
+        if (verified.ok && verified.value.kind === 'session') return { kind: 'admin' };
+      }
+      for (const resolve of resolvers) {
+        const principal = await resolve({ headers, url });
+        if (principal) return principal;
+      }
+      return undefined;
+    },
+  };
+}

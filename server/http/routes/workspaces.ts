@@ -1,0 +1,43 @@
+import { WharfError } from '../../common/index.ts';
+import type { RouteModule } from '../app-types.ts';
+import { readJsonBody } from '../body.ts';
+
+const MAX_SESSION_KEY_TTL_MS = 24 * 3600 * 1000;
+
+export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
+  const { workspaces } = deps;
+
+  app.get('/api/workspaces', async (c) => c.json({ workspaces: await workspaces.list() }));
+
+  app.post('/api/workspaces', async (c) => {
+    const body = await readJsonBody(c);
+    const name = workspaces.validateName(body.name);
+    if (!name.ok) throw new WharfError('bad_request', name.error);
+    if (body.seed !== undefined && typeof body.seed !== 'string') throw new WharfError('bad_request', '"seed" must be a server-side folder path');
+    const workspace = await workspaces.create({ name: name.value, seedFrom: body.seed as string | undefined });
+    return c.json(workspace, 201);
+  });
+
+  app.get('/api/workspaces/:id', async (c) => c.json(await workspaces.get(c.req.param('id'))));
+
+  app.delete('/api/workspaces/:id', async (c) => {
+    await workspaces.remove(c.req.param('id'));
+    return c.body(null, 204);
+  });
+
+  app.post('/api/workspaces/:id/start', async (c) => c.json(await workspaces.start(c.req.param('id'))));
+  app.post('/api/workspaces/:id/stop', async (c) => c.json(await workspaces.stop(c.req.param('id'))));
+
+  /** A helper registers its own public key for a limited time; SSH auth stays end-to-end. */
+  app.post('/api/workspaces/:id/session-keys', async (c) => {
+    const body = await readJsonBody(c);
+    if (typeof body.publicKey !== 'string' || !body.publicKey.trim()) throw new WharfError('bad_request', '"publicKey" (OpenSSH format) is required');
+    const ttlMs = body.ttlSeconds === undefined ? 3600_000 : Number(body.ttlSeconds) * 1000;
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_SESSION_KEY_TTL_MS) {
+      throw new WharfError('bad_request', `"ttlSeconds" must be between 1 and ${MAX_SESSION_KEY_TTL_MS / 1000}`);
+    }
+    const label = typeof body.label === 'string' && body.label ? body.label.slice(0, 64) : 'session';
+    await workspaces.registerSessionKey(c.req.param('id'), body.publicKey, { ttlMs, label });
+    return c.json({ ok: true, expiresAt: new Date(Date.now() + ttlMs).toISOString() }, 201);
+  });
+};

@@ -1,0 +1,91 @@
+import { serve } from '@hono/node-server';
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createHash } from 'node:crypto';
+import pino from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { ServerConfig } from './config/index.ts';
+import { createApp, createAuthenticator, loadAuthSecrets } from './http/index.ts';
+import { createWorkspaceService, loadOrCreateServerKey } from './workspace/index.ts';
+import { createProcessDriver } from './workspace/process/index.ts';
+
+const codeRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+
+export type RunningServer = {
+  url: string;
+  loginUrl: string;
+  token: string;
+  tokenGenerated: boolean;
+  /** Stops the server; agents are stopped too unless `keepAgents` (a restart that keeps ptys). */
+  close(options?: { keepAgents?: boolean }): Promise<void>;
+};
+
+/** Composition root: config → drivers → services → app → listen. */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const logger = pino({ level: config.logLevel, base: { component: 'server' } });
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+
+  const secrets = await loadAuthSecrets(config.dataDir, config.token);
+  const serverKey = await loadOrCreateServerKey(config.dataDir);
+  // Unix socket paths are short (~107 bytes): keep agent sockets in a short per-data-dir folder.
+  const runDir = join(tmpdir(), `wharf-${createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12)}`);
+  const driver = createProcessDriver({
+    dataDir: config.dataDir,
+    runDir,
+    sandbox: config.sandbox,
+    codeRoot,
+    agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
+    restartDelayMs: config.limits.agentRestartDelayMs,
+    stopGraceMs: config.limits.agentStopGraceMs,
+    log: (event, fields) => logger.info({ event, ...fields }),
+  });
+  await driver.init();
+  const workspaces = createWorkspaceService({ driver, serverKey, connectTimeoutMs: 15_000 });
+
+  const authenticator = createAuthenticator(secrets);
+  const { app, ws } = createApp({
+    workspaces,
+    secrets,
+    logger,
+    metrics,
+    authenticator,
+    webDir: join(codeRoot, 'web', 'dist'),
+    publicUrl: config.publicUrl,
+    sessionTtlMs: config.limits.sessionTtlMs,
+    maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s as Server));
+    (s as Server).once('error', reject);
+  });
+  server.on('upgrade', (request, socket, head) => ws.handleUpgrade(request, socket, head));
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = config.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ event: 'listening', url });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    loginUrl: `${url}/login?token=${encodeURIComponent(secrets.token)}`,
+    token: secrets.token,
+    tokenGenerated: secrets.generated,
+    close(options = {}) {
+      closing ??= (async () => {
+        ws.close();
+        server.closeAllConnections?.();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await workspaces.shutdown(!options.keepAgents);
+        logger.info({ event: 'stopped' });
+      })();
+      return closing;
+    },
+  };
+}

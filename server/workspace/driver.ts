@@ -1,0 +1,50 @@
+import type { Duplex } from 'node:stream';
+import type { WorkspaceStatus } from '../common/index.ts';
+
+/** Everything a driver keeps about a workspace, stored with the workspace itself. */
+export type WorkspaceRecord = {
+  id: string;
+  name: string;
+  driver: string;
+  createdAt: string;
+  /** What the user asked for; the driver reconciles toward it (restart on crash, start on boot). */
+  desired: 'running' | 'stopped';
+  status: WorkspaceStatus;
+  /** Public half of the agent's host key (OpenSSH format). */
+  hostPublicKey: string;
+  /** Feature-owned metadata (deploy history, share revocations...), bounded by its owners. */
+  extra: Record<string, unknown>;
+};
+
+export type CreateWorkspaceInput = {
+  id: string;
+  name: string;
+  /** A server-side folder copied into the new workspace. */
+  seedFrom?: string;
+  hostPrivateKey: string;
+  hostPublicKey: string;
+  /** authorized_keys content: the control server's public key. */
+  authorizedKeys: string;
+};
+
+/**
+ * A driver does lifecycle and one thing more: a duplex byte stream to the workspace agent's SSH
+ * server. Everything else goes through the agent so every feature works the same on every driver.
+ */
+export interface WorkspaceDriver {
+  readonly kind: string;
+  /** Find existing workspaces and bring those meant to run back up. */
+  init(): Promise<void>;
+  create(input: CreateWorkspaceInput): Promise<WorkspaceRecord>;
+  list(): Promise<WorkspaceRecord[]>;
+  get(id: string): Promise<WorkspaceRecord | undefined>;
+  start(id: string): Promise<WorkspaceRecord>;
+  stop(id: string): Promise<WorkspaceRecord>;
+  remove(id: string): Promise<void>;
+  /** A fresh byte stream to the agent; the caller speaks SSH over it. */
+  connect(id: string): Promise<Duplex>;
+  /** Atomically update feature-owned metadata under `key`. */
+  updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T>;
+  /** Stop supervising; stop agents unless they are meant to outlive this server process. */
+  shutdown(options: { stopAgents: boolean }): Promise<void>;
+}

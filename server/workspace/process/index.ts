@@ -1,0 +1,2 @@
+export { createProcessDriver } from './process-driver.ts';
+export type { ProcessDriverOptions } from './process-driver.ts';

@@ -1,0 +1,358 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { WharfError } from '../../common/index.ts';
+import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
+import { buildBwrapArgs, findBwrap, SANDBOX_HOME, SANDBOX_WORKSPACE } from './sandbox.ts';
+
+export type ProcessDriverOptions = {
+  dataDir: string;
+  /** Short directory for agent sockets (unix socket paths are limited to ~107 bytes). */
+  runDir: string;
+  sandbox: 'auto' | 'bwrap' | 'none';
+  /** Read-only code the agent runs from (bound into the sandbox). */
+  codeRoot: string;
+  /** argv that starts the agent entry; agent flags are appended. */
+  agentCommand: string[];
+  restartDelayMs: number;
+  stopGraceMs: number;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+};
+
+type StoredMeta = Omit<WorkspaceRecord, 'status'> & { agentPid?: number };
+
+type Supervised = {
+  child?: ChildProcess;
+  pid?: number;
+  stopping: boolean;
+  restartTimer?: NodeJS.Timeout;
+  pollTimer?: NodeJS.Timeout;
+  ready?: Promise<void>;
+};
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tryConnect(path: string): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', () => resolve(undefined));
+  });
+}
+
+/**
+ * The embedded default: a workspace is a folder under the data dir, its agent a detached child
+ * process (so its ptys outlive a crashed or upgraded control server), optionally in bubblewrap.
+ */
+export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDriver {
+  const root = join(options.dataDir, 'workspaces');
+  const supervised = new Map<string, Supervised>();
+  const metaLocks = new Map<string, Promise<unknown>>();
+  let bwrap: string | undefined;
+  let shuttingDown = false;
+
+  const dirOf = (id: string) => join(root, id);
+  const paths = (id: string) => ({
+    dir: dirOf(id),
+    meta: join(dirOf(id), 'workspace.json'),
+    files: join(dirOf(id), 'files'),
+    home: join(dirOf(id), 'home'),
+    agentDir: join(dirOf(id), 'agent'),
+    hostKey: join(dirOf(id), 'agent', 'host_key'),
+    authorizedKeys: join(dirOf(id), 'agent', 'authorized_keys'),
+    log: join(dirOf(id), 'agent.log'),
+    socket: join(options.runDir, `${id}.sock`),
+  });
+
+  async function readMeta(id: string): Promise<StoredMeta | undefined> {
+    try {
+      return JSON.parse(await readFile(paths(id).meta, 'utf8')) as StoredMeta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async function writeMeta(meta: StoredMeta): Promise<void> {
+    const file = paths(meta.id).meta;
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(meta, null, 2), { mode: 0o600 });
+    await rename(tmp, file);
+  }
+
+  /** Serialises read-modify-write of one workspace's metadata within this process. */
+  function withMeta<T>(id: string, fn: (meta: StoredMeta) => Promise<T> | T): Promise<T> {
+    const previous = metaLocks.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(async () => {
+      const meta = await readMeta(id);
+      if (!meta) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+      return fn(meta);
+    });
+    metaLocks.set(id, next);
+    return next;
+  }
+
+  function toRecord(meta: StoredMeta): WorkspaceRecord {
+    const s = supervised.get(meta.id);
+    const alive = s ? isAlive(s.child?.pid ?? s.pid) : false;
+    const status = meta.desired === 'stopped' ? (alive ? 'running' : 'stopped') : alive ? 'running' : s ? 'starting' : 'stopped';
+    const { agentPid: _pid, ...rest } = meta;
+    return { ...rest, status };
+  }
+
+  function useSandbox(): boolean {
+    if (options.sandbox === 'none') return false;
+    bwrap ??= findBwrap();
+    if (!bwrap) {
+      if (options.sandbox === 'bwrap') throw new WharfError('unavailable', 'sandbox "bwrap" requested but bubblewrap (bwrap) is not installed');
+      return false;
+    }
+    return true;
+  }
+
+  async function waitForSocket(id: string, s: Supervised): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const socket = await tryConnect(paths(id).socket);
+      if (socket) {
+        socket.destroy();
+        return;
+      }
+      if (!s.stopping && !isAlive(s.child?.pid ?? s.pid)) break;
+      await delay(50);
+    }
+    const log = await readFile(paths(id).log, 'utf8').catch(() => '');
+    throw new WharfError('unavailable', `agent of workspace "${id}" did not start`, { log: log.split('\n').slice(-10).join('\n') });
+  }
+
+  async function launch(id: string): Promise<void> {
+    const p = paths(id);
+    const s = supervised.get(id) ?? { stopping: false };
+    supervised.set(id, s);
+    s.stopping = false;
+    await mkdir(options.runDir, { recursive: true, mode: 0o700 });
+    await rm(p.socket, { force: true });
+    const sandboxed = useSandbox();
+    const agentArgs = [
+      '--socket', p.socket,
+      '--root', sandboxed ? SANDBOX_WORKSPACE : p.files,
+      '--home', sandboxed ? SANDBOX_HOME : p.home,
+      '--host-key', p.hostKey,
+      '--authorized-keys', p.authorizedKeys,
+    ];
+    const [cmd, ...cmdArgs] = sandboxed
+      ? [
+          bwrap as string,
+          ...buildBwrapArgs({ files: p.files, home: p.home, agentDir: p.agentDir, runDir: options.runDir, codeRoot: options.codeRoot, nodePath: options.agentCommand[0] }),
+          '--',
+          ...options.agentCommand,
+          ...agentArgs,
+        ]
+      : [...options.agentCommand, ...agentArgs];
+    const logFile = await open(p.log, 'a', 0o600);
+    const child = spawn(cmd, cmdArgs, {
+      cwd: sandboxed ? '/' : p.files,
+      detached: true,
+      stdio: ['ignore', logFile.fd, logFile.fd],
+    });
+    await logFile.close();
+    child.unref();
+    s.child = child;
+    s.pid = child.pid;
+    await withMeta(id, (meta) => writeMeta({ ...meta, agentPid: child.pid }));
+    options.log('agent.started', { workspace: id, pid: child.pid, sandboxed });
+    child.on('exit', (code, signal) => {
+      if (s.child !== child) return;
+      s.child = undefined;
+      s.pid = undefined;
+      options.log('agent.exited', { workspace: id, code, signal, expected: s.stopping });
+      if (!s.stopping && !shuttingDown) scheduleRestart(id, s);
+    });
+    s.ready = waitForSocket(id, s);
+    await s.ready;
+  }
+
+  function scheduleRestart(id: string, s: Supervised): void {
+    clearTimeout(s.restartTimer);
+    s.restartTimer = setTimeout(() => {
+      launch(id).catch((err: Error) => options.log('agent.restart_failed', { workspace: id, error: err.message }));
+    }, options.restartDelayMs);
+  }
+
+  /** An agent left running by an earlier server process: watch its pid instead of a child handle. */
+  function adopt(id: string, pid: number): void {
+    const s: Supervised = { pid, stopping: false };
+    supervised.set(id, s);
+    s.pollTimer = setInterval(() => {
+      if (isAlive(pid)) return;
+      clearInterval(s.pollTimer);
+      if (s.pid !== pid) return;
+      s.pid = undefined;
+      options.log('agent.exited', { workspace: id, pid, expected: s.stopping });
+      if (!s.stopping && !shuttingDown) scheduleRestart(id, s);
+    }, 1000);
+    s.pollTimer.unref();
+    options.log('agent.adopted', { workspace: id, pid });
+  }
+
+  async function terminate(id: string): Promise<void> {
+    const s = supervised.get(id);
+    if (!s) return;
+    s.stopping = true;
+    clearTimeout(s.restartTimer);
+    clearInterval(s.pollTimer);
+    const pid = s.child?.pid ?? s.pid;
+    if (pid && isAlive(pid)) {
+      // The agent flushes open documents on SIGTERM; kill the whole group only if it hangs.
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+      const deadline = Date.now() + options.stopGraceMs;
+      while (isAlive(pid) && Date.now() < deadline) await delay(25);
+      if (isAlive(pid)) {
+        try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+    }
+    supervised.delete(id);
+  }
+
+  async function ensureRunning(id: string): Promise<void> {
+    const s = supervised.get(id);
+    if (s && !s.stopping && isAlive(s.child?.pid ?? s.pid)) {
+      await s.ready;
+      return;
+    }
+    await launch(id);
+  }
+
+  return {
+    kind: 'process',
+
+    async init() {
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      for (const id of await readdir(root)) {
+        const meta = await readMeta(id).catch(() => undefined);
+        if (!meta || meta.desired !== 'running') continue;
+        if (meta.agentPid && isAlive(meta.agentPid) && (await tryConnect(paths(id).socket).then((s) => (s?.destroy(), !!s)))) {
+          adopt(id, meta.agentPid);
+        } else {
+          await launch(id).catch((err: Error) => options.log('agent.start_failed', { workspace: id, error: err.message }));
+        }
+      }
+    },
+
+    async create(input: CreateWorkspaceInput) {
+      const p = paths(input.id);
+      if (existsSync(p.dir)) throw new WharfError('conflict', `workspace "${input.id}" already exists`);
+      await mkdir(p.agentDir, { recursive: true, mode: 0o700 });
+      await mkdir(p.home, { recursive: true });
+      if (input.seedFrom) {
+        await cp(input.seedFrom, p.files, { recursive: true, verbatimSymlinks: true }).catch(async (err: Error) => {
+          await rm(p.dir, { recursive: true, force: true });
+          throw new WharfError('bad_request', `cannot copy seed folder "${input.seedFrom}": ${err.message}`);
+        });
+      } else {
+        await mkdir(p.files, { recursive: true });
+      }
+      await writeFile(p.hostKey, input.hostPrivateKey, { mode: 0o600 });
+      await writeFile(p.authorizedKeys, input.authorizedKeys, { mode: 0o600 });
+      await chmod(p.agentDir, 0o700);
+      const meta: StoredMeta = {
+        id: input.id,
+        name: input.name,
+        driver: 'process',
+        createdAt: new Date().toISOString(),
+        desired: 'running',
+        hostPublicKey: input.hostPublicKey,
+        extra: {},
+      };
+      await writeMeta(meta);
+      await launch(input.id);
+      return toRecord(meta);
+    },
+
+    async list() {
+      const out: WorkspaceRecord[] = [];
+      for (const id of await readdir(root).catch(() => [] as string[])) {
+        const meta = await readMeta(id).catch(() => undefined);
+        if (meta) out.push(toRecord(meta));
+      }
+      return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
+    async get(id) {
+      const meta = await readMeta(id);
+      return meta && toRecord(meta);
+    },
+
+    async start(id) {
+      const meta = await withMeta(id, async (m) => {
+        const next = { ...m, desired: 'running' as const };
+        await writeMeta(next);
+        return next;
+      });
+      await ensureRunning(id);
+      return toRecord(meta);
+    },
+
+    async stop(id) {
+      const meta = await withMeta(id, async (m) => {
+        const next = { ...m, desired: 'stopped' as const, agentPid: undefined };
+        await writeMeta(next);
+        return next;
+      });
+      await terminate(id);
+      return toRecord(meta);
+    },
+
+    async remove(id) {
+      if (!(await readMeta(id))) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+      await terminate(id);
+      await rm(paths(id).dir, { recursive: true, force: true });
+      await rm(paths(id).socket, { force: true });
+    },
+
+    async connect(id) {
+      const meta = await readMeta(id);
+      if (!meta) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+      if (meta.desired !== 'running') throw new WharfError('conflict', `workspace "${id}" is stopped; start it first`);
+      let socket = await tryConnect(paths(id).socket);
+      if (!socket) {
+        await ensureRunning(id);
+        socket = await tryConnect(paths(id).socket);
+      }
+      if (!socket) throw new WharfError('unavailable', `agent of workspace "${id}" is not reachable`);
+      return socket;
+    },
+
+    updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T) {
+      return withMeta(id, async (meta) => {
+        const value = update(meta.extra[key] as T | undefined);
+        await writeMeta({ ...meta, extra: { ...meta.extra, [key]: value } });
+        return value;
+      });
+    },
+
+    async shutdown({ stopAgents }) {
+      shuttingDown = true;
+      for (const s of supervised.values()) {
+        clearTimeout(s.restartTimer);
+        clearInterval(s.pollTimer);
+      }
+      if (stopAgents) await Promise.all([...supervised.keys()].map((id) => terminate(id)));
+      supervised.clear();
+    },
+  };
+}

@@ -1,0 +1,142 @@
+import type { Duplex } from 'node:stream';
+import { WharfError, type Workspace } from '../common/index.ts';
+import { connectAgent, type AgentConnection } from './agent-connection.ts';
+import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
+import { generateKeyPair, type KeyPair } from './keys.ts';
+
+export type WorkspaceServiceOptions = {
+  driver: WorkspaceDriver;
+  serverKey: KeyPair;
+  connectTimeoutMs: number;
+};
+
+export type SessionKeyGrant = { ttlMs: number; label: string; forward?: string[]; reverse?: number[] };
+
+const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+
+export function toWorkspace(record: WorkspaceRecord): Workspace {
+  return {
+    id: record.id,
+    name: record.name,
+    driver: record.driver,
+    status: record.status,
+    createdAt: record.createdAt,
+    hostKey: record.hostPublicKey.trim(),
+  };
+}
+
+export type WorkspaceService = ReturnType<typeof createWorkspaceService>;
+
+/** Driver-independent workspace operations, and the pool of SSH connections to agents. */
+export function createWorkspaceService(options: WorkspaceServiceOptions) {
+  const { driver } = options;
+  const connections = new Map<string, Promise<AgentConnection>>();
+
+  async function requireRecord(id: string): Promise<WorkspaceRecord> {
+    const record = await driver.get(id);
+    if (!record) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+    return record;
+  }
+
+  function dropConnection(id: string): void {
+    const pending = connections.get(id);
+    connections.delete(id);
+    pending?.then((c) => c.close()).catch(() => {});
+  }
+
+  return {
+    driver,
+
+    validateName(name: unknown): { ok: true; value: string } | { ok: false; error: string } {
+      if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+        return { ok: false, error: 'name must be 1-40 characters of a-z, 0-9 and "-", starting and ending with a letter or digit' };
+      }
+      return { ok: true, value: name };
+    },
+
+    async create(input: { name: string; seedFrom?: string }): Promise<Workspace> {
+      const host = generateKeyPair(`wharf-workspace-${input.name}`);
+      const record = await driver.create({
+        id: input.name,
+        name: input.name,
+        seedFrom: input.seedFrom,
+        hostPrivateKey: host.privateKey,
+        hostPublicKey: host.publicKey,
+        authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,
+      });
+      return toWorkspace(record);
+    },
+
+    async list(): Promise<Workspace[]> {
+      return (await driver.list()).map(toWorkspace);
+    },
+
+    async get(id: string): Promise<Workspace> {
+      return toWorkspace(await requireRecord(id));
+    },
+
+    async start(id: string): Promise<Workspace> {
+      return toWorkspace(await driver.start(id));
+    },
+
+    async stop(id: string): Promise<Workspace> {
+      dropConnection(id);
+      return toWorkspace(await driver.stop(id));
+    },
+
+    async remove(id: string): Promise<void> {
+      dropConnection(id);
+      await driver.remove(id);
+    },
+
+    /** The server's own SSH session with the agent, opened on first use and reopened after a drop. */
+    agent(id: string): Promise<AgentConnection> {
+      const existing = connections.get(id);
+      if (existing) {
+        return existing.then((c) => {
+          if (!c.closed) return c;
+          connections.delete(id);
+          return this.agent(id);
+        });
+      }
+      const pending = (async () => {
+        const record = await requireRecord(id);
+        const stream = await driver.connect(id);
+        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.connectTimeoutMs);
+        connection.onClose(() => {
+          if (connections.get(id) === pending) connections.delete(id);
+        });
+        return connection;
+      })();
+      pending.catch(() => connections.delete(id));
+      connections.set(id, pending);
+      return pending;
+    },
+
+    /** A raw byte stream to the agent for a client that does its own SSH (the websocket tunnel). */
+    async openTunnel(id: string): Promise<Duplex> {
+      await requireRecord(id);
+      return driver.connect(id);
+    },
+
+    /** Lets a helper's own key into the workspace for a limited time. */
+    async registerSessionKey(id: string, publicKey: string, grant: SessionKeyGrant): Promise<void> {
+      const agent = await this.agent(id);
+      const response = await agent.control({ op: 'add-key', publicKey, ...grant });
+      if (!response.ok) throw new WharfError('bad_request', `key refused: ${String(response.error)}`);
+    },
+
+    updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
+      return driver.updateExtra(id, key, update);
+    },
+
+    async readExtra<T>(id: string, key: string): Promise<T | undefined> {
+      return (await requireRecord(id)).extra[key] as T | undefined;
+    },
+
+    async shutdown(stopAgents: boolean): Promise<void> {
+      for (const id of [...connections.keys()]) dropConnection(id);
+      await driver.shutdown({ stopAgents });
+    },
+  };
+}

@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+
+describe('workspace agent over the websocket SSH tunnel', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+    await createWorkspace(server, 'ssh1');
+  });
+  afterAll(() => server.dispose());
+
+  it('runs a command in the workspace with its exit status', async () => {
+    const client = await sshThroughServer(server, 'ssh1');
+    const ok = await execOver(client, 'pwd; echo out; echo err >&2');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/\/workspaces\/ssh1\/files\nout\n/);
+    expect(ok.stderr).toBe('err\n');
+    const failed = await execOver(client, 'exit 7');
+    expect(failed.code).toBe(7);
+    client.end();
+  });
+
+  it('passes env requests and reports a signal death', async () => {
+    const client = await sshThroughServer(server, 'ssh1');
+    const env = await execOver(client, 'echo "$GREETING"', { env: { GREETING: 'hello there' } });
+    expect(env.stdout).toBe('hello there\n');
+    const killed = await execOver(client, 'kill -TERM $$');
+    expect(killed.signal).toBe('SIGTERM');
+    client.end();
+  });
+
+  it('gives a pty to a shell', async () => {
+    const client = await sshThroughServer(server, 'ssh1');
+    const out = await execOver(client, 'tty; stty size', { pty: { rows: 30, cols: 100, term: 'xterm' } as never });
+    expect(out.stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(out.stdout).toMatch(/30 100/);
+    client.end();
+  });
+
+  it('refuses an SSH client whose key the server never registered', async () => {
+    const { default: ssh2 } = await import('ssh2');
+    const { generateKeyPair } = await import('../server/workspace/index.ts');
+    const { default: WebSocket, createWebSocketStream } = await import('ws');
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/ssh1/ssh`, { headers: { authorization: `Bearer ${server.token}` } });
+    await new Promise((r) => ws.once('open', r));
+    const client = new ssh2.Client();
+    const error = await new Promise<Error>((resolve) => {
+      client.once('error', resolve);
+      client.connect({ sock: createWebSocketStream(ws), username: 'wharf', privateKey: generateKeyPair('stranger').privateKey });
+    });
+    expect(error.message).toMatch(/authentication methods failed/);
+  });
+});

@@ -1,0 +1,94 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import WebSocket, { createWebSocketStream } from 'ws';
+import { loadServerConfig } from '../../server/config/index.ts';
+import { startServer, type RunningServer } from '../../server/main.ts';
+import { generateKeyPair } from '../../server/workspace/index.ts';
+
+export type TestServer = RunningServer & {
+  dataDir: string;
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  restart(options?: { keepAgents?: boolean }): Promise<TestServer>;
+  dispose(): Promise<void>;
+};
+
+/** Starts a real control server on 127.0.0.1 with a fresh data dir. */
+export async function startTestServer(options: { sandbox?: 'none' | 'bwrap' | 'auto'; argv?: string[]; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
+  const config = loadServerConfig({
+    argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', ...(options.argv ?? [])],
+    env: {},
+  });
+  const running = await startServer(config);
+  const server: TestServer = {
+    ...running,
+    dataDir,
+    api(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${running.token}`);
+      let body = init.body;
+      if (init.json !== undefined) {
+        headers.set('content-type', 'application/json');
+        body = JSON.stringify(init.json);
+      }
+      return fetch(`${running.url}${path}`, { ...init, headers, body });
+    },
+    async restart(restartOptions = {}) {
+      await running.close({ keepAgents: restartOptions.keepAgents });
+      return startTestServer({ ...options, dataDir });
+    },
+    async dispose() {
+      await running.close();
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+export async function createWorkspace(server: TestServer, name: string, extra: Record<string, unknown> = {}) {
+  const res = await server.api('/api/workspaces', { method: 'POST', json: { name, ...extra } });
+  if (res.status !== 201) throw new Error(`create workspace: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; hostKey: string };
+}
+
+/** An SSH client to a workspace through the server's websocket tunnel, with a registered session key. */
+export async function sshThroughServer(server: TestServer, workspaceId: string): Promise<ssh2.Client> {
+  const key = generateKeyPair('test-session');
+  const reg = await server.api(`/api/workspaces/${workspaceId}/session-keys`, { method: 'POST', json: { publicKey: key.publicKey, ttlSeconds: 600 } });
+  if (reg.status !== 201) throw new Error(`register key: ${reg.status} ${await reg.text()}`);
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/${workspaceId}/ssh`, { headers: { authorization: `Bearer ${server.token}` } });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const stream = createWebSocketStream(ws);
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+    client.connect({ sock: stream, username: 'wharf', privateKey: key.privateKey });
+  });
+  return client;
+}
+
+export function execOver(client: ssh2.Client, command: string, options: ssh2.ExecOptions = {}): Promise<{ code: number | null; signal?: string; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, options, (err, channel) => {
+      if (err) return reject(err);
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      let signal: string | undefined;
+      channel.on('data', (d: Buffer) => (stdout += d));
+      channel.stderr.on('data', (d: Buffer) => (stderr += d));
+      channel.on('exit', (c: number | null, s?: string) => {
+        code = c;
+        signal = s;
+      });
+      channel.on('close', () => resolve({ code, signal, stdout, stderr }));
+      channel.end();
+    });
+  });
+}
