@@ -1,0 +1,21 @@
+import type { CliCommand } from './types.ts';
+
+export const agentBridgeCommand: CliCommand = {
+  name: ['agent', 'bridge'],
+  summary: 'join stdin/stdout to a workspace agent\'s unix socket (used by container drivers)',
+  usage: 'agent bridge --socket <path>',
+  description: `
+Runs inside a workspace: container drivers exec this and speak SSH over its stdio.`,
+  options: {
+    socket: { type: 'string', valueName: '<path>', description: 'the agent\'s unix socket' },
+  },
+  async run(ctx, args) {
+    const socket = args.values.socket;
+    if (typeof socket !== 'string' || !socket || args.positionals.length > 0) {
+      return ctx.fail({ code: 'usage', message: 'usage: wharf agent bridge --socket <path>' });
+    }
+    // Loaded on demand: the rest of the helper never needs the agent's code.
+    const { runBridge } = await import('../agent/index.ts');
+    return runBridge(socket, ctx.io.stdin, ctx.io.stdout);
+  },
+};

@@ -1,0 +1,18 @@
+import { agentBridgeCommand } from './agent-bridge-command.ts';
+import { loginCommand } from './login-command.ts';
+import { proxyCommand } from './proxy-command.ts';
+import { sshCommand } from './ssh-command.ts';
+import type { CliCommand } from './types.ts';
+import { workspacesCommand } from './workspaces-command.ts';
+
+/**
+ * Every `wharf` command, in the order `wharf --help` lists them. Adding a command is one file
+ * (`<name>-command.ts` exporting a `CliCommand`) and one line here.
+ */
+export const COMMANDS: CliCommand[] = [
+  loginCommand,
+  workspacesCommand,
+  sshCommand,
+  proxyCommand,
+  agentBridgeCommand,
+];

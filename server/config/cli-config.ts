@@ -1,0 +1,50 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { ProcessContext } from './load-config.ts';
+
+/** What the `wharf` helper needs from its environment, read once at start-up. */
+export type CliConfig = {
+  /** Arguments after `wharf`. */
+  argv: string[];
+  /** `$XDG_CONFIG_HOME/wharf`, or `~/.config/wharf`. */
+  configDir: string;
+  /** Where `wharf login` stores `{url, token}` (mode 0600). */
+  credentialsFile: string;
+  /** The user's OpenSSH folder, searched for a default public key by `wharf proxy`. */
+  sshDir: string;
+  /** `WHARF_URL` / `WHARF_TOKEN` win over the stored credentials (CI jobs, runner images). */
+  override: { url: string | undefined; token: string | undefined };
+  /** Terminal type requested for an interactive pty. */
+  term: string;
+  limits: {
+    /** A plain API request (not a stream) gives up after this long. */
+    requestTimeoutMs: number;
+    /** Life of the throw-away key `wharf ssh` registers; it only has to outlive authentication. */
+    sessionKeyTtlSeconds: number;
+    /** Life of the user's key registered by `wharf proxy`. */
+    proxyKeyTtlSeconds: number;
+    /** Time allowed for the SSH handshake with the workspace agent through the tunnel. */
+    sshReadyTimeoutMs: number;
+  };
+};
+
+export function loadCliConfig(ctx: ProcessContext): CliConfig {
+  const env = ctx.env;
+  const home = env.HOME || homedir();
+  const configHome = env.XDG_CONFIG_HOME || join(home, '.config');
+  const configDir = join(configHome, 'wharf');
+  return {
+    argv: ctx.argv,
+    configDir,
+    credentialsFile: join(configDir, 'credentials.json'),
+    sshDir: join(home, '.ssh'),
+    override: { url: env.WHARF_URL || undefined, token: env.WHARF_TOKEN || undefined },
+    term: env.TERM || 'xterm-256color',
+    limits: {
+      requestTimeoutMs: 30_000,
+      sessionKeyTtlSeconds: 300,
+      proxyKeyTtlSeconds: 300,
+      sshReadyTimeoutMs: 20_000,
+    },
+  };
+}
