@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import pty from 'node-pty';
 import type ssh2 from 'ssh2';
 import type { KeyGrant } from './key-store.ts';
+import { serveSftp } from './sftp-server.ts';
 
 export type ProcessEnvironment = {
   /** Workspace root: cwd of every process. */
@@ -108,6 +109,8 @@ export function serveSession(
     const stream = accept();
     run(stream, ['-l']);
   });
+  // Standard file access, rooted at the workspace (what OpenSSH's `sftp` and IDEs speak).
+  session.on('sftp', (accept) => serveSftp(accept(), proc.root));
   session.on('subsystem', (accept, reject, info) => {
     const handler = subsystems.get(info.name);
     if (!handler) return reject();
