@@ -1,0 +1,96 @@
+import { ESLint } from 'eslint';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// The layering of DESIGN.md is only worth something if the lint really refuses a wrong-way
+// import: these snippets are linted in memory as if they sat at the given path of the tree.
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+
+type Problem = { rule: string | null; message: string };
+
+let eslint: ESLint;
+
+async function lint(filePath: string, code: string): Promise<Problem[]> {
+  const [result] = await eslint.lintText(code, { filePath: `${root}/${filePath}` });
+  return result.messages.map((m) => ({ rule: m.ruleId, message: m.message }));
+}
+
+function layering(problems: Problem[]): Problem[] {
+  return problems.filter((p) => p.rule === 'import-x/no-restricted-paths');
+}
+
+describe('lint: layering from DESIGN.md', () => {
+  beforeAll(() => {
+    eslint = new ESLint({ cwd: root });
+  });
+
+  it('refuses a feature folder importing server/http, also from a subfolder, by re-export or dynamic import', async () => {
+    const direct = await lint('server/sync/doc-store.ts', "import { createApp } from '../http/index.ts';\nexport const app = createApp;\n");
+    expect(layering(direct)).toHaveLength(1);
+    expect(layering(direct)[0].message).toMatch(/never import server\/http or server\/cli/);
+
+    const deep = await lint('server/terminal/pty/screen.ts', "export { createApp } from '../../http/index.ts';\n");
+    expect(layering(deep)).toHaveLength(1);
+
+    const dynamic = await lint('server/deploy/runner.ts', "export async function load() {\n  return import('../http/app.ts');\n}\n");
+    expect(layering(dynamic).length).toBeGreaterThanOrEqual(1);
+    expect(layering(dynamic).map((p) => p.message).join('\n')).toMatch(/server\/http/);
+  });
+
+  it("refuses another feature's internals but accepts its index.ts and common's", async () => {
+    const internals = await lint('server/sync/doc-store.ts', "import { createWorkspaceService } from '../workspace/service.ts';\nexport const s = createWorkspaceService;\n");
+    expect(layering(internals)).toHaveLength(1);
+    expect(layering(internals)[0].message).toMatch(/only through its public file server\/workspace\/index\.ts/);
+
+    const allowed = await lint(
+      'server/sync/doc-store.ts',
+      "import type { WorkspaceService } from '../workspace/index.ts';\nimport { WharfError } from '../common/index.ts';\nexport type S = WorkspaceService;\nexport const E = WharfError;\n",
+    );
+    expect(allowed).toEqual([]);
+  });
+
+  it('refuses server/common importing anything of ours', async () => {
+    const problems = await lint('server/common/paths.ts', "import type { ServerConfig } from '../config/index.ts';\nexport type C = ServerConfig;\n");
+    expect(layering(problems)).toHaveLength(1);
+    expect(layering(problems)[0].message).toMatch(/server\/common .* imports nothing of ours/);
+  });
+
+  it('lets only server/main.ts wire the concrete process driver', async () => {
+    const code = "import { createProcessDriver } from './process/index.ts';\nexport const d = createProcessDriver;\n";
+    const fromService = await lint('server/workspace/registry.ts', code);
+    expect(layering(fromService).map((p) => p.message)).toEqual([expect.stringMatching(/concrete driver: only server\/main\.ts wires it/)]);
+
+    const fromHttp = await lint('server/http/routes/extra.ts', "import { createProcessDriver } from '../../workspace/process/index.ts';\nexport const d = createProcessDriver;\n");
+    expect(layering(fromHttp).map((p) => p.message).join('\n')).toMatch(/concrete driver/);
+
+    const fromMain = await lint('server/main.ts', "import { createProcessDriver } from './workspace/process/index.ts';\nexport const d = createProcessDriver;\n");
+    expect(layering(fromMain)).toEqual([]);
+  });
+
+  it('keeps process.env and process.argv inside server/config', async () => {
+    const read = await lint('server/sync/doc-store.ts', 'export const home = process.env.HOME;\n');
+    expect(read.map((p) => p.rule)).toEqual(['no-restricted-properties']);
+    expect(read[0].message).toMatch(/Only server\/config reads process\.env/);
+
+    const destructured = await lint('server/files/limits.ts', 'const { argv } = process;\nexport const args = argv;\n');
+    expect(destructured.map((p) => p.rule)).toEqual(['no-restricted-properties']);
+
+    const imported = await lint('server/hybrid/env.ts', "import { env } from 'node:process';\nexport const e = env;\n");
+    expect(imported.map((p) => p.rule)).toEqual(['no-restricted-imports']);
+
+    expect(await lint('server/config/extra.ts', 'export const home = process.env.HOME;\n')).toEqual([]);
+    expect(await lint('test/extra.test.ts', 'export const home = process.env.HOME;\n')).toEqual([]);
+  });
+
+  it('lets the web UI import only types, and only from server/common', async () => {
+    const value = await lint('web/src/lib/errors.ts', "import { WharfError } from '../../../server/common/index.ts';\nexport const E = WharfError;\n");
+    expect(value.map((p) => p.rule)).toEqual(['@typescript-eslint/no-restricted-imports']);
+
+    const typeOnly = await lint('web/src/lib/types.ts', "import type { Workspace } from '../../../server/common/index.ts';\nexport type W = Workspace;\n");
+    expect(typeOnly).toEqual([]);
+
+    const otherFolder = await lint('web/src/lib/types.ts', "import type { ServerConfig } from '../../../server/config/index.ts';\nexport type C = ServerConfig;\n");
+    expect(layering(otherFolder).map((p) => p.message)).toEqual([expect.stringMatching(/only types from server\/common/)]);
+  });
+});
