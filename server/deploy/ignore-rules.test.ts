@@ -1,0 +1,76 @@
+import createGitIgnore from 'ignore';
+import { describe, expect, it } from 'vitest';
+import { IGNORE_CASES } from './ignore-cases.ts';
+import { adaptForBalena, createIgnoreMatcher, parseIgnoreFile, patternsFor } from './ignore-rules.ts';
+
+describe('.oktetoignore matching (Docker semantics)', () => {
+  it.each(IGNORE_CASES.map(([patterns, path, excluded]) => ({ patterns, path, excluded })))(
+    '$patterns vs $path → excluded=$excluded',
+    ({ patterns, path, excluded }) => {
+      const parsed = parseIgnoreFile(patterns.join('\n'));
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      expect(createIgnoreMatcher(patternsFor(parsed.value, 'deploy')).excludes(path)).toBe(excluded);
+    },
+  );
+
+  it('has at least 30 cases, and gitignore semantics would get some of them wrong', () => {
+    expect(IGNORE_CASES.length).toBeGreaterThanOrEqual(30);
+    const differs = IGNORE_CASES.filter(([patterns, path, excluded]) => {
+      try {
+        return createGitIgnore().add(patterns).ignores(path) !== excluded;
+      } catch {
+        return true;
+      }
+    });
+    expect(differs.map(([p, path]) => `${p.join(',')}:${path}`)).toEqual(expect.arrayContaining(['foo:a/foo', '*.log:sub/b.log']));
+  });
+
+  it('rewrites only the cases where @balena/dockerignore differs from Docker', () => {
+    expect(adaptForBalena('**.log')).toBe('**/*.log');
+    expect(adaptForBalena('!**.log')).toBe('!**/*.log');
+    expect(adaptForBalena('**/x')).toBe('**/x');
+    expect(adaptForBalena('**.lo?')).toBe('**.lo?');
+    expect(adaptForBalena('a+b(c)')).toBe('a\\+b\\(c\\)');
+    expect(adaptForBalena('a\\+b')).toBe('a\\+b');
+  });
+});
+
+describe('.oktetoignore sections', () => {
+  const text = ['# comment', 'secrets.txt', '*.tmp', '[deploy]', 'destroy-only-needed/', '[destroy]', 'deploy-only-needed', '!keep.tmp', '[weird]', 'x'].join('\n');
+
+  it('applies root lines everywhere and section lines to their kind only', () => {
+    const parsed = parseIgnoreFile(text);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const deploy = createIgnoreMatcher(patternsFor(parsed.value, 'deploy'));
+    const destroy = createIgnoreMatcher(patternsFor(parsed.value, 'destroy'));
+    expect(deploy.excludes('secrets.txt') && destroy.excludes('secrets.txt')).toBe(true);
+    expect(deploy.excludes('destroy-only-needed/a')).toBe(true);
+    expect(destroy.excludes('destroy-only-needed/a')).toBe(false);
+    expect(deploy.excludes('deploy-only-needed')).toBe(false);
+    expect(destroy.excludes('deploy-only-needed')).toBe(true);
+    expect(deploy.excludes('keep.tmp')).toBe(true);
+    expect(destroy.excludes('keep.tmp')).toBe(false);
+    expect(deploy.excludes('x') || destroy.excludes('x')).toBe(false);
+    expect(parsed.value.warnings).toEqual(['.oktetoignore:9: unknown section [weird]; its lines are not used']);
+  });
+
+  it('refuses a broken pattern with its line number', () => {
+    const parsed = parseIgnoreFile('ok\n[deploy]\nbad[\n');
+    expect(parsed).toMatchObject({ ok: false, error: { message: expect.stringMatching(/^\.oktetoignore:3: bad pattern "bad\[": invalid syntax/) } });
+  });
+});
+
+describe('skipping excluded folders', () => {
+  it('knows when no "!" rule can reach inside a folder', () => {
+    const none = createIgnoreMatcher(['node_modules']);
+    expect(none.mayReinclude('node_modules')).toBe(false);
+    const some = createIgnoreMatcher(['build', 'node_modules', '!build/keep.txt', '!src/*/x']);
+    expect(some.mayReinclude('build')).toBe(true);
+    expect(some.mayReinclude('node_modules')).toBe(false);
+    expect(some.mayReinclude('src')).toBe(true);
+    expect(some.mayReinclude('src/a')).toBe(true);
+    expect(some.mayReinclude('other/a')).toBe(false);
+    expect(createIgnoreMatcher(['x', '!**/keep']).mayReinclude('x')).toBe(true);
+    expect(createIgnoreMatcher(['a/b', '!a']).mayReinclude('a/b')).toBe(true);
+  });
+});

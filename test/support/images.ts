@@ -1,0 +1,80 @@
+import { request } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import tar from 'tar-stream';
+
+/**
+ * Test images without a registry: a root filesystem made from Debian's busybox-static, imported
+ * into the engine (`POST /images/create?fromSrc=-`, what `docker import` does).
+ */
+export const RUNNER_IMAGE = 'wharf-test/runner';
+
+export type Engine = { name: 'docker' | 'podman'; endpoint: string; socketPath: string };
+
+/** The engines the test set-up started; a missing variable fails the test run loudly. */
+export function requireEngine(name: 'docker' | 'podman'): Engine {
+  const variable = name === 'docker' ? 'WHARF_TEST_DOCKER_HOST' : 'WHARF_TEST_PODMAN_HOST';
+  const endpoint = process.env[variable];
+  if (!endpoint) throw new Error(`${variable} is not set: run the tests through scripts/test.sh (it starts ${name})`);
+  if (!endpoint.startsWith('unix://')) throw new Error(`${variable} must be a unix:// socket, got ${endpoint}`);
+  return { name, endpoint, socketPath: endpoint.slice('unix://'.length) };
+}
+
+export type EngineResponse = { status: number; body: Buffer; headers: Record<string, string | string[] | undefined> };
+
+export function engineRequest(engine: Engine, method: string, path: string, body?: Buffer | NodeJS.ReadableStream, headers: Record<string, string> = {}): Promise<EngineResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: engine.socketPath, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (!body) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else body.pipe(req);
+  });
+}
+
+async function busyboxRootfs(): Promise<Buffer> {
+  const busybox = await readFile('/bin/busybox').catch(() => {
+    throw new Error('/bin/busybox is missing: install the busybox-static package (apt-get install busybox-static)');
+  });
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((r) => pack.on('end', r));
+  const mtime = new Date(0);
+  for (const dir of ['bin', 'etc', 'tmp', 'root', 'usr', 'usr/bin']) pack.entry({ name: dir, type: 'directory', mode: dir === 'tmp' ? 0o1777 : 0o755, mtime });
+  pack.entry({ name: 'bin/busybox', mode: 0o755, mtime }, busybox);
+  for (const applet of applets) pack.entry({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox', mode: 0o777, mtime });
+  pack.entry({ name: 'usr/bin/env', type: 'symlink', linkname: '../../bin/busybox', mode: 0o777, mtime });
+  pack.entry({ name: 'etc/passwd', mode: 0o644, mtime }, 'root:x:0:0:root:/root:/bin/sh\n');
+  pack.entry({ name: 'etc/group', mode: 0o644, mtime }, 'root:x:0:\n');
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+async function imageExists(engine: Engine, name: string): Promise<boolean> {
+  const res = await engineRequest(engine, 'GET', `/images/${encodeURIComponent(name)}/json`);
+  return res.status === 200;
+}
+
+/** Imports the busybox runner image into the engine once (idempotent). */
+export async function ensureRunnerImage(engine: Engine, name = RUNNER_IMAGE): Promise<string> {
+  if (await imageExists(engine, name)) return name;
+  const [repo, tag = 'latest'] = name.split(':');
+  const res = await engineRequest(
+    engine,
+    'POST',
+    `/images/create?fromSrc=-&repo=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`,
+    await busyboxRootfs(),
+    { 'content-type': 'application/x-tar' },
+  );
+  if (res.status !== 200) throw new Error(`${engine.name}: image import failed: ${res.status} ${res.body.toString()}`);
+  if (!(await imageExists(engine, name))) throw new Error(`${engine.name}: imported image ${name} not found: ${res.body.toString()}`);
+  return name;
+}
