@@ -1,4 +1,5 @@
 import { loadAgentConfig, readProcessContext } from '../config/index.ts';
+import { createDocFeature, docStateDirOf } from '../sync/index.ts';
 import { runBridge } from './bridge.ts';
 import { runAgent, type AgentFeature } from './run-agent.ts';
 
@@ -10,7 +11,9 @@ async function main(): Promise<void> {
     process.exit(await runBridge(socket, process.stdin, process.stdout));
   }
   const config = loadAgentConfig(ctx);
-  const features: AgentFeature[] = [];
+  const features: AgentFeature[] = [
+    createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
+  ];
   const agent = await runAgent(config, features);
   const stop = () => {
     agent.stop().then(() => process.exit(0));

@@ -6,6 +6,7 @@ import { Counter, Histogram } from 'prom-client';
 import { tokenMatches, createSessionCookieValue, SESSION_COOKIE, type Authenticator, type Principal } from './auth.ts';
 import type { AppDeps, AppEnv, RouteModule } from './app-types.ts';
 import { errorBody, httpStatusOf } from './error-mapping.ts';
+import { registerDocRoutes } from './routes/docs.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
 import { createWsRouter } from './ws-router.ts';
@@ -14,7 +15,7 @@ import { createWsRouter } from './ws-router.ts';
 export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
 
 /** Every feature's routes, in one list so a test can enumerate them. */
-const ROUTE_MODULES: RouteModule[] = [registerWorkspaceRoutes, registerSshTunnelRoutes];
+const ROUTE_MODULES: RouteModule[] = [registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes];
 
 export type SharePathRule = (method: string, path: string, principal: Extract<Principal, { kind: 'share' }>) => boolean;
 

@@ -1,0 +1,143 @@
+import type ssh2 from 'ssh2';
+import { CLOSE_CODES, createFrameDecoder, WharfError, type ErrorCode } from '../../common/index.ts';
+import { DOC_SUBSYSTEM, encodeEnvelope, encodeJsonEnvelope, ENVELOPE, readEnvelope, type CloseInstruction } from '../../sync/index.ts';
+import type { RouteModule } from '../app-types.ts';
+import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
+
+/** Codes the agent may ask us to close with; anything else is reported as internal. */
+const AGENT_CLOSE_CODES = new Set<ErrorCode>(['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'unavailable', 'internal']);
+
+/** Stop reading the agent while this much is waiting to go out to a slow browser. */
+const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+const LOW_WATER_BYTES = 1024 * 1024;
+
+function errorOf(instruction: CloseInstruction): WharfError {
+  const code = AGENT_CLOSE_CODES.has(instruction.code as ErrorCode) ? (instruction.code as ErrorCode) : 'internal';
+  return new WharfError(code, String(instruction.message ?? 'closed by the workspace agent'));
+}
+
+function requirePath(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new WharfError('bad_request', `query parameter "${name}" is required`);
+  return value;
+}
+
+/** Reads the single JSON reply of a one-shot `wharf-doc` request. */
+function readReply(channel: ssh2.ClientChannel, maxBytes: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const decoder = createFrameDecoder(maxBytes, {
+      onError: (e) => reject(new WharfError('internal', e.message)),
+      onFrame: (frame) => {
+        const envelope = readEnvelope(frame);
+        if (!envelope) return;
+        answered = true;
+        const body = JSON.parse(envelope.payload.toString('utf8')) as Record<string, unknown>;
+        if (envelope.kind === ENVELOPE.close) reject(errorOf(body as CloseInstruction));
+        else resolve(body);
+      },
+    });
+    channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+    channel.on('close', () => {
+      if (!answered) reject(new WharfError('unavailable', 'the workspace agent closed the request without answering'));
+    });
+  });
+}
+
+/**
+ * Live editing. The server keeps no document state: each websocket gets its own `wharf-doc`
+ * channel to the agent, and messages are relayed as they are, with a 5-byte header added or
+ * removed. y-websocket binary messages pass through untouched; the agent's JSON notices become
+ * text frames; its close instruction becomes the websocket close code.
+ */
+export const registerDocRoutes: RouteModule = (app, ws, deps) => {
+  ws.add({
+    pattern: '/api/workspaces/:id/docs',
+    handle: async (socket, ctx) => {
+      const path = requirePath(ctx.url.searchParams.get('path') ?? undefined, 'path');
+      // Keep what the browser sends (its sync step 1) while the channel is being opened.
+      const early: Array<[Buffer, boolean]> = [];
+      const onEarly = (data: Buffer, isBinary: boolean) => early.push([data, isBinary]);
+      socket.on('message', onEarly);
+      let channel: ssh2.ClientChannel;
+      try {
+        const agent = await deps.workspaces.agent(ctx.params.id);
+        channel = await agent.subsystem(DOC_SUBSYSTEM);
+      } finally {
+        socket.off('message', onEarly);
+      }
+      if (socket.readyState !== socket.OPEN) {
+        channel.close();
+        return;
+      }
+      let closing = false;
+      const closeSocket = (code: number, reason: string) => {
+        if (closing) return;
+        closing = true;
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
+        channel.close();
+      };
+      const closeWithError = (err: unknown) => closeSocket(closeCodeOf(err), closeReasonOf(err));
+
+      channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'open', path }));
+
+      const decoder = createFrameDecoder(deps.maxWebSocketMessageBytes + 1, {
+        onError: (e) => closeWithError(new WharfError('internal', `bad frame from the workspace agent: ${e.message}`)),
+        onFrame: (frame) => {
+          const envelope = readEnvelope(frame);
+          if (!envelope) return;
+          if (envelope.kind === ENVELOPE.yjs) socket.send(envelope.payload, { binary: true });
+          else if (envelope.kind === ENVELOPE.json) socket.send(envelope.payload, { binary: false });
+          else if (envelope.kind === ENVELOPE.close) {
+            let instruction: CloseInstruction;
+            try {
+              instruction = JSON.parse(envelope.payload.toString('utf8')) as CloseInstruction;
+            } catch {
+              instruction = { code: 'internal', message: 'garbled close from the workspace agent' };
+            }
+            if (instruction.code === 'normal') closeSocket(CLOSE_CODES.normal, String(instruction.message ?? '').slice(0, 120));
+            else closeWithError(errorOf(instruction));
+          }
+          if (socket.bufferedAmount > HIGH_WATER_BYTES && !channel.isPaused()) {
+            channel.pause();
+            const wait = setInterval(() => {
+              if (socket.bufferedAmount < LOW_WATER_BYTES || socket.readyState !== socket.OPEN) {
+                clearInterval(wait);
+                channel.resume();
+              }
+            }, 5);
+          }
+        },
+      });
+      channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+      channel.on('close', () => closeWithError(new WharfError('unavailable', 'lost the workspace agent; reconnect')));
+      channel.on('error', () => {});
+
+      const relay = (data: Buffer, isBinary: boolean) => {
+        if (closing) return;
+        if (!isBinary) return closeWithError(new WharfError('bad_request', 'document sync uses binary messages only'));
+        if (!channel.write(encodeEnvelope(ENVELOPE.yjs, data))) socket.pause();
+      };
+      channel.on('drain', () => socket.resume());
+      for (const [data, isBinary] of early) relay(data, isBinary);
+      socket.on('message', relay);
+      socket.on('close', () => {
+        closing = true;
+        channel.close();
+      });
+    },
+  });
+
+  /** Names in one directory that .gitignore (or .git) hides, for dimming them in the file tree. */
+  app.get('/api/workspaces/:id/ignored', async (c) => {
+    const dir = c.req.query('dir') ?? '';
+    const agent = await deps.workspaces.agent(c.req.param('id'));
+    const channel = await agent.subsystem(DOC_SUBSYSTEM);
+    const reply = readReply(channel, 16 * 1024 * 1024);
+    channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'ignored', dir }));
+    const body = await reply;
+    if (!body.ok) {
+      throw errorOf({ code: String(body.code), message: String(body.message) });
+    }
+    return c.json({ dir, ignored: body.ignored as string[] });
+  });
+};

@@ -1,0 +1,55 @@
+import { FRAME_HEADER_BYTES } from '../common/index.ts';
+
+/**
+ * What travels on a `wharf-doc` channel between the control server and the agent. Each frame
+ * (common/frame.ts: 4-byte length + payload) starts with one kind byte, so the server can relay a
+ * websocket message by prefixing a header, without parsing or re-encoding it.
+ */
+export const DOC_SUBSYSTEM = 'wharf-doc';
+
+export const ENVELOPE = {
+  /** A y-websocket message (varUint type, then sync or awareness payload), both directions. */
+  yjs: 0,
+  /** A JSON text message for the browser (state, saved, deleted, error); agent → server only. */
+  json: 1,
+  /** `{code, message}`: close this connection; agent → server only, last frame on the channel. */
+  close: 2,
+  /** The first frame from the server: a JSON `DocRequest`. */
+  request: 3,
+  /** JSON answer to a non-`open` request; the channel ends after it. */
+  reply: 4,
+} as const;
+
+export type EnvelopeKind = (typeof ENVELOPE)[keyof typeof ENVELOPE];
+
+export type DocRequest = { op: 'open'; path: string } | { op: 'ignored'; dir: string };
+
+/** `code` is a WharfError code, or `normal` for an orderly end (a deleted file). */
+export type CloseInstruction = { code: string; message: string };
+
+/** JSON messages the browser receives as websocket text frames. */
+export type DocStateMessage = { type: 'state'; readOnly: boolean; reason?: 'binary' | 'too_large'; size: number };
+export type DocServerMessage =
+  | DocStateMessage
+  | { type: 'saved'; at: number }
+  | { type: 'deleted' }
+  | { type: 'error'; message: string };
+
+/** One allocation, one copy: the frame header, the kind byte and the payload. */
+export function encodeEnvelope(kind: EnvelopeKind, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + payload.length);
+  out.writeUInt32BE(payload.length + 1, 0);
+  out[FRAME_HEADER_BYTES] = kind;
+  out.set(payload, FRAME_HEADER_BYTES + 1);
+  return out;
+}
+
+export function encodeJsonEnvelope(kind: EnvelopeKind, value: unknown): Buffer {
+  return encodeEnvelope(kind, Buffer.from(JSON.stringify(value)));
+}
+
+/** Splits a decoded frame into its kind and a view of its payload (no copy). */
+export function readEnvelope(frame: Buffer): { kind: number; payload: Buffer } | undefined {
+  if (frame.length < 1) return undefined;
+  return { kind: frame[0], payload: frame.subarray(1) };
+}

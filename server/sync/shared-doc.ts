@@ -1,0 +1,394 @@
+import type { Stats } from 'node:fs';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as syncProtocol from 'y-protocols/sync';
+import * as Y from 'yjs';
+import { fail, ok, type Result } from '../common/index.ts';
+import { readDocFile, sameStamp, stampOf, statOrUndefined, writeFileAtomic, type DiskStamp } from './doc-file.ts';
+import type { DocStateStore } from './doc-state-store.ts';
+import { encodeEnvelope, encodeJsonEnvelope, ENVELOPE, type CloseInstruction, type DocServerMessage, type DocStateMessage } from './envelope.ts';
+import { applyTextChange } from './text-diff.ts';
+
+/** y-websocket's message types (the first varUint of every binary message). */
+const MESSAGE_SYNC = 0;
+const MESSAGE_AWARENESS = 1;
+const MESSAGE_QUERY_AWARENESS = 3;
+
+/** The Y.Text every client binds its editor to. */
+export const TEXT_NAME = 'content';
+
+/** Origin of changes read from disk, so they are told apart from any client's. */
+const DISK_ORIGIN = Symbol('disk');
+
+/** Once a document's update log holds this much, it is rewritten as one update. */
+const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
+
+/** If a save fails (disk full, permissions), try again after this long. */
+const SAVE_RETRY_MS = 1000;
+
+/** One connection to the document (a websocket, relayed by the server over its own SSH channel). */
+export type DocPeer = {
+  /** Sends an encoded envelope frame. */
+  write(frame: Buffer): void;
+  /** Ends the connection with this close instruction. */
+  close(instruction: CloseInstruction): void;
+};
+
+export type SharedDocOptions = {
+  real: string;
+  rel: string;
+  flushDelayMs: number;
+  /** Also the time a burst of watcher events on the file must go quiet before we read it. */
+  settleMs: number;
+  maxDocBytes: number;
+  store: DocStateStore;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+  /** Called once when the file is gone from disk and the document closed itself. */
+  onGone: () => void;
+};
+
+export type PeerFailure = { code: 'bad_request'; message: string };
+
+export type SharedDoc = {
+  readonly real: string;
+  readonly rel: string;
+  readonly peerCount: number;
+  readonly closed: boolean;
+  readonly readOnly: false | 'binary' | 'too_large';
+  attach(peer: DocPeer): void;
+  detach(peer: DocPeer): void;
+  /** One binary message from a peer. A failure means the message was garbled: close that peer. */
+  receive(peer: DocPeer, message: Uint8Array): Result<void, PeerFailure>;
+  /** The watcher saw something happen to the file. */
+  noteDiskEvent(): void;
+  /** Writes what is unsaved, stores the CRDT state and frees the document. */
+  close(instruction?: CloseInstruction): Promise<void>;
+  /** Current text (tests and diagnostics). */
+  text(): string;
+};
+
+function syncUpdateMessage(update: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, MESSAGE_SYNC);
+  syncProtocol.writeUpdate(encoder, update);
+  return encoding.toUint8Array(encoder);
+}
+
+function awarenessMessage(awareness: awarenessProtocol.Awareness, clients: number[]): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, MESSAGE_AWARENESS);
+  encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients));
+  return encoding.toUint8Array(encoder);
+}
+
+function isEmptyUpdate(update: Uint8Array): boolean {
+  const decoded = Y.decodeUpdate(update);
+  return decoded.structs.length === 0 && decoded.ds.clients.size === 0;
+}
+
+/**
+ * Loads the document for one file: the stored CRDT state if there is one (so browsers holding
+ * an older copy merge instead of duplicating), brought up to date with what is on disk now.
+ */
+export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDoc> {
+  const { real, rel, store, log } = options;
+  const { content, stats } = await readDocFile(real, options.maxDocBytes);
+  let doc = new Y.Doc();
+  let readOnly: false | 'binary' | 'too_large' = content.kind === 'text' ? false : content.kind;
+  let size = content.size;
+  let stamp: DiskStamp | undefined = stampOf(stats);
+  /** What we last wrote or read: the file's content as far as we know. */
+  let lastWritten = '';
+  /**
+   * A second copy of the document as it was when `lastWritten` was written. A change found on
+   * disk is diffed against it and applied there, then merged into the live document as a
+   * concurrent edit: typing that happened since that save is kept, not overwritten.
+   */
+  let mirror: Y.Doc | undefined;
+
+  if (content.kind === 'text') {
+    const records = await store.load(rel);
+    try {
+      for (const record of records) Y.applyUpdate(doc, record);
+    } catch (err) {
+      log('doc.state_discarded', { path: rel, error: (err as Error).message });
+      doc.destroy();
+      doc = new Y.Doc();
+    }
+    const stored = doc.getText(TEXT_NAME).toString();
+    if (stored !== content.text) applyTextChange(doc.getText(TEXT_NAME), stored, content.text, DISK_ORIGIN);
+    lastWritten = content.text;
+    mirror = new Y.Doc();
+    const state = Y.encodeStateAsUpdate(doc);
+    Y.applyUpdate(mirror, state);
+    await store.compact(rel, state);
+  }
+
+  const text = doc.getText(TEXT_NAME);
+  const awareness = new awarenessProtocol.Awareness(doc);
+  // The agent is not a participant: no cursor of its own.
+  awareness.setLocalState(null);
+  const peers = new Map<DocPeer, Set<number>>();
+  let pending: Uint8Array[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
+  let settleTimer: NodeJS.Timeout | undefined;
+  let queue: Promise<void> = Promise.resolve();
+  let loggedBytes = 0;
+  let closed = false;
+  let gone = false;
+
+  /** Disk work runs one task at a time: a save never races a read of an outside change. */
+  function enqueue(task: () => Promise<void>): Promise<void> {
+    queue = queue.then(task).catch((err: Error) => log('doc.disk_error', { path: rel, error: err.message }));
+    return queue;
+  }
+
+  function broadcast(frame: Buffer, except?: unknown): void {
+    for (const peer of peers.keys()) if (peer !== except) peer.write(frame);
+  }
+
+  function broadcastJson(message: DocServerMessage): void {
+    broadcast(encodeJsonEnvelope(ENVELOPE.json, message));
+  }
+
+  function stateMessage(): DocStateMessage {
+    return readOnly ? { type: 'state', readOnly: true, reason: readOnly, size } : { type: 'state', readOnly: false, size };
+  }
+
+  doc.on('update', (update: Uint8Array, origin: unknown) => {
+    // The sender already has it; everyone else gets it now, before any disk work.
+    broadcast(encodeEnvelope(ENVELOPE.yjs, syncUpdateMessage(update)), origin);
+    if (readOnly || gone) return;
+    pending.push(update);
+    flushTimer ??= setTimeout(() => {
+      flushTimer = undefined;
+      void enqueue(flush);
+    }, options.flushDelayMs);
+  });
+
+  awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+    const controlled = peers.get(origin as DocPeer);
+    if (controlled) {
+      for (const id of added) controlled.add(id);
+      for (const id of removed) controlled.delete(id);
+    }
+    // Sent to the origin too, as y-websocket's server does: its client counts any message as a
+    // sign of life and reconnects after 30 s of silence.
+    broadcast(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, added.concat(updated, removed))));
+  });
+
+  /** Moves saved updates into the mirror and the state log. */
+  async function commit(batch: Uint8Array[]): Promise<void> {
+    if (batch.length === 0 || !mirror) return;
+    const merged = batch.length === 1 ? batch[0] : Y.mergeUpdates(batch);
+    Y.applyUpdate(mirror, merged);
+    loggedBytes += merged.length;
+    if (loggedBytes > COMPACT_AFTER_BYTES) {
+      loggedBytes = 0;
+      await store.compact(rel, Y.encodeStateAsUpdate(mirror));
+    } else {
+      await store.append(rel, merged);
+    }
+  }
+
+  async function flush(): Promise<void> {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (readOnly || gone || !mirror) return;
+    const batch = pending;
+    pending = [];
+    const current = text.toString();
+    if (current === lastWritten) return commit(batch);
+    const onDisk = await statOrUndefined(real);
+    if (!onDisk) {
+      // Deleted under us: the watcher's unlink decides what happens; never recreate the file.
+      pending = batch.concat(pending);
+      return;
+    }
+    if (!sameStamp(stamp, stampOf(onDisk))) {
+      // Changed by someone else since we last looked and the watcher has not told us yet:
+      // merge that first, or this save would silently drop it.
+      pending = batch.concat(pending);
+      await absorbDiskChange();
+      return flush();
+    }
+    const bytes = Buffer.byteLength(current);
+    if (bytes > options.maxDocBytes) {
+      pending = batch.concat(pending);
+      broadcastJson({ type: 'error', message: `not saved: the document is ${bytes} bytes, over the limit of ${options.maxDocBytes}` });
+      return;
+    }
+    try {
+      stamp = await writeFileAtomic(real, current, onDisk);
+    } catch (err) {
+      pending = batch.concat(pending);
+      broadcastJson({ type: 'error', message: `cannot save ${rel}: ${(err as Error).message}` });
+      log('doc.save_failed', { path: rel, error: (err as Error).message });
+      flushTimer ??= setTimeout(() => {
+        flushTimer = undefined;
+        void enqueue(flush);
+      }, SAVE_RETRY_MS);
+      return;
+    }
+    lastWritten = current;
+    size = bytes;
+    broadcastJson({ type: 'saved', at: Date.now() });
+    await commit(batch);
+  }
+
+  /** Reads the file and, if someone else changed it, merges the change into the document. */
+  async function absorbDiskChange(): Promise<void> {
+    if (gone) return;
+    let read: { content: Awaited<ReturnType<typeof readDocFile>>['content']; stats: Stats };
+    try {
+      read = await readDocFile(real, options.maxDocBytes);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return markGone();
+      throw err;
+    }
+    const seen = stampOf(read.stats);
+    if (sameStamp(seen, stamp)) return;
+    stamp = seen;
+    size = read.content.size;
+    if (read.content.kind !== 'text') {
+      if (readOnly !== read.content.kind) {
+        readOnly = read.content.kind;
+        pending = [];
+        broadcastJson(stateMessage());
+        log('doc.became_read_only', { path: rel, reason: readOnly });
+      }
+      return;
+    }
+    // A read-only document never took edits; it stays as it opened until clients reopen it.
+    if (readOnly || !mirror) return;
+    const incoming = read.content.text;
+    if (incoming === lastWritten) return;
+    const mirrorText = mirror.getText(TEXT_NAME);
+    const before = Y.encodeStateVector(mirror);
+    applyTextChange(mirrorText, mirrorText.toString(), incoming, DISK_ORIGIN);
+    const change = Y.encodeStateAsUpdate(mirror, before);
+    lastWritten = incoming;
+    Y.applyUpdate(doc, change, DISK_ORIGIN);
+    log('doc.outside_change', { path: rel, bytes: size });
+  }
+
+  async function markGone(): Promise<void> {
+    if (gone) return;
+    gone = true;
+    clearTimeout(flushTimer);
+    clearTimeout(settleTimer);
+    pending = [];
+    broadcastJson({ type: 'deleted' });
+    for (const peer of [...peers.keys()]) peer.close({ code: 'normal', message: 'the file was deleted' });
+    peers.clear();
+    await store.remove(rel);
+    log('doc.deleted', { path: rel });
+    options.onGone();
+  }
+
+  async function reconcileDisk(): Promise<void> {
+    if (gone) return;
+    const onDisk = await statOrUndefined(real);
+    if (!onDisk || !onDisk.isFile()) return markGone();
+    if (sameStamp(stamp, stampOf(onDisk))) return;
+    await absorbDiskChange();
+  }
+
+  function receive(peer: DocPeer, message: Uint8Array): Result<void, PeerFailure> {
+    const garbled = (why: string) => fail({ code: 'bad_request' as const, message: `garbled sync message: ${why}` });
+    const decoder = decoding.createDecoder(message);
+    try {
+      const type = decoding.readVarUint(decoder);
+      if (type === MESSAGE_SYNC) {
+        const syncType = decoding.readVarUint(decoder);
+        const payload = decoding.readVarUint8Array(decoder);
+        if (decoder.pos !== message.length) return garbled('trailing bytes');
+        if (syncType === syncProtocol.messageYjsSyncStep1) {
+          const encoder = encoding.createEncoder();
+          encoding.writeVarUint(encoder, MESSAGE_SYNC);
+          syncProtocol.writeSyncStep2(encoder, doc, payload);
+          peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
+          return ok(undefined);
+        }
+        if (syncType !== syncProtocol.messageYjsSyncStep2 && syncType !== syncProtocol.messageYjsUpdate) return garbled(`unknown sync type ${syncType}`);
+        // Decoding first means a malformed update is refused whole, never half applied.
+        if (isEmptyUpdate(payload)) return ok(undefined);
+        if (readOnly) {
+          peer.write(encodeJsonEnvelope(ENVELOPE.json, { type: 'error', message: `${rel} is read-only (${readOnly}): the edit was not applied` }));
+          return ok(undefined);
+        }
+        if (gone || closed) return ok(undefined);
+        Y.applyUpdate(doc, payload, peer);
+        return ok(undefined);
+      }
+      if (type === MESSAGE_AWARENESS) {
+        const update = decoding.readVarUint8Array(decoder);
+        if (decoder.pos !== message.length) return garbled('trailing bytes');
+        awarenessProtocol.applyAwarenessUpdate(awareness, update, peer);
+        return ok(undefined);
+      }
+      if (type === MESSAGE_QUERY_AWARENESS) {
+        if (decoder.pos !== message.length) return garbled('trailing bytes');
+        peer.write(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, [...awareness.getStates().keys()])));
+        return ok(undefined);
+      }
+      return garbled(`unknown message type ${type}`);
+    } catch (err) {
+      return garbled((err as Error).message);
+    }
+  }
+
+  return {
+    real,
+    rel,
+    get peerCount() {
+      return peers.size;
+    },
+    get closed() {
+      return closed || gone;
+    },
+    get readOnly() {
+      return readOnly;
+    },
+    attach(peer) {
+      peers.set(peer, new Set());
+      peer.write(encodeJsonEnvelope(ENVELOPE.json, stateMessage()));
+      const encoder = encoding.createEncoder();
+      encoding.writeVarUint(encoder, MESSAGE_SYNC);
+      syncProtocol.writeSyncStep1(encoder, doc);
+      peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
+      const states = [...awareness.getStates().keys()];
+      if (states.length > 0) peer.write(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, states)));
+    },
+    detach(peer) {
+      const controlled = peers.get(peer);
+      if (!controlled) return;
+      peers.delete(peer);
+      // The others see this client's cursor go away at once, not after the 30 s timeout.
+      if (controlled.size > 0) awarenessProtocol.removeAwarenessStates(awareness, [...controlled], null);
+    },
+    receive,
+    noteDiskEvent() {
+      if (gone || closed) return;
+      clearTimeout(settleTimer);
+      settleTimer = setTimeout(() => void enqueue(reconcileDisk), options.settleMs);
+    },
+    async close(instruction) {
+      if (closed) return;
+      closed = true;
+      clearTimeout(settleTimer);
+      if (instruction) for (const peer of [...peers.keys()]) peer.close(instruction);
+      peers.clear();
+      if (!gone && !readOnly) {
+        await enqueue(flush);
+        if (mirror && !gone) await store.compact(rel, Y.encodeStateAsUpdate(doc)).catch((err: Error) => log('doc.state_save_failed', { path: rel, error: err.message }));
+      }
+      clearTimeout(flushTimer);
+      awareness.destroy();
+      doc.destroy();
+      mirror?.destroy();
+    },
+    text: () => text.toString(),
+  };
+}
