@@ -107,8 +107,8 @@ export function createApp(deps: AppDeps & { authenticator: Authenticator; shareP
   if (deps.webDir && existsSync(deps.webDir)) {
     const webDir = deps.webDir;
     app.use('/assets/*', serveStatic({ root: webDir }));
-    // Client-side routes all get the single-page app.
-    app.get('*', serveStatic({ root: webDir, rewriteRequestPath: () => '/index.html' }));
+    // Client-side routes all get the single-page app; an unknown API path stays a JSON 404.
+    app.get('*', (c, next) => (c.req.path.startsWith('/api/') ? c.notFound() : next()), serveStatic({ root: webDir, rewriteRequestPath: () => '/index.html' }));
   } else {
     app.get('/', (c) => c.text(`wharf is running. The web UI is not built; run "npm run build" (looked in ${deps.webDir ? join(deps.webDir) : '(none)'}).\n`));
   }

@@ -1,0 +1,32 @@
+import type { DirectoryEntry } from '../../../server/common/index.ts';
+import { request, requestJson } from '../lib/api.ts';
+import { encodePathForUrl } from '../lib/paths.ts';
+
+/** An entry as the tree uses it; `ignored` marks what .gitignore excludes (shown dimmed). */
+export type TreeEntry = DirectoryEntry & { ignored?: boolean };
+
+function fileUrl(workspace: string, path: string, query = ''): string {
+  return `/api/workspaces/${encodeURIComponent(workspace)}/files/${encodePathForUrl(path)}${query}`;
+}
+
+export async function listDirectory(workspace: string, dir: string): Promise<TreeEntry[]> {
+  const body = await requestJson<{ entries: TreeEntry[]; ignored?: string[] }>(fileUrl(workspace, dir), { headers: { accept: 'application/json' } });
+  const ignored = new Set(body.ignored ?? []);
+  return body.entries.map((e) => (ignored.has(e.name) ? { ...e, ignored: true } : e));
+}
+
+export async function writeFile(workspace: string, path: string, content: BodyInit): Promise<void> {
+  await request(fileUrl(workspace, path), { method: 'PUT', body: content, headers: { 'content-type': 'application/octet-stream' } });
+}
+
+export async function makeDirectory(workspace: string, path: string): Promise<void> {
+  await request(fileUrl(workspace, path, '?op=mkdir'), { method: 'POST' });
+}
+
+export async function renamePath(workspace: string, path: string, to: string): Promise<void> {
+  await request(fileUrl(workspace, path, '?op=rename'), { method: 'POST', json: { to } });
+}
+
+export async function deletePath(workspace: string, path: string): Promise<void> {
+  await request(fileUrl(workspace, path), { method: 'DELETE' });
+}

@@ -1,0 +1,184 @@
+import { FitAddon } from '@xterm/addon-fit';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { Terminal } from '@xterm/xterm';
+import '@xterm/xterm/css/xterm.css';
+
+export type TerminalRole = 'editor' | 'viewer';
+
+export type TerminalSessionState = {
+  connection: 'connecting' | 'connected' | 'disconnected' | 'closed';
+  role?: TerminalRole;
+  exitCode?: number;
+  error?: string;
+};
+
+type ServerMessage =
+  | { type: 'snapshot'; data: string; cols: number; rows: number; role: TerminalRole }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'resync'; data: string; cols?: number; rows?: number }
+  | { type: 'exit'; code: number | null }
+  | { type: 'error'; message: string };
+
+/** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
+const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404]);
+
+const THEME = {
+  background: '#1e1e1e',
+  foreground: '#d4d4d4',
+  cursor: '#d4d4d4',
+  selectionBackground: '#264f78',
+};
+
+/**
+ * One xterm.js view attached to a shared pty. The pty's size is the server's decision (the
+ * smallest attached editor), so this view sends the size it *would like* and displays the size
+ * it is told; it never echoes the server's size back as a wish.
+ */
+export class TerminalSession {
+  readonly terminal: Terminal;
+  readonly state: TerminalSessionState = { connection: 'connecting' };
+  private readonly fit = new FitAddon();
+  private ws: WebSocket | undefined;
+  private destroyed = false;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private wanted: { cols: number; rows: number } | undefined;
+  private readonly resizeObserver: ResizeObserver;
+  private readonly encoder = new TextEncoder();
+
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly attachUrl: (size: { cols: number; rows: number }) => string,
+    private readonly onState: (state: TerminalSessionState) => void = () => {},
+  ) {
+    this.terminal = new Terminal({ cursorBlink: true, fontSize: 13, fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, monospace', theme: THEME, scrollback: 5000, allowProposedApi: false });
+    this.terminal.loadAddon(this.fit);
+    this.terminal.loadAddon(new WebLinksAddon());
+    this.terminal.open(host);
+    this.terminal.onData((data) => this.sendInput(this.encoder.encode(data)));
+    this.terminal.onBinary((data) => this.sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+    this.resizeObserver = new ResizeObserver(() => this.reportWantedSize());
+    this.resizeObserver.observe(host);
+    this.connect();
+  }
+
+  focus(): void {
+    this.terminal.focus();
+  }
+
+  /** Call when the host became visible: hidden hosts have no size to fit to. */
+  refit(): void {
+    this.reportWantedSize();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    clearTimeout(this.retryTimer);
+    this.resizeObserver.disconnect();
+    this.ws?.close(1000);
+    this.ws = undefined;
+    this.terminal.dispose();
+  }
+
+  private setState(patch: Partial<TerminalSessionState>): void {
+    Object.assign(this.state, patch);
+    this.onState({ ...this.state });
+  }
+
+  private proposeSize(): { cols: number; rows: number } | undefined {
+    if (!this.host.isConnected || this.host.clientWidth === 0 || this.host.clientHeight === 0) return undefined;
+    const size = this.fit.proposeDimensions();
+    if (!size || !Number.isFinite(size.cols) || !Number.isFinite(size.rows) || size.cols < 2 || size.rows < 1) return undefined;
+    return { cols: Math.floor(size.cols), rows: Math.floor(size.rows) };
+  }
+
+  private reportWantedSize(): void {
+    const size = this.proposeSize();
+    if (!size || (this.wanted && size.cols === this.wanted.cols && size.rows === this.wanted.rows)) return;
+    this.wanted = size;
+    if (this.state.role === 'viewer') return;
+    this.sendJson({ type: 'resize', cols: size.cols, rows: size.rows });
+  }
+
+  private connect(): void {
+    if (this.destroyed) return;
+    this.setState({ connection: 'connecting' });
+    const size = this.proposeSize() ?? this.wanted ?? { cols: this.terminal.cols, rows: this.terminal.rows };
+    this.wanted = size;
+    const ws = new WebSocket(this.attachUrl(size));
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onmessage = (event) => {
+      if (ws !== this.ws) return;
+      if (typeof event.data === 'string') this.handleMessage(event.data);
+      else this.terminal.write(new Uint8Array(event.data as ArrayBuffer));
+    };
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      this.attempt = 0;
+    };
+    ws.onclose = (event) => {
+      if (ws !== this.ws) return;
+      this.ws = undefined;
+      if (this.destroyed) return;
+      if (this.state.exitCode !== undefined || FINAL_CLOSE_CODES.has(event.code)) {
+        this.setState({ connection: 'closed', error: this.state.exitCode === undefined ? this.state.error ?? (event.reason || `connection closed (${event.code})`) : undefined });
+        return;
+      }
+      this.setState({ connection: 'disconnected' });
+      const delay = Math.min(5000, 250 * 2 ** this.attempt++);
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  private applyServerSize(cols: number | undefined, rows: number | undefined): void {
+    if (!cols || !rows || (cols === this.terminal.cols && rows === this.terminal.rows)) return;
+    this.terminal.resize(cols, rows);
+  }
+
+  private handleMessage(raw: string): void {
+    let message: ServerMessage;
+    try {
+      message = JSON.parse(raw) as ServerMessage;
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case 'snapshot':
+        this.terminal.reset();
+        this.applyServerSize(message.cols, message.rows);
+        this.terminal.write(message.data);
+        this.terminal.options.disableStdin = message.role === 'viewer';
+        this.setState({ connection: 'connected', role: message.role, error: undefined });
+        // The size we asked for may have changed while connecting.
+        this.wanted = undefined;
+        this.reportWantedSize();
+        break;
+      case 'resize':
+        this.applyServerSize(message.cols, message.rows);
+        break;
+      case 'resync':
+        this.terminal.reset();
+        this.applyServerSize(message.cols, message.rows);
+        this.terminal.write(message.data);
+        break;
+      case 'exit':
+        this.terminal.write(`\r\n\x1b[2m[process exited${message.code === null ? '' : ` with code ${message.code}`}]\x1b[0m\r\n`);
+        this.setState({ exitCode: message.code ?? -1 });
+        break;
+      case 'error':
+        this.terminal.write(`\r\n\x1b[31m${message.message.replace(/[\x00-\x1f\x7f]/g, ' ')}\x1b[0m\r\n`);
+        this.setState({ error: message.message });
+        break;
+    }
+  }
+
+  private sendInput(bytes: Uint8Array): void {
+    if (this.state.role !== 'editor' || this.ws?.readyState !== WebSocket.OPEN) return;
+    this.ws.send(bytes);
+  }
+
+  private sendJson(message: unknown): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+}
