@@ -1,94 +1,91 @@
 // ESLint flat config. Besides typescript-eslint's recommended rules it enforces the layering of
 // DESIGN.md ("Layout and layering"), so a wrong-way import fails `npm run lint` and CI.
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'eslint/config';
-import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
 /** Folders under server/ that are not feature folders; every other folder is one. */
 const NON_FEATURE = new Set(['common', 'config', 'http', 'cli']);
-const KNOWN_FOLDERS = ['agent', 'cli', 'common', 'config', 'deploy', 'files', 'http', 'hybrid', 'sync', 'terminal', 'workspace'];
-const KNOWN_DRIVERS = ['docker', 'kubernetes', 'process'];
+/** Composition roots: the only files that wire concrete drivers and agent features. */
+const COMPOSITION_ROOTS = new Set(['server/main.ts', 'server/agent/main.ts']);
 
-// The folders named in DESIGN.md plus whatever is on disk, so a new folder is covered the day it appears.
-function listFolders(path, known) {
-  let found = [];
-  try {
-    found = readdirSync(join(root, path), { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name);
-  } catch {
-    // A missing folder has nothing to add to the known names.
-  }
-  return [...new Set([...known, ...found])].sort();
+/** `server/<folder>/...` → folder; a file directly in server/ (main.ts, serve.ts) has none. */
+function folderOf(path) {
+  const parts = path.split('/');
+  return parts[0] === 'server' && parts.length >= 3 ? parts[1] : undefined;
 }
 
-const serverFolders = listFolders('server', KNOWN_FOLDERS);
-const features = serverFolders.filter((name) => !NON_FEATURE.has(name));
-// A concrete driver is any folder under server/workspace (process/, docker/, kubernetes/...).
-const drivers = listFolders('server/workspace', KNOWN_DRIVERS);
+/** `server/workspace/<driver>/...` → driver: every folder under server/workspace is a concrete driver. */
+function driverOf(path) {
+  const parts = path.split('/');
+  return parts[0] === 'server' && parts[1] === 'workspace' && parts.length >= 4 ? parts[2] : undefined;
+}
 
-const zones = [
-  {
-    target: './server/common',
-    from: './server',
-    except: ['./common'],
-    message: 'server/common is shared by every part and imports nothing of ours.',
+/**
+ * Why importing `to` from `from` breaks DESIGN.md's layering (both repo-relative), or nothing.
+ * Paths are resolved, not matched as text, so the depth of the importing file does not matter.
+ */
+function layeringProblems(from, to) {
+  const problems = [];
+  if (from.startsWith('web/')) {
+    if (to.startsWith('server/') && !to.startsWith('server/common/')) problems.push('The web UI shares only types from server/common with the server.');
+    return problems;
+  }
+  if (!from.startsWith('server/') || !to.startsWith('server/')) return problems;
+  const fromFolder = folderOf(from);
+  const toFolder = folderOf(to);
+  if (fromFolder && !toFolder) {
+    problems.push('server/main.ts and server/serve.ts are the composition root and entry: nothing imports them.');
+  }
+  if (fromFolder === 'common' && toFolder !== 'common') {
+    problems.push('server/common is shared by every part and imports nothing of ours.');
+  } else if (fromFolder && toFolder && fromFolder !== toFolder) {
+    if (!NON_FEATURE.has(fromFolder) && (toFolder === 'http' || toFolder === 'cli')) {
+      problems.push('Feature folders never import server/http or server/cli: those import features, not the other way round.');
+    } else if (to !== `server/${toFolder}/index.ts`) {
+      problems.push(`server/${toFolder} is reached only through its public file server/${toFolder}/index.ts.`);
+    }
+  }
+  const driver = driverOf(to);
+  if (driver && !COMPOSITION_ROOTS.has(from) && driverOf(from) !== driver) {
+    problems.push(`server/workspace/${driver} is a concrete driver: only server/main.ts wires it.`);
+  }
+  return problems;
+}
+
+/**
+ * ESLint's own no-restricted-imports matches import strings, which cannot tell `../http` in
+ * server/sync/x.ts (server/http) from the same string one folder deeper (server/sync/http), and
+ * the import plugins that resolve paths need native resolver packages our registry lacks; so
+ * this small rule resolves relative specifiers itself and asks layeringProblems().
+ */
+const layeringRule = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'Enforce the import layering of DESIGN.md ("Layout and layering").' },
+    schema: [],
   },
-];
-
-for (const folder of serverFolders) {
-  for (const other of serverFolders) {
-    if (other === folder) continue;
-    zones.push({
-      target: `./server/${folder}`,
-      from: `./server/${other}`,
-      except: ['./index.ts'],
-      message: `server/${other} is reached only through its public file server/${other}/index.ts.`,
-    });
-  }
-  zones.push({
-    target: `./server/${folder}`,
-    from: ['./server/*.ts'],
-    message: 'server/main.ts and server/serve.ts are the composition root and entry: nothing imports them.',
-  });
-}
-
-for (const feature of features) {
-  zones.push({
-    target: `./server/${feature}`,
-    from: ['./server/http', './server/cli'],
-    message: 'Feature folders never import server/http or server/cli: those import features, not the other way round.',
-  });
-}
-
-// Only the composition roots wire concrete drivers: server/main.ts for the server and
-// server/agent/main.ts for the agent's own features.
-for (const driver of drivers) {
-  zones.push({
-    target: [
-      './server/!(main).ts',
-      ...serverFolders.filter((name) => name !== 'workspace' && name !== 'agent').map((name) => `./server/${name}/**`),
-      './server/agent/!(main).ts',
-      './server/agent/*/**',
-      './server/workspace/*.ts',
-      `./server/workspace/!(${driver})/**`,
-    ],
-    from: [`./server/workspace/${driver}/**`],
-    message: `server/workspace/${driver} is a concrete driver: only server/main.ts wires it.`,
-  });
-}
-
-zones.push({
-  target: './web',
-  from: './server',
-  except: ['./common'],
-  message: 'The web UI shares only types from server/common with the server.',
-});
+  create(context) {
+    const file = relative(root, context.filename).split(sep).join('/');
+    if (isAbsolute(file) || file.startsWith('..')) return {};
+    const check = (node) => {
+      const spec = node?.type === 'Literal' ? node.value : node?.type === 'TSLiteralType' ? node.literal?.value : undefined;
+      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      const target = relative(root, resolve(dirname(context.filename), spec)).split(sep).join('/');
+      for (const message of layeringProblems(file, target)) context.report({ node, message });
+    };
+    return {
+      ImportDeclaration: (node) => check(node.source),
+      ExportNamedDeclaration: (node) => check(node.source),
+      ExportAllDeclaration: (node) => check(node.source),
+      ImportExpression: (node) => check(node.source),
+      TSImportType: (node) => check(node.argument),
+    };
+  },
+};
 
 const processGlobals = ['env', 'argv'].map((property) => ({
   object: 'process',
@@ -103,12 +100,9 @@ export default defineConfig(
   tseslint.configs.recommended,
   {
     files: ['**/*.{ts,js,mjs,cjs}'],
-    plugins: { 'import-x': importX },
-    settings: {
-      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'] })],
-    },
+    plugins: { wharf: { rules: { layering: layeringRule } } },
     rules: {
-      'import-x/no-restricted-paths': ['error', { basePath: root, zones }],
+      'wharf/layering': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
