@@ -218,7 +218,7 @@ export class DocConnection {
         this.setStatus({ readOnly: Boolean(message.readOnly), reason: message.reason, size: message.size });
         break;
       case 'saved':
-        this.setStatus({ savedAt: message.at, pending: false });
+        this.setStatus({ savedAt: message.at, pending: false, error: undefined });
         break;
       case 'deleted':
         this.setStatus({ deleted: true });

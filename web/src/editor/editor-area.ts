@@ -1,11 +1,11 @@
 import { MonacoBinding } from 'y-monaco';
 import type { Awareness } from 'y-protocols/awareness';
 import type * as Y from 'yjs';
-import { websocketUrl } from '../lib/api.ts';
+import { describeError, websocketUrl } from '../lib/api.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { describeReadOnly } from '../lib/format.ts';
 import type { Identity } from '../lib/identity.ts';
-import { isSameOrUnder } from '../lib/paths.ts';
+import { baseName, encodePathForUrl, isSameOrUnder } from '../lib/paths.ts';
 import { showToast } from '../lib/toast.ts';
 import { DocConnection, type DocStatus } from './doc-connection.ts';
 import { monaco } from './monaco-setup.ts';
@@ -14,6 +14,9 @@ import { updateRemoteCursorStyles } from './remote-cursors.ts';
 // Projects' imports cannot be resolved in the browser: semantic errors would only be noise.
 monaco.typescript.typescriptDefaults.setDiagnosticsOptions({ noSemanticValidation: true, noSyntaxValidation: false });
 monaco.typescript.javascriptDefaults.setDiagnosticsOptions({ noSemanticValidation: true, noSyntaxValidation: false });
+
+/** Larger files that are too big to edit live are not loaded into the browser either. */
+const STATIC_VIEW_MAX_BYTES = 32 * 1024 * 1024;
 
 export type Peer = { name: string; color: string };
 
@@ -36,6 +39,10 @@ type Tab = {
   notice: HTMLElement;
   button: HTMLElement;
   firstSyncDone: boolean;
+  /** Binary and too-large files are not live documents: shown from the files API instead. */
+  staticView: boolean;
+  /** Shown after the notice text of a static view: the download link, a load error. */
+  staticNote: HTMLElement;
 };
 
 export type EditorArea = {
@@ -89,7 +96,9 @@ export function createEditorArea(options: { workspace: string; identity: Identit
     let text = '';
     if (status.readOnly) text = why;
     else if (status.connection === 'closed' && status.error) text = `Disconnected: ${status.error}`;
-    renderInto(tab.notice, text);
+    else if (status.error) text = status.error;
+    if (status.readOnly && (status.reason === 'binary' || status.reason === 'too_large') && !tab.staticView) showStatic(tab, status.reason, status.size);
+    renderInto(tab.notice, text, tab.staticView && tab.staticNote);
     tab.notice.hidden = !text;
     tab.button.classList.toggle('offline', status.connection !== 'connected');
     tab.button.classList.toggle('pending', status.pending);
@@ -100,6 +109,24 @@ export function createEditorArea(options: { workspace: string; identity: Identit
       return;
     }
     if (tab === active) publishSummary();
+  }
+
+  function showStatic(tab: Tab, reason: 'binary' | 'too_large', size: number | undefined): void {
+    tab.staticView = true;
+    tab.binding.destroy();
+    const url = `/api/workspaces/${encodeURIComponent(options.workspace)}/files/${encodePathForUrl(tab.path)}`;
+    tab.staticNote.append(' ', h('a', { href: url, download: baseName(tab.path) }, 'Download it'), '.');
+    if (reason === 'binary' || (size ?? 0) > STATIC_VIEW_MAX_BYTES) {
+      tab.pane.classList.add('unviewable');
+      return;
+    }
+    fetch(url, { credentials: 'same-origin' })
+      .then(async (res) => {
+        if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+        const content = await res.text();
+        if (!tab.model.isDisposed()) tab.model.setValue(content);
+      })
+      .catch((err: unknown) => tab.staticNote.append(` (could not load it: ${describeError(err)})`));
   }
 
   function bind(tab: Pick<Tab, 'model' | 'editor'>, text: Y.Text, awareness: Awareness): MonacoBinding {
@@ -152,13 +179,14 @@ export function createEditorArea(options: { workspace: string; identity: Identit
       user: options.identity,
       onStatus: (status) => applyStatus(tab, status),
       onDocReplaced: (doc, awareness) => {
+        if (tab.staticView) return;
         tab.binding.destroy();
         tab.binding = bind(tab, doc.getText('content'), awareness);
         watchAwareness(tab, awareness);
         showToast(`"${path}" was reloaded from the workspace; your unsaved edits were merged in.`, 'warning');
       },
     });
-    const tab: Tab = { path, model, editor, pane, notice, button, firstSyncDone: false, connection, binding: bind({ model, editor }, connection.text, connection.awareness) };
+    const tab: Tab = { path, model, editor, pane, notice, button, firstSyncDone: false, staticView: false, staticNote: h('span'), connection, binding: bind({ model, editor }, connection.text, connection.awareness) };
     watchAwareness(tab, tab.connection.awareness);
     connection.start();
     editor.onDidChangeCursorPosition(() => tab === active && publishSummary());

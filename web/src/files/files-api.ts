@@ -9,10 +9,15 @@ function fileUrl(workspace: string, path: string, query = ''): string {
   return `/api/workspaces/${encodeURIComponent(workspace)}/files/${encodePathForUrl(path)}${query}`;
 }
 
+/** A folder's entries, with what .gitignore hides marked (that part is best effort). */
 export async function listDirectory(workspace: string, dir: string): Promise<TreeEntry[]> {
-  const body = await requestJson<{ entries: TreeEntry[]; ignored?: string[] }>(fileUrl(workspace, dir), { headers: { accept: 'application/json' } });
-  const ignored = new Set(body.ignored ?? []);
-  return body.entries.map((e) => (ignored.has(e.name) ? { ...e, ignored: true } : e));
+  const [listing, ignoredNames] = await Promise.all([
+    requestJson<{ entries: TreeEntry[] }>(fileUrl(workspace, dir), { headers: { accept: 'application/json' } }),
+    requestJson<{ ignored: string[] }>(`/api/workspaces/${encodeURIComponent(workspace)}/ignored?dir=${encodeURIComponent(dir)}`)
+      .then((r) => new Set(r.ignored))
+      .catch(() => new Set<string>()),
+  ]);
+  return listing.entries.map((e) => (ignoredNames.has(e.name) ? { ...e, ignored: true } : e));
 }
 
 export async function writeFile(workspace: string, path: string, content: BodyInit): Promise<void> {

@@ -10,9 +10,9 @@ const EXPIRY_CHOICES: [label: string, seconds: number][] = [
   ['7 days', 7 * 24 * 3600],
 ];
 
-function formatExpiry(value: string | number): string {
-  const date = new Date(typeof value === 'number' && value < 1e12 ? value * 1000 : value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+function formatExpiry(value: string): string {
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? value : date.toLocaleString();
 }
 
 async function copyText(text: string, button: HTMLButtonElement): Promise<void> {

@@ -115,7 +115,7 @@ export function createTerminalPanel(workspace: string): TerminalPanel {
     async start() {
       try {
         const existing = await listTerminals(workspace);
-        const running = existing.filter((t) => t.exitCode === undefined || t.exitCode === null);
+        const running = existing.filter((t) => !t.exited);
         for (const t of running) attach(t.id);
         if (running.length > 0) activate(running[0].id);
         else await openNew();

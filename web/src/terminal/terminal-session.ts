@@ -16,7 +16,7 @@ type ServerMessage =
   | { type: 'snapshot'; data: string; cols: number; rows: number; role: TerminalRole }
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'resync'; data: string; cols?: number; rows?: number }
-  | { type: 'exit'; code: number | null }
+  | { type: 'exit'; code: number | null; signal?: string | null }
   | { type: 'error'; message: string };
 
 /** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
@@ -163,7 +163,7 @@ export class TerminalSession {
         this.terminal.write(message.data);
         break;
       case 'exit':
-        this.terminal.write(`\r\n\x1b[2m[process exited${message.code === null ? '' : ` with code ${message.code}`}]\x1b[0m\r\n`);
+        this.terminal.write(`\r\n\x1b[2m[process exited${message.code === null ? (message.signal ? ` on ${message.signal}` : '') : ` with code ${message.code}`}]\x1b[0m\r\n`);
         this.setState({ exitCode: message.code ?? -1 });
         break;
       case 'error':

@@ -1,20 +1,21 @@
 import { requestJson, websocketUrl } from '../lib/api.ts';
 
+/** Mirrors server/terminal's TerminalInfo (the UI imports types only from server/common). */
 export type TerminalInfo = {
   id: string;
-  command?: string | string[];
-  title?: string;
-  cols?: number;
-  rows?: number;
-  createdAt?: string;
-  exitCode?: number | null;
-  attached?: number;
+  command: string;
+  cwd: string;
+  cols: number;
+  rows: number;
+  createdAt: string;
+  clients: number;
+  exited?: { code: number | null; signal: string | null };
 };
 
 export type ShareInfo = {
   id: string;
   role: 'editor' | 'viewer';
-  expiresAt: string | number;
+  expiresAt: string;
   url?: string;
 };
 

@@ -83,7 +83,7 @@ export async function showWorkspaceList(root: HTMLElement): Promise<void> {
       h('td', {}, h('span', { class: `badge status-${ws.status}` }, ws.status)),
       h('td', { class: 'muted' }, ws.driver),
       h('td', { class: 'muted' }, new Date(ws.createdAt).toLocaleString()),
-      h('td', { class: 'row-actions' }, h('a', { class: 'button small', href: buildWorkspacePath(ws.id) }, 'Open'), toggle, remove),
+      h('td', {}, h('div', { class: 'row-actions' }, h('a', { class: 'button small', href: buildWorkspacePath(ws.id) }, 'Open'), toggle, remove)),
     );
   }
 

@@ -1,0 +1,92 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureWebBuilt, launchBrowser, openPage, pageErrors, readTerminalText, signIn, waitForValue } from './support/browser.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+
+/** The terminal panel in a real Chromium against a real server and real ptys. */
+describe('web UI: terminals', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let admin: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    server = await startTestServer();
+    await createWorkspace(server, 'term');
+    browser = await launchBrowser();
+    admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await openPage(admin);
+    await signIn(page, server);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  const panelTerminal = () => page.locator('.terminal-pane:not([hidden])');
+
+  it('opens a terminal under the editor and runs what is typed', async () => {
+    await page.goto(`${server.url}/workspaces/term`);
+    await panelTerminal().locator('.xterm').waitFor();
+    await waitForValue(() => readTerminalText(page, '.terminal-pane:not([hidden])'), (text) => /[$#]\s*$/m.test(text), { what: 'a shell prompt' });
+    await panelTerminal().locator('.xterm').click();
+    await page.keyboard.type('echo hi\n');
+    const screen = await waitForValue(() => readTerminalText(page, '.terminal-pane:not([hidden])'), (text) => /^hi$/m.test(text), { what: '"hi" on its own line' });
+    expect(screen).toContain('echo hi');
+    expect(pageErrors(page)).toEqual([]);
+  });
+
+  it('keeps several terminal tabs, each its own shell', async () => {
+    await page.getByRole('button', { name: 'New terminal' }).click();
+    await expect.poll(() => page.locator('.terminal-tabs .tab').count()).toBe(2);
+    await waitForValue(() => readTerminalText(page, '.terminal-pane:not([hidden])'), (text) => /[$#]\s*$/m.test(text), { what: 'a prompt in the second terminal' });
+    await panelTerminal().locator('.xterm').click();
+    await page.keyboard.type('echo second-$((40+2))\n');
+    await waitForValue(() => readTerminalText(page, '.terminal-pane:not([hidden])'), (text) => /^second-42$/m.test(text), { what: 'output in the second terminal' });
+    // The first tab still shows its own history, not the second one's.
+    await page.locator('.terminal-tabs .tab').first().click();
+    const first = await readTerminalText(page, '.terminal-pane:not([hidden])');
+    expect(first).toMatch(/^hi$/m);
+    expect(first).not.toContain('second-42');
+  });
+
+  it('makes a viewer link whose page shows the terminal but cannot type into it', async () => {
+    await page.getByRole('button', { name: 'Share' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Role').selectOption('viewer');
+    await dialog.getByRole('button', { name: 'Create link' }).click();
+    const url = await dialog.getByLabel('Share link').inputValue();
+    expect(url).toMatch(/\/s\//);
+    await expect.poll(() => dialog.locator('.share-list li[data-share]').count()).toBe(1);
+    await page.keyboard.press('Escape');
+
+    // Someone else, without the admin session, opens the link.
+    const guest = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+    try {
+      const viewer = await openPage(guest);
+      await viewer.goto(url);
+      await viewer.waitForURL(/\/share\/term\//);
+      await expect.poll(() => viewer.locator('.share-role').getAttribute('data-role')).toBe('viewer');
+      expect(await viewer.locator('.share-role').textContent()).toContain('Read-only');
+      // The viewer sees what is on the shared screen...
+      await waitForValue(() => readTerminalText(viewer), (text) => /^hi$/m.test(text), { what: 'the shared screen in the viewer page' });
+      // ...and nothing it types reaches the pty.
+      await viewer.locator('.xterm').click();
+      await viewer.keyboard.type('echo from-viewer\n');
+      await panelTerminal().locator('.xterm').click();
+      await page.keyboard.type('echo from-owner\n');
+      await waitForValue(() => readTerminalText(viewer), (text) => /^from-owner$/m.test(text), { what: 'the owner\'s later output in the viewer page' });
+      expect(await readTerminalText(viewer)).not.toContain('from-viewer');
+      expect(await readTerminalText(page, '.terminal-pane:not([hidden])')).not.toContain('from-viewer');
+      expect(pageErrors(viewer)).toEqual([]);
+
+      // The viewer cannot reach anything else of the workspace.
+      const other = await viewer.evaluate(async () => (await fetch('/api/workspaces/term/terminals')).status);
+      expect(other).toBe(403);
+    } finally {
+      await guest.close();
+    }
+  });
+});
