@@ -53,6 +53,8 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
   ws.add({
     pattern: '/api/workspaces/:id/docs',
     handle: async (socket, ctx) => {
+      // ws reports an oversized or malformed frame as an error and then closes (1009/1002) on its own.
+      socket.on('error', () => {});
       const path = requirePath(ctx.url.searchParams.get('path') ?? undefined, 'path');
       // Keep what the browser sends (its sync step 1) while the channel is being opened.
       const early: Array<[Buffer, boolean]> = [];
@@ -73,6 +75,8 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       const closeSocket = (code: number, reason: string) => {
         if (closing) return;
         closing = true;
+        // A paused socket would never read the browser's half of the closing handshake.
+        socket.resume();
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
         channel.close();
       };
