@@ -1,0 +1,199 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as syncProtocol from 'y-protocols/sync';
+import * as Y from 'yjs';
+import { createFrameDecoder } from '../common/index.ts';
+import { createDocStateStore } from './doc-state-store.ts';
+import { ENVELOPE, readEnvelope, type CloseInstruction } from './envelope.ts';
+import { openSharedDoc, type DocPeer, type SharedDoc } from './shared-doc.ts';
+
+/** A connection as the subsystem would drive it, with a browser's Y.Doc on the far side. */
+class BrowserPeer implements DocPeer {
+  readonly doc = new Y.Doc();
+  readonly text = this.doc.getText('content');
+  notices: Array<Record<string, unknown>> = [];
+  closedWith: CloseInstruction | undefined;
+  private shared: SharedDoc | undefined;
+  private readonly decoder = createFrameDecoder(64 * 1024 * 1024, {
+    onError: (e) => {
+      throw new Error(e.message);
+    },
+    onFrame: (frame) => this.onFrame(frame),
+  });
+
+  constructor() {
+    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      if (origin === this || !this.shared) return;
+      const encoder = encoding.createEncoder();
+      encoding.writeVarUint(encoder, 0);
+      syncProtocol.writeUpdate(encoder, update);
+      expect(this.shared.receive(this, encoding.toUint8Array(encoder)).ok).toBe(true);
+    });
+  }
+
+  join(shared: SharedDoc): void {
+    this.shared = shared;
+    shared.attach(this);
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, 0);
+    syncProtocol.writeSyncStep1(encoder, this.doc);
+    expect(shared.receive(this, encoding.toUint8Array(encoder)).ok).toBe(true);
+  }
+
+  leave(): void {
+    this.shared?.detach(this);
+    this.shared = undefined;
+  }
+
+  write(frame: Buffer): void {
+    this.decoder.push(frame);
+  }
+
+  close(instruction: CloseInstruction): void {
+    this.closedWith = instruction;
+    this.leave();
+  }
+
+  private onFrame(frame: Buffer): void {
+    const envelope = readEnvelope(frame);
+    if (!envelope) throw new Error('empty frame');
+    if (envelope.kind === ENVELOPE.json) {
+      this.notices.push(JSON.parse(envelope.payload.toString('utf8')) as Record<string, unknown>);
+      return;
+    }
+    const decoder = decoding.createDecoder(envelope.payload);
+    if (decoding.readVarUint(decoder) !== 0) return;
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, 0);
+    syncProtocol.readSyncMessage(decoder, encoder, this.doc, this);
+    if (encoding.length(encoder) > 1 && this.shared) expect(this.shared.receive(this, encoding.toUint8Array(encoder)).ok).toBe(true);
+  }
+}
+
+async function eventually(check: () => void | Promise<void>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+describe('shared document', () => {
+  let dir: string;
+  let file: string;
+  const logged: string[] = [];
+  const open = (flushDelayMs: number) =>
+    openSharedDoc({
+      real: file,
+      rel: 'doc.txt',
+      flushDelayMs,
+      settleMs: 5,
+      maxDocBytes: 1024 * 1024,
+      store: createDocStateStore(join(dir, 'state')),
+      log: (event) => logged.push(event),
+      onGone: () => logged.push('gone'),
+    });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wharf-doc-'));
+    file = join(dir, 'doc.txt');
+    logged.length = 0;
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('saves edits on close even before the save delay has passed', async () => {
+    await writeFile(file, 'draft\n');
+    const shared = await open(60_000);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    expect(browser.text.toString()).toBe('draft\n');
+    browser.text.insert(5, ' two');
+    expect(await readFile(file, 'utf8')).toBe('draft\n');
+    await shared.close({ code: 'unavailable', message: 'stopping' });
+    expect(await readFile(file, 'utf8')).toBe('draft two\n');
+    expect(browser.closedWith).toEqual({ code: 'unavailable', message: 'stopping' });
+  });
+
+  it('merges a change on disk with edits that were not saved yet', async () => {
+    await writeFile(file, 'first line\nsecond line\n');
+    const shared = await open(60_000);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    browser.text.insert(browser.text.length, 'typed\n');
+    // Someone else rewrites the file from what was on disk: they have never seen "typed".
+    await writeFile(file, 'FIRST line\nsecond line\n');
+    shared.noteDiskEvent();
+    const merged = 'FIRST line\nsecond line\ntyped\n';
+    await eventually(() => expect(shared.text()).toBe(merged));
+    expect(browser.text.toString()).toBe(merged);
+    expect(logged).toContain('doc.outside_change');
+    await shared.close();
+    expect(await readFile(file, 'utf8')).toBe(merged);
+  });
+
+  it('ignores its own saves when the watcher reports them', async () => {
+    await writeFile(file, 'x');
+    const shared = await open(5);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    browser.text.insert(1, 'y');
+    await eventually(async () => expect(await readFile(file, 'utf8')).toBe('xy'));
+    shared.noteDiskEvent();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(logged).not.toContain('doc.outside_change');
+    expect(browser.notices.some((n) => n.type === 'saved')).toBe(true);
+    await shared.close();
+  });
+
+  it('merges a copy held across close and reopen without duplicating the text', async () => {
+    await writeFile(file, 'hello\n');
+    const first = await open(5);
+    const browser = new BrowserPeer();
+    browser.join(first);
+    browser.leave();
+    await first.close();
+    browser.text.insert(0, 'offline: ');
+    const second = await open(5);
+    browser.join(second);
+    expect(second.text()).toBe('offline: hello\n');
+    expect(browser.text.toString()).toBe('offline: hello\n');
+    await second.close();
+    expect(await readFile(file, 'utf8')).toBe('offline: hello\n');
+  });
+
+  it('refuses garbled messages and leaves the document as it was', async () => {
+    await writeFile(file, 'keep\n');
+    const shared = await open(5);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    for (const bad of [[], [9], [0, 7, 0], [0, 2, 3, 1, 2, 3], [0, 0, 1, 255], [1, 1, 5], [0, 2, 2, 0, 0, 99]]) {
+      expect(shared.receive(browser, new Uint8Array(bad)), JSON.stringify(bad)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    }
+    expect(shared.text()).toBe('keep\n');
+    await shared.close();
+    expect(await readFile(file, 'utf8')).toBe('keep\n');
+  });
+
+  it('keeps a binary file read-only', async () => {
+    const bytes = Buffer.from([1, 2, 0, 3]);
+    await writeFile(file, bytes);
+    const shared = await open(5);
+    expect(shared.readOnly).toBe('binary');
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    expect(browser.notices[0]).toEqual({ type: 'state', readOnly: true, reason: 'binary', size: 4 });
+    browser.text.insert(0, 'text');
+    expect(browser.notices.at(-1)).toMatchObject({ type: 'error' });
+    expect(shared.text()).toBe('');
+    await shared.close();
+    expect((await readFile(file)).equals(bytes)).toBe(true);
+  });
+});
