@@ -1,4 +1,4 @@
-import createDockerIgnore from '@balena/dockerignore';
+import dockerIgnoreModule from '@balena/dockerignore';
 import { posix } from 'node:path';
 import { fail, ok, type Result } from '../common/index.ts';
 
@@ -27,6 +27,9 @@ export type IgnoreMatcher = {
 };
 
 export type IgnoreError = { code: 'bad_pattern'; message: string };
+
+// The package is CommonJS with `module.exports.default = factory`; its types only describe `default`.
+const createDockerIgnore = dockerIgnoreModule.default;
 
 const KNOWN_SECTIONS = new Set(['deploy', 'destroy', 'test']);
 const SECTION_LINE = /^\[([A-Za-z0-9_-]+)\]$/;

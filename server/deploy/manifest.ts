@@ -1,0 +1,161 @@
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { fail, ok, type Result } from '../common/index.ts';
+import type { DeployKind } from './ignore-rules.ts';
+
+/**
+ * The parts of an Okteto manifest (`okteto.yml`) that deploys use. `deploy` / `destroy` are a
+ * list of commands (a string, or `{name, command}`) or an object `{remote, image, context,
+ * commands}`. Other top-level Okteto keys are accepted and left to their owners.
+ */
+export type ManifestCommand = { name: string; command: string };
+
+export type ManifestSection = {
+  commands: ManifestCommand[];
+  remote?: boolean;
+  image?: string;
+  context?: string;
+};
+
+export type Manifest = { name?: string; deploy?: ManifestSection; destroy?: ManifestSection };
+
+export type ManifestError = { code: 'manifest_syntax' | 'manifest_invalid'; message: string };
+
+export type ParsedManifest = { manifest: Manifest; warnings: string[] };
+
+export const MANIFEST_NAMES = ['okteto.yml', 'okteto.yaml'] as const;
+
+const TOP_LEVEL_KEYS = new Set(['name', 'namespace', 'context', 'icon', 'build', 'deploy', 'destroy', 'dependencies', 'dev', 'external', 'test', 'forward']);
+const SECTION_KEYS = new Set(['remote', 'image', 'context', 'commands']);
+const COMMAND_KEYS = new Set(['name', 'command']);
+
+class ManifestProblem extends Error {}
+
+function describe(node: unknown): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isSeq(node)) return 'a list';
+  if (isMap(node)) return 'a mapping';
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return 'nothing (null)';
+    if (typeof v === 'string') return `the text "${v.length > 40 ? `${v.slice(0, 37)}...` : v}"`;
+    if (typeof v === 'number') return `the number ${v}`;
+    if (typeof v === 'boolean') return `${v}`;
+  }
+  return 'something else';
+}
+
+export function parseManifest(text: string, fileName: string): Result<ParsedManifest, ManifestError> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const where = (node: Node | Pair | null | undefined): string => {
+    const range = node && 'range' in node ? node.range : node && 'key' in node ? (node.key as Node | null)?.range : undefined;
+    if (!range) return fileName;
+    const pos = lines.linePos(range[0]);
+    return `${fileName}:${pos.line}:${pos.col}`;
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = lines.linePos(e.pos[0]);
+    const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    return fail({ code: 'manifest_syntax', message: `${fileName}:${pos.line}:${pos.col}: ${message}` });
+  }
+  const warnings: string[] = [];
+  const root = doc.contents;
+  if (root === null || (isScalar(root) && root.value === null)) {
+    return fail({ code: 'manifest_invalid', message: `${fileName}: the manifest is empty` });
+  }
+  try {
+    if (!isMap(root)) throw new ManifestProblem(`${where(root)}: the manifest must be a mapping of keys (deploy, destroy, dev...), got ${describe(root)}`);
+    const manifest: Manifest = {};
+    for (const pair of root.items) {
+      const key = keyOf(pair, where);
+      if (!TOP_LEVEL_KEYS.has(key)) {
+        warnings.push(`${where(pair.key as Node)}: unknown key "${key}" is ignored`);
+        continue;
+      }
+      if (key === 'name') {
+        if (!isScalar(pair.value) || typeof pair.value.value !== 'string') throw new ManifestProblem(`${where(pair.value as Node)}: name must be text, got ${describe(pair.value)}`);
+        manifest.name = pair.value.value;
+      }
+      if (key === 'deploy' || key === 'destroy') manifest[key] = readSection(key, pair.value as Node | null, where, warnings, pair);
+    }
+    return ok({ manifest, warnings });
+  } catch (err) {
+    if (err instanceof ManifestProblem) return fail({ code: 'manifest_invalid', message: err.message });
+    throw err;
+  }
+}
+
+function keyOf(pair: Pair, where: (n: Node | Pair | null | undefined) => string): string {
+  if (!isScalar(pair.key) || typeof pair.key.value !== 'string') {
+    throw new ManifestProblem(`${where(pair.key as Node)}: keys must be text, got ${describe(pair.key)}`);
+  }
+  return pair.key.value;
+}
+
+function readSection(kind: DeployKind, node: Node | null, where: (n: Node | Pair | null | undefined) => string, warnings: string[], pair: Pair): ManifestSection {
+  if (node === null || (isScalar(node) && node.value === null)) {
+    throw new ManifestProblem(`${where(pair)}: ${kind} has no commands`);
+  }
+  if (isSeq(node)) return { commands: readCommands(kind, node as Node, where, warnings) };
+  if (!isMap(node)) {
+    throw new ManifestProblem(`${where(node)}: ${kind} must be a list of commands or a mapping with "commands" (and optionally remote, image, context), got ${describe(node)}`);
+  }
+  const section: ManifestSection = { commands: [] };
+  let commandsNode: Node | undefined;
+  for (const item of (node as YAMLMap).items) {
+    const key = keyOf(item, where);
+    const value = item.value as Node | null;
+    if (!SECTION_KEYS.has(key)) {
+      warnings.push(`${where(item.key as Node)}: unknown key "${kind}.${key}" is ignored`);
+      continue;
+    }
+    if (key === 'remote') {
+      if (!isScalar(value) || typeof value.value !== 'boolean') throw new ManifestProblem(`${where(value ?? item)}: ${kind}.remote must be true or false, got ${describe(value)}`);
+      section.remote = value.value;
+    } else if (key === 'image' || key === 'context') {
+      if (!isScalar(value) || typeof value.value !== 'string' || !value.value.trim()) {
+        throw new ManifestProblem(`${where(value ?? item)}: ${kind}.${key} must be non-empty text, got ${describe(value)}`);
+      }
+      section[key] = value.value.trim();
+    } else {
+      commandsNode = value ?? undefined;
+      if (!value || (isScalar(value) && value.value === null)) throw new ManifestProblem(`${where(item)}: ${kind}.commands has no commands`);
+      if (!isSeq(value)) throw new ManifestProblem(`${where(value)}: ${kind}.commands must be a list of commands, got ${describe(value)}`);
+      section.commands = readCommands(kind, value, where, warnings);
+    }
+  }
+  if (!commandsNode) throw new ManifestProblem(`${where(pair)}: ${kind} has no commands (add a "commands" list)`);
+  return section;
+}
+
+function readCommands(kind: DeployKind, seq: Node, where: (n: Node | Pair | null | undefined) => string, warnings: string[]): ManifestCommand[] {
+  const items = isSeq(seq) ? seq.items : [];
+  if (items.length === 0) throw new ManifestProblem(`${where(seq)}: ${kind} has no commands (the list is empty)`);
+  return items.map((raw, i) => {
+    const item = raw as Node | null;
+    const label = `${kind} command ${i + 1}`;
+    if (isScalar(item) && typeof item.value === 'string') {
+      if (!item.value.trim()) throw new ManifestProblem(`${where(item)}: ${label} is empty`);
+      return { name: item.value, command: item.value };
+    }
+    if (isMap(item)) {
+      let name: string | undefined;
+      let command: string | undefined;
+      for (const pair of item.items) {
+        const key = keyOf(pair, where);
+        const value = pair.value as Node | null;
+        if (!COMMAND_KEYS.has(key)) {
+          warnings.push(`${where(pair.key as Node)}: unknown key "${key}" in ${label} is ignored`);
+          continue;
+        }
+        if (!isScalar(value) || typeof value.value !== 'string') throw new ManifestProblem(`${where(value ?? pair)}: ${label}: ${key} must be text, got ${describe(value)}`);
+        if (key === 'name') name = value.value;
+        else command = value.value;
+      }
+      if (command === undefined || !command.trim()) throw new ManifestProblem(`${where(item)}: ${label} needs a non-empty "command"`);
+      return { name: name?.trim() || command, command };
+    }
+    throw new ManifestProblem(`${where(item)}: ${label} must be a command: text, or a mapping {name, command}; got ${describe(item)}`);
+  });
+}

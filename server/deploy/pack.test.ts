@@ -1,0 +1,124 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIgnoreMatcher, parseIgnoreFile, patternsFor, type DeployKind } from './ignore-rules.ts';
+import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
+
+type Entry = { name: string; type: string; mode: number; linkname?: string | null; content: string; uid: number; mtime: number };
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function entriesOf(archive: Buffer): Promise<Entry[]> {
+  const extract = tar.extract();
+  const out: Entry[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        out.push({ name: header.name, type: header.type ?? 'file', mode: header.mode ?? 0, linkname: header.linkname, content: Buffer.concat(chunks).toString(), uid: header.uid ?? -1, mtime: header.mtime?.getTime() ?? 0 });
+        next();
+      });
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.end(archive);
+  await done;
+  return out;
+}
+
+async function pack(root: string, ignoreText = '', kind: DeployKind = 'deploy', limits = DEFAULT_PACK_LIMITS) {
+  const parsed = parseIgnoreFile(ignoreText);
+  if (!parsed.ok) throw new Error(parsed.error.message);
+  const packed = packContext({ root, matcher: createIgnoreMatcher(patternsFor(parsed.value, kind)), prefix: 'src/', ...limits });
+  const archive = await readAll(packed.stream);
+  return { archive, summary: await packed.summary };
+}
+
+describe('context packer', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'wharf-pack-'));
+    await mkdir(join(root, 'app/empty'), { recursive: true });
+    await writeFile(join(root, 'app/run.sh'), '#!/bin/sh\necho run\n');
+    await chmod(join(root, 'app/run.sh'), 0o755);
+    await writeFile(join(root, 'app/config.yml'), 'a: 1\n');
+    await symlink('config.yml', join(root, 'app/link.yml'));
+    await symlink('/does/not/exist', join(root, 'dangling'));
+    await writeFile(join(root, 'secret.env'), 'TOKEN=1\n');
+    await mkdir(join(root, 'build/deep'), { recursive: true });
+    await writeFile(join(root, 'build/out.bin'), 'x');
+    await writeFile(join(root, 'build/deep/keep.txt'), 'kept\n');
+    await mkdir(join(root, 'node_modules/pkg'), { recursive: true });
+    await writeFile(join(root, 'node_modules/pkg/index.js'), 'module.exports = 1\n');
+    await writeFile(join(root, 'big.bin'), Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+    await mkdir(join(root, 'a'.repeat(60) + '/' + 'b'.repeat(60)), { recursive: true });
+    await writeFile(join(root, 'a'.repeat(60) + '/' + 'b'.repeat(60) + '/long-name.txt'), 'long\n');
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  const ignore = ['secret.env', 'node_modules', 'build', '!build/deep/keep.txt', '[destroy]', 'app'].join('\n');
+
+  it('keeps modes, symlinks and empty folders and applies the ignore rules', async () => {
+    const { archive, summary } = await pack(root, ignore);
+    const entries = await entriesOf(archive);
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    expect(byName.get('src/app/run.sh')).toMatchObject({ type: 'file', mode: 0o755, content: '#!/bin/sh\necho run\n' });
+    expect(byName.get('src/app/config.yml')).toMatchObject({ type: 'file', mode: 0o644 });
+    expect(byName.get('src/app/link.yml')).toMatchObject({ type: 'symlink', linkname: 'config.yml' });
+    expect(byName.get('src/dangling')).toMatchObject({ type: 'symlink', linkname: '/does/not/exist' });
+    expect(byName.get('src/app/empty/')).toMatchObject({ type: 'directory' });
+    expect(byName.has('src/secret.env')).toBe(false);
+    expect([...byName.keys()].some((n) => n.startsWith('src/node_modules'))).toBe(false);
+    expect(byName.has('src/build/out.bin')).toBe(false);
+    expect(byName.get('src/build/deep/keep.txt')).toMatchObject({ content: 'kept\n' });
+    expect(byName.has('src/build/') && byName.has('src/build/deep/')).toBe(true);
+    expect(byName.get('src/big.bin')?.content.length).toBe(3 * 1024 * 1024 + 17);
+    expect(byName.get(`src/${'a'.repeat(60)}/${'b'.repeat(60)}/long-name.txt`)).toMatchObject({ content: 'long\n' });
+    expect(byName.has('src/pipe')).toBe(false);
+    expect(summary.skipped).toEqual(['pipe']);
+    expect(summary.bytes).toBe(archive.length);
+    expect(summary.files).toBe(entries.filter((e) => e.type === 'file').length);
+    // Parents come before children, so extracting in order works.
+    const names = entries.map((e) => e.name);
+    expect(names.indexOf('src/build/')).toBeLessThan(names.indexOf('src/build/deep/keep.txt'));
+    expect(entries.every((e) => e.uid === 0 && e.mtime === Date.UTC(2000, 0, 1))).toBe(true);
+  });
+
+  it('applies the [destroy] section only to destroys', async () => {
+    const deploy = await entriesOf((await pack(root, ignore, 'deploy')).archive);
+    const destroy = await entriesOf((await pack(root, ignore, 'destroy')).archive);
+    expect(deploy.some((e) => e.name === 'src/app/run.sh')).toBe(true);
+    expect(destroy.some((e) => e.name.startsWith('src/app'))).toBe(false);
+  });
+
+  it('gives the same bytes for the same tree, whatever the owners and times', async () => {
+    const first = createHash('sha256').update((await pack(root, ignore)).archive).digest('hex');
+    await utimes(join(root, 'app/config.yml'), new Date(2020, 1, 1), new Date(2020, 1, 1));
+    await chown(join(root, 'app/config.yml'), 1234, 1234);
+    const second = createHash('sha256').update((await pack(root, ignore, 'deploy', { readAheadEntries: 3, smallFileBytes: 1024 })).archive).digest('hex');
+    expect(second).toBe(first);
+  });
+
+  it('produces an archive GNU tar reads', async () => {
+    const { archive } = await pack(root, ignore);
+    const listing = execFileSync('tar', ['-tvf', '-'], { input: archive, encoding: 'utf8' });
+    expect(listing).toMatch(/lrwxrwxrwx 0\/0\s+0 2000-01-01 00:00 src\/app\/link\.yml -> config\.yml/);
+    expect(listing).toMatch(/-rwxr-xr-x 0\/0\s+19 2000-01-01 00:00 src\/app\/run\.sh/);
+  });
+
+  it('fails clearly for a missing folder', async () => {
+    await expect(pack(join(root, 'nope'))).rejects.toThrow(/cannot pack .*nope: ENOENT/);
+  });
+});
