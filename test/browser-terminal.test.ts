@@ -4,6 +4,8 @@ import { ensureWebBuilt, launchBrowser, openPage, pageErrors, readTerminalText, 
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
 
 /** The terminal panel in a real Chromium against a real server and real ptys. */
+const POLL = { timeout: 10_000, interval: 50 };
+
 describe('web UI: terminals', () => {
   let server: TestServer;
   let browser: Browser;
@@ -40,7 +42,7 @@ describe('web UI: terminals', () => {
 
   it('keeps several terminal tabs, each its own shell', async () => {
     await page.getByRole('button', { name: 'New terminal' }).click();
-    await expect.poll(() => page.locator('.terminal-tabs .tab').count()).toBe(2);
+    await expect.poll(() => page.locator('.terminal-tabs .tab').count(), POLL).toBe(2);
     await waitForValue(() => readTerminalText(page, '.terminal-pane:not([hidden])'), (text) => /[$#]\s*$/m.test(text), { what: 'a prompt in the second terminal' });
     await panelTerminal().locator('.xterm').click();
     await page.keyboard.type('echo second-$((40+2))\n');
@@ -59,7 +61,7 @@ describe('web UI: terminals', () => {
     await dialog.getByRole('button', { name: 'Create link' }).click();
     const url = await dialog.getByLabel('Share link').inputValue();
     expect(url).toMatch(/\/s\//);
-    await expect.poll(() => dialog.locator('.share-list li[data-share]').count()).toBe(1);
+    await expect.poll(() => dialog.locator('.share-list li[data-share]').count(), POLL).toBe(1);
     await page.keyboard.press('Escape');
 
     // Someone else, without the admin session, opens the link.
@@ -68,7 +70,7 @@ describe('web UI: terminals', () => {
       const viewer = await openPage(guest);
       await viewer.goto(url);
       await viewer.waitForURL(/\/share\/term\//);
-      await expect.poll(() => viewer.locator('.share-role').getAttribute('data-role')).toBe('viewer');
+      await expect.poll(() => viewer.locator('.share-role').getAttribute('data-role'), POLL).toBe('viewer');
       expect(await viewer.locator('.share-role').textContent()).toContain('Read-only');
       // The viewer sees what is on the shared screen...
       await waitForValue(() => readTerminalText(viewer), (text) => /^hi$/m.test(text), { what: 'the shared screen in the viewer page' });

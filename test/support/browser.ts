@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
 import type { TestServer } from './server.ts';
 
 const repoRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -44,17 +44,19 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A page that fails the test on uncaught page errors instead of letting them pass silently. */
+const uncaught = new WeakMap<Page, string[]>();
+
+/** A page whose uncaught errors are collected, so a test can insist there were none. */
 export async function openPage(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
-  (page as Page & { pageErrors: string[] }).pageErrors = errors;
+  uncaught.set(page, errors);
   return page;
 }
 
 export function pageErrors(page: Page): string[] {
-  return (page as Page & { pageErrors?: string[] }).pageErrors ?? [];
+  return uncaught.get(page) ?? [];
 }
 
 /** Signs in the way a person does: the login page, the token, the button. */
@@ -109,4 +111,44 @@ export async function readTerminalText(page: Page, scope = 'body'): Promise<stri
       .join('\n')
       .trimEnd(),
   );
+}
+
+/**
+ * Cuts and restores the network path of a page's websockets whose URL matches `pattern`, the
+ * way a dropped Wi-Fi would: live sockets close, and new ones fail until `restore()`.
+ */
+export async function controlWebSockets(page: Page, pattern: RegExp): Promise<{ drop(): Promise<void>; restore(): void }> {
+  let online = true;
+  const live = new Set<{ page: WebSocketRoute; server: WebSocketRoute }>();
+  await page.routeWebSocket(pattern, (ws) => {
+    if (!online) {
+      ws.close({ code: 4000, reason: 'network down (test)' });
+      return;
+    }
+    const server = ws.connectToServer();
+    const pair = { page: ws, server };
+    live.add(pair);
+    // With close handlers installed, each side's close must be passed on by hand.
+    ws.onClose((code, reason) => {
+      live.delete(pair);
+      server.close({ code, reason });
+    });
+    server.onClose((code, reason) => {
+      live.delete(pair);
+      ws.close({ code, reason });
+    });
+  });
+  return {
+    async drop() {
+      online = false;
+      for (const pair of [...live]) {
+        live.delete(pair);
+        pair.page.close({ code: 4000, reason: 'network down (test)' });
+        pair.server.close({ code: 1001, reason: 'client gone' });
+      }
+    },
+    restore() {
+      online = true;
+    },
+  };
 }

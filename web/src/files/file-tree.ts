@@ -29,7 +29,7 @@ export function createFileTree(workspace: string, events: FileTreeEvents, option
   let selected: { path: string; isDir: boolean } | undefined;
   let disposed = false;
 
-  const list = h('div', { class: 'tree', role: 'tree', 'aria-label': 'Files' });
+  const list = h('div', { class: 'file-tree', role: 'tree', 'aria-label': 'Files' });
   const element = h(
     'aside',
     { class: 'sidebar' },
@@ -82,9 +82,7 @@ export function createFileTree(workspace: string, events: FileTreeEvents, option
     const path = joinPath(inDir, name);
     try {
       if (type === 'file') {
-        const parent = parentOf(path);
-        if (parent !== inDir) await makeDirectory(workspace, parent).catch(() => undefined);
-        await writeFile(workspace, path, new Blob([]));
+        await writeFile(workspace, path, new Blob([]), { createOnly: true });
       } else {
         await makeDirectory(workspace, path);
       }
@@ -239,7 +237,7 @@ export function createFileTree(workspace: string, events: FileTreeEvents, option
       } else {
         for (const file of files) uploads.push({ path: joinPath(dir, file.name), file });
       }
-      for (const folder of folders) await makeDirectory(workspace, folder).catch(() => undefined);
+      for (const folder of folders) await makeDirectory(workspace, folder);
       for (const { path, file } of uploads) await writeFile(workspace, path, file);
       expanded.add(dir);
       await refresh();

@@ -1,5 +1,5 @@
 import type { DirectoryEntry } from '../../../server/common/index.ts';
-import { request, requestJson } from '../lib/api.ts';
+import { ApiError, request, requestJson } from '../lib/api.ts';
 import { encodePathForUrl } from '../lib/paths.ts';
 
 /** An entry as the tree uses it; `ignored` marks what .gitignore excludes (shown dimmed). */
@@ -20,8 +20,16 @@ export async function listDirectory(workspace: string, dir: string): Promise<Tre
   return listing.entries.map((e) => (ignoredNames.has(e.name) ? { ...e, ignored: true } : e));
 }
 
-export async function writeFile(workspace: string, path: string, content: BodyInit): Promise<void> {
-  await request(fileUrl(workspace, path), { method: 'PUT', body: content, headers: { 'content-type': 'application/octet-stream' } });
+/** Writes a whole file (parents are made); `createOnly` refuses to replace an existing one. */
+export async function writeFile(workspace: string, path: string, content: BodyInit, options: { createOnly?: boolean } = {}): Promise<void> {
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+  if (options.createOnly) headers['if-none-match'] = '*';
+  try {
+    await request(fileUrl(workspace, path), { method: 'PUT', body: content, headers });
+  } catch (err) {
+    if (options.createOnly && err instanceof ApiError && err.status === 412) throw new ApiError(412, 'exists', `"${path}" already exists`);
+    throw err;
+  }
 }
 
 export async function makeDirectory(workspace: string, path: string): Promise<void> {
