@@ -59,6 +59,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     publicUrl: config.publicUrl,
     sessionTtlMs: config.limits.sessionTtlMs,
     maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
+    maxUploadBytes: config.limits.maxUploadBytes,
+    maxBufferedReadBytes: config.limits.maxBufferedReadBytes,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {

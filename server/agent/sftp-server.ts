@@ -454,8 +454,8 @@ export function serveSftp(sftp: SFTPWrapper, root: string, limits: SftpLimits = 
 
   sftp.on('REALPATH', (reqId: number, path: string) =>
     serve(reqId, async () => {
-      const target = await jail.follow(path);
-      const clientPath = target.exists ? await jail.toClient(target.real) : jail.normalize(path);
+      // A name that does not exist yet resolves too (through a dangling link, to where it leads).
+      const clientPath = await jail.toClient((await jail.follow(path)).real);
       sftp.name(reqId, [{ filename: clientPath, longname: clientPath, attrs: {} as Attributes }]);
     }),
   );

@@ -24,6 +24,10 @@ export type ServerConfig = {
     agentStopGraceMs: number;
     maxWebSocketMessageBytes: number;
     sessionTtlMs: number;
+    /** Largest request body of a file write or tar upload (`--max-upload-bytes`, `WHARF_MAX_UPLOAD_BYTES`). */
+    maxUploadBytes: number;
+    /** Files up to this size are read into memory once to hash them for their ETag; larger ones are read twice. */
+    maxBufferedReadBytes: number;
   };
 };
 
@@ -42,6 +46,15 @@ function parseVariables(list: string[], source: string): Record<string, string> 
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;
+}
+
+/** `1048576`, `512KiB`, `100MiB`, `2GiB` (K/M/G and KB/MB/GB are read as binary units too). */
+function parseByteSize(raw: string, flag: string): number {
+  const match = /^(\d+)\s*(?:([KMG])(?:i?B)?|B)?$/i.exec(raw.trim());
+  const scale = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(match?.[2] ?? '').toUpperCase() as 'K' | 'M' | 'G'] ?? 1;
+  const bytes = match ? Number(match[1]) * scale : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new Error(`${flag}: expected a size like 1048576, 512KiB or 100MiB (got "${raw}")`);
+  return bytes;
 }
 
 function parsePort(raw: string): number {
@@ -63,6 +76,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       builder: { type: 'string' },
       'admin-var': { type: 'string', multiple: true },
       'public-url': { type: 'string' },
+      'max-upload-bytes': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -95,6 +109,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       agentStopGraceMs: 5000,
       maxWebSocketMessageBytes: 16 * 1024 * 1024,
       sessionTtlMs: 7 * 24 * 3600 * 1000,
+      maxUploadBytes: parseByteSize(values['max-upload-bytes'] ?? env.WHARF_MAX_UPLOAD_BYTES ?? '100MiB', '--max-upload-bytes'),
+      maxBufferedReadBytes: 8 * 1024 * 1024,
     },
   };
 }

@@ -22,6 +22,10 @@ export type AppDeps = {
   publicUrl: string | undefined;
   sessionTtlMs: number;
   maxWebSocketMessageBytes: number;
+  /** Request body limit of file writes and tar uploads. */
+  maxUploadBytes: number;
+  /** Files up to this size are hashed in memory; larger ones are read twice. */
+  maxBufferedReadBytes: number;
 };
 
 export type RouteModule = (app: Hono<AppEnv>, ws: WsRouter, deps: AppDeps) => void;

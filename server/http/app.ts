@@ -6,6 +6,7 @@ import { Counter, Histogram } from 'prom-client';
 import { tokenMatches, createSessionCookieValue, SESSION_COOKIE, type Authenticator, type Principal } from './auth.ts';
 import type { AppDeps, AppEnv, RouteModule } from './app-types.ts';
 import { errorBody, httpStatusOf } from './error-mapping.ts';
+import { registerFileRoutes } from './routes/files.ts';
 import { registerDocRoutes } from './routes/docs.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
@@ -14,8 +15,11 @@ import { createWsRouter } from './ws-router.ts';
 /** Paths reachable without credentials: health and login only. */
 export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
 
-/** Every feature's routes, in one list so a test can enumerate them. */
-const ROUTE_MODULES: RouteModule[] = [registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes];
+/**
+ * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
+ * must see a raw `..` in a files URL before URL normalisation lets it reach another route.
+ */
+const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes];
 
 export type SharePathRule = (method: string, path: string, principal: Extract<Principal, { kind: 'share' }>) => boolean;
 
