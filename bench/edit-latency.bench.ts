@@ -1,0 +1,331 @@
+/**
+ * Live editing: how fast a keystroke reaches another editor and the disk, and whether many
+ * editors typing at once end up with one text. wharf (browser ⇄ server ⇄ SSH ⇄ agent, which also
+ * writes the file) is measured beside the stock Yjs server, `@y/websocket-server` 0.1.1 (one hop,
+ * memory only), in the same run, with the same client library: `y-websocket` providers with
+ * `disableBc` so every update really crosses the server. Both servers are separate processes.
+ *
+ * Run alone: `npx tsx bench/edit-latency.bench.ts`, or with the others: `npm run bench -- edit-latency`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
+import type { BenchRow } from './types.ts';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const EDITS = 1000;
+const WARMUP = 100;
+const DISK_SAMPLES = 200;
+const LOAD_CLIENTS = 10;
+const LOAD_EDITS = 200;
+const STOCK = '@y/websocket-server 0.1.1';
+
+type Target = {
+  name: string;
+  /** Opens a provider on the shared document. */
+  connect(doc: Y.Doc): WebsocketProvider;
+  /** Absolute path of the document's file, when the server writes one. */
+  file?: string;
+  stop(): Promise<void>;
+};
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = seen.match(pattern);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${seen}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  await Promise.race([exited, delay(10_000)]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * y-websocket's provider hands every message to the Yjs decoder; wharf also sends JSON notices
+ * as text frames (state, saved), which a browser client handles separately. This socket class
+ * adds the credentials and keeps text frames away from the provider.
+ */
+function wharfSocketClass(token: string): unknown {
+  const handlerProperty = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage') as PropertyDescriptor;
+  return class WharfSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { authorization: `Bearer ${token}` } });
+      Object.defineProperty(this, 'onmessage', {
+        configurable: true,
+        get: () => handlerProperty.get?.call(this),
+        set: (handler: ((event: WebSocket.MessageEvent) => void) | null) =>
+          handlerProperty.set?.call(this, handler && ((event: WebSocket.MessageEvent) => typeof event.data !== 'string' && handler(event))),
+      });
+    }
+  };
+}
+
+async function startWharf(initial: string): Promise<Target> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-edit-'));
+  const token = randomBytes(16).toString('hex');
+  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  const child = spawn(
+    process.execPath,
+    ['--import', loader, join(root, 'server/serve.ts'), '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const [, url] = await waitForOutput(child, /wharf is running at (http:\/\/\S+)/, 'wharf');
+  const res = await fetch(`${url}/api/workspaces`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench' }),
+  });
+  if (res.status !== 201) throw new Error(`create workspace: ${res.status} ${await res.text()}`);
+  const file = join(dataDir, 'workspaces', 'bench', 'files', 'bench.txt');
+  await writeFile(file, initial);
+  const Socket = wharfSocketClass(token);
+  return {
+    name: 'wharf',
+    file,
+    connect: (doc) =>
+      new WebsocketProvider(`${url.replace('http', 'ws')}/api/workspaces/bench`, 'docs', doc, {
+        params: { path: 'bench.txt' },
+        WebSocketPolyfill: Socket as never,
+        disableBc: true,
+      }),
+    async stop() {
+      await stopChild(child);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startStock(initial: string): Promise<Target> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, 'node_modules/@y/websocket-server/src/server.js')], {
+    cwd: root,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await waitForOutput(child, /running at/, STOCK);
+  const target: Target = {
+    name: STOCK,
+    connect: (doc) => new WebsocketProvider(`ws://127.0.0.1:${port}`, 'bench', doc, { WebSocketPolyfill: WebSocket as never, disableBc: true }),
+    stop: () => stopChild(child),
+  };
+  // The stock server starts empty: give it the same initial text wharf reads from disk.
+  const seed = new Y.Doc();
+  const provider = target.connect(seed);
+  await synced(provider);
+  seed.getText('content').insert(0, initial);
+  await delay(100);
+  provider.destroy();
+  seed.destroy();
+  return target;
+}
+
+function synced(provider: WebsocketProvider): Promise<void> {
+  if (provider.synced) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('provider did not sync')), 15_000);
+    provider.once('sync', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function ms(value: number): string {
+  return value < 10 ? value.toFixed(3) : value.toFixed(1);
+}
+
+/** A types one character, B's text changes: the time in between, one edit at a time. */
+async function measurePropagation(target: Target): Promise<number[]> {
+  const a = new Y.Doc();
+  const b = new Y.Doc();
+  const pa = target.connect(a);
+  const pb = target.connect(b);
+  await Promise.all([synced(pa), synced(pb)]);
+  const ta = a.getText('content');
+  const tb = b.getText('content');
+  let notify: (() => void) | undefined;
+  tb.observe(() => notify?.());
+  const samples: number[] = [];
+  for (let i = 0; i < WARMUP + EDITS; i++) {
+    const seen = new Promise<void>((r) => (notify = r));
+    const started = performance.now();
+    ta.insert(ta.length, String.fromCharCode(97 + (i % 26)));
+    await seen;
+    if (i >= WARMUP) samples.push(performance.now() - started);
+  }
+  if (ta.toString() !== tb.toString()) throw new Error(`${target.name}: clients differ after the latency run`);
+  pa.destroy();
+  pb.destroy();
+  return samples.sort((x, y) => x - y);
+}
+
+/** A types one character, then the file on disk has it: inotify tells us when to look. */
+async function measureDisk(target: Target & { file: string }): Promise<number[]> {
+  const a = new Y.Doc();
+  const pa = target.connect(a);
+  await synced(pa);
+  const ta = a.getText('content');
+  const samples: number[] = [];
+  let check: (() => void) | undefined;
+  const watcher = watch(dirname(target.file), () => check?.());
+  try {
+    for (let i = 0; i < DISK_SAMPLES; i++) {
+      const expected = ta.toString() + 'z';
+      const started = performance.now();
+      const reached = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('edit did not reach the disk in 5 s')), 5000);
+        check = () => {
+          readFile(target.file, 'utf8').then((text) => {
+            if (text === expected) {
+              clearTimeout(timer);
+              check = undefined;
+              resolve();
+            }
+          }, () => {});
+        };
+      });
+      ta.insert(ta.length, 'z');
+      await reached;
+      samples.push(performance.now() - started);
+      // Let the save settle so every sample is a keystroke after a pause, like a typist's last one.
+      await delay(30);
+    }
+  } finally {
+    watcher.close();
+    pa.destroy();
+  }
+  return samples.sort((x, y) => x - y);
+}
+
+/** Ten editors type and delete at random positions at once; then every copy (and the file) must agree. */
+async function measureConvergence(target: Target): Promise<{ ok: boolean; ms: number; detail: string }> {
+  const docs = Array.from({ length: LOAD_CLIENTS }, () => new Y.Doc());
+  const providers = docs.map((d) => target.connect(d));
+  await Promise.all(providers.map(synced));
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const started = performance.now();
+  await Promise.all(
+    docs.map(async (doc) => {
+      const text = doc.getText('content');
+      for (let i = 0; i < LOAD_EDITS; i++) {
+        const at = Math.floor(random() * (text.length + 1));
+        if (random() < 0.3 && text.length > 0) text.delete(Math.min(at, text.length - 1), 1);
+        else text.insert(at, String.fromCharCode(97 + Math.floor(random() * 26)));
+        await delay(random() * 4);
+      }
+    }),
+  );
+  const deadline = Date.now() + 30_000;
+  let detail = '';
+  let ok = false;
+  while (Date.now() < deadline) {
+    const texts = docs.map((d) => d.getText('content').toString());
+    const same = texts.every((t) => t === texts[0]);
+    const disk = target.file ? await readFile(target.file, 'utf8') : texts[0];
+    if (same && disk === texts[0]) {
+      ok = true;
+      detail = `${texts[0].length} chars`;
+      break;
+    }
+    detail = same ? 'file differs from the editors' : 'editors differ';
+    await delay(5);
+  }
+  const elapsed = performance.now() - started;
+  for (const p of providers) p.destroy();
+  return { ok, ms: elapsed, detail };
+}
+
+export async function run(): Promise<BenchRow[]> {
+  const initial = 'live editing benchmark\n';
+  const wharf = await startWharf(initial);
+  const stock = await startStock(initial);
+  try {
+    // Interleave the two runs so neither gets the machine while it is warmer or quieter.
+    const stockLatency = await measurePropagation(stock);
+    const wharfLatency = await measurePropagation(wharf);
+    const stockLatency2 = await measurePropagation(stock);
+    const wharfLatency2 = await measurePropagation(wharf);
+    const merge = (x: number[], y: number[]) => [...x, ...y].sort((p, q) => p - q);
+    const w = merge(wharfLatency, wharfLatency2);
+    const s = merge(stockLatency, stockLatency2);
+    const disk = await measureDisk(wharf as Target & { file: string });
+    const wharfLoad = await measureConvergence(wharf);
+    const stockLoad = await measureConvergence(stock);
+    const scenario = `edit propagation, A's keystroke → B's text (${2 * EDITS} single-character edits)`;
+    return [
+      { scenario, metric: 'p50 latency (ms)', wharf: ms(percentile(w, 50)), peer: ms(percentile(s, 50)), peerName: STOCK, goal: `≤ 1.5 × peer (${ms(1.5 * percentile(s, 50))})` },
+      { scenario, metric: 'p99 latency (ms)', wharf: ms(percentile(w, 99)), peer: ms(percentile(s, 99)), peerName: STOCK, goal: '< 2 ms' },
+      {
+        scenario: `keystroke → file on disk (${DISK_SAMPLES} edits, each after a pause)`,
+        metric: 'p50 / p99 latency (ms)',
+        wharf: `${ms(percentile(disk, 50))} / ${ms(percentile(disk, 99))}`,
+        peer: 'n/a (keeps documents in memory)',
+        peerName: STOCK,
+        goal: 'p99 < 100 ms',
+      },
+      {
+        scenario: `convergence: ${LOAD_CLIENTS} clients × ${LOAD_EDITS} random edits on one file`,
+        metric: 'identical result; time to converge',
+        wharf: `${wharfLoad.ok ? 'pass' : 'FAIL'}: file = every client (${wharfLoad.detail}), ${(wharfLoad.ms / 1000).toFixed(2)} s`,
+        peer: `${stockLoad.ok ? 'pass' : 'FAIL'}: every client (${stockLoad.detail}), ${(stockLoad.ms / 1000).toFixed(2)} s`,
+        peerName: STOCK,
+        goal: 'pass',
+      },
+    ];
+  } finally {
+    await Promise.all([wharf.stop(), stock.stop()]);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run().then(
+    (rows) => {
+      for (const row of rows) console.log(`${row.scenario} | ${row.metric} | wharf ${row.wharf} | ${row.peerName} ${row.peer} | goal ${row.goal ?? ''}`);
+      process.exit(0);
+    },
+    (err: Error) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
