@@ -1,4 +1,4 @@
-import { describeError } from '../lib/api.ts';
+import { ApiError, describeError } from '../lib/api.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { formatBytes, formatDuration } from '../lib/format.ts';
 import { showToast } from '../lib/toast.ts';
@@ -261,6 +261,13 @@ export function createDeployPanel(workspace: string, events: { onRunStateChange(
         await refreshHistory();
       } catch (err) {
         showToast(`${kind === 'deploy' ? 'Deploy' : 'Destroy'} did not start: ${describeError(err)}`, 'error');
+        // Already running (started elsewhere): show that run instead.
+        const running = err instanceof ApiError && err.status === 409 ? err.details?.id : undefined;
+        if (typeof running === 'string') {
+          const runs = await refreshHistory().catch(() => []);
+          const run = runs.find((r) => r.id === running);
+          if (run) await showRun(run);
+        }
       }
     },
     shown() {

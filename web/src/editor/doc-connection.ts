@@ -36,6 +36,8 @@ export type DocConnectionOptions = {
   user: { name: string; color: string };
   reconnectDelayMs?: { min: number; max: number };
   onStatus?: (status: DocStatus) => void;
+  /** Called after a few reconnects in a row failed: a chance to check the session is still valid. */
+  onRepeatedFailure?: () => void;
   /** A restarted agent rebuilt the document: the editor must rebind to the new one. */
   onDocReplaced?: (doc: Y.Doc, awareness: Awareness) => void;
 };
@@ -186,6 +188,8 @@ export class DocConnection {
     const { min, max } = this.options.reconnectDelayMs ?? { min: 250, max: 5000 };
     const delay = Math.min(max, min * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
     this.attempt++;
+    // A refused upgrade (expired session, deleted workspace) looks like any network failure here.
+    if (this.attempt === 3) this.options.onRepeatedFailure?.();
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }

@@ -1,7 +1,7 @@
 import { MonacoBinding } from 'y-monaco';
 import type { Awareness } from 'y-protocols/awareness';
 import type * as Y from 'yjs';
-import { describeError, websocketUrl } from '../lib/api.ts';
+import { describeError, getWorkspace, websocketUrl } from '../lib/api.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { describeReadOnly } from '../lib/format.ts';
 import type { Identity } from '../lib/identity.ts';
@@ -178,6 +178,7 @@ export function createEditorArea(options: { workspace: string; identity: Identit
       url: websocketUrl(`/api/workspaces/${encodeURIComponent(options.workspace)}/docs?path=${encodeURIComponent(path)}`),
       user: options.identity,
       onStatus: (status) => applyStatus(tab, status),
+      onRepeatedFailure: () => void getWorkspace(options.workspace).catch(() => undefined),
       onDocReplaced: (doc, awareness) => {
         if (tab.staticView) return;
         tab.binding.destroy();
@@ -190,6 +191,8 @@ export function createEditorArea(options: { workspace: string; identity: Identit
     watchAwareness(tab, tab.connection.awareness);
     connection.start();
     editor.onDidChangeCursorPosition(() => tab === active && publishSummary());
+    // Habit from other editors; here there is nothing to save, and the browser's own "save page" would only confuse.
+    editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyS, () => showToast('No need to save: edits are written to the workspace as you type.'));
     tabs.set(path, tab);
     activate(path);
   }

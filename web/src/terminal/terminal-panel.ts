@@ -1,4 +1,4 @@
-import { describeError } from '../lib/api.ts';
+import { describeError, getWorkspace } from '../lib/api.ts';
 import { confirmAction } from '../lib/dialog.ts';
 import { h } from '../lib/dom.ts';
 import { showToast } from '../lib/toast.ts';
@@ -71,7 +71,7 @@ export function createTerminalPanel(workspace: string): TerminalPanel {
       status.textContent = describeState(state);
       button.classList.toggle('offline', state.connection !== 'connected');
       button.classList.toggle('exited', state.exitCode !== undefined);
-    });
+    }, () => void getWorkspace(workspace).catch(() => undefined));
     tabs.set(id, tab);
     return tab;
   }

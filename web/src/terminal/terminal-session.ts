@@ -50,6 +50,8 @@ export class TerminalSession {
     private readonly host: HTMLElement,
     private readonly attachUrl: (size: { cols: number; rows: number }) => string,
     private readonly onState: (state: TerminalSessionState) => void = () => {},
+    /** Called after a few reconnects in a row failed: a chance to check the session is still valid. */
+    private readonly onRepeatedFailure: () => void = () => {},
   ) {
     this.terminal = new Terminal({ cursorBlink: true, fontSize: 13, fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, monospace', theme: THEME, scrollback: 5000, allowProposedApi: false });
     this.terminal.loadAddon(this.fit);
@@ -127,6 +129,7 @@ export class TerminalSession {
       }
       this.setState({ connection: 'disconnected' });
       const delay = Math.min(5000, 250 * 2 ** this.attempt++);
+      if (this.attempt === 3) this.onRepeatedFailure();
       this.retryTimer = setTimeout(() => this.connect(), delay);
     };
   }

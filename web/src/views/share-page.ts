@@ -1,3 +1,4 @@
+import { requestJson } from '../lib/api.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { TerminalSession, type TerminalSessionState } from '../terminal/terminal-session.ts';
 import { buildAttachUrl } from '../terminal/terminals-api.ts';
@@ -7,13 +8,14 @@ export function showSharedTerminal(root: HTMLElement, workspace: string, termina
   document.title = `Shared terminal — ${workspace}`;
   const role = h('span', { class: 'badge share-role', dataset: { role: 'unknown' } }, 'connecting…');
   const state = h('span', { class: 'share-state muted' });
+  const expiry = h('span', { class: 'share-expiry muted' });
   const host = h('div', { class: 'terminal-host' });
   renderInto(
     root,
     h(
       'div',
       { class: 'share-page' },
-      h('header', { class: 'topbar' }, h('span', { class: 'brand' }, 'wharf'), h('div', { class: 'topbar-title' }, h('span', { class: 'muted' }, 'shared terminal in '), h('span', { class: 'workspace-name' }, workspace)), h('div', { class: 'topbar-actions' }, state, role)),
+      h('header', { class: 'topbar' }, h('span', { class: 'brand' }, 'wharf'), h('div', { class: 'topbar-title' }, h('span', { class: 'muted' }, 'shared terminal in '), h('span', { class: 'workspace-name' }, workspace)), h('div', { class: 'topbar-actions' }, state, expiry, role)),
       h('main', { class: 'share-terminal' }, host),
     ),
   );
@@ -29,6 +31,12 @@ export function showSharedTerminal(root: HTMLElement, workspace: string, termina
     else if (s.connection === 'disconnected') state.textContent = 'Reconnecting…';
     else state.textContent = '';
   };
+  // The link's expiry, for the badge's tooltip; the page works without it.
+  requestJson<{ share?: { role: string; expiresAt: string } }>(`/api/workspaces/${encodeURIComponent(workspace)}/terminals/${encodeURIComponent(terminalId)}`, { redirectOn401: false })
+    .then((info) => {
+      if (info.share) expiry.textContent = `link expires ${new Date(info.share.expiresAt).toLocaleString()}`;
+    })
+    .catch(() => undefined);
   const session = new TerminalSession(host, (size) => buildAttachUrl(workspace, terminalId, size), onState);
   session.focus();
   window.addEventListener('pagehide', () => session.destroy());
