@@ -68,8 +68,12 @@ wharf_ping() {
   [ -S "$1" ] && [ "$(curl -s --max-time 5 --unix-socket "$1" http://localhost/_ping 2>/dev/null)" = OK ]
 }
 
+# A killed engine whose parent has gone may linger as a zombie until PID 1 reaps it: that is dead.
 wharf_pid_alive() {
-  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # wharf_wait_ping SOCKET PID NAME LOG: wait until SOCKET answers, failing early if PID dies.
@@ -115,6 +119,24 @@ wharf_locked() {
   return $rc
 }
 
+# What a dockerd killed without a clean shutdown leaves behind makes the next one wait for a
+# containerd that is gone ("timeout waiting for containerd to start"): its runtime state in the
+# exec root, a containerd maybe still running, and mounts under the data root.
+wharf_docker_clean_stale() {
+  local containerd mount
+  containerd=$(cat "$WHARF_DOCKERD_DIR/exec/containerd/containerd.pid" 2>/dev/null)
+  if wharf_pid_alive "$containerd"; then
+    kill -TERM "$containerd" 2>/dev/null
+    sleep 1
+    wharf_pid_alive "$containerd" && kill -KILL "$containerd" 2>/dev/null
+  fi
+  awk -v dir="$WHARF_DOCKERD_DIR/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mount; do
+    umount -l "$mount" 2>/dev/null
+  done
+  rm -rf "$WHARF_DOCKERD_DIR/exec"
+  rm -f "$WHARF_DOCKER_SOCK" "$WHARF_DOCKERD_DIR/pid"
+}
+
 wharf_docker_start_locked() {
   mkdir -p "$WHARF_DOCKERD_DIR"
   local log=$WHARF_DOCKERD_DIR/log pid
@@ -128,7 +150,7 @@ wharf_docker_start_locked() {
       wharf_wait_ping "$WHARF_DOCKER_SOCK" "$pid" dockerd "$log" || return 1
     else
       command -v dockerd >/dev/null || { wharf_say "dockerd not found: install docker.io"; return 1; }
-      rm -f "$WHARF_DOCKER_SOCK" "$WHARF_DOCKERD_DIR/pid"
+      wharf_docker_clean_stale
       dockerd --host "unix://$WHARF_DOCKER_SOCK" \
         --data-root "$WHARF_DOCKERD_DIR/root" --exec-root "$WHARF_DOCKERD_DIR/exec" \
         --pidfile "$WHARF_DOCKERD_DIR/pid" --iptables=false --bridge=none \
