@@ -96,7 +96,12 @@ export function createApiClient(credentials: Credentials, options: { requestTime
           settled = true;
           resolve(result);
         };
-        ws.once('open', () => settle(ok(ws)));
+        ws.once('open', () => {
+          // Bytes that came with the 101 answer are emitted on the next tick, before whoever
+          // awaits this promise can listen: hold them until the caller resumes the socket.
+          ws.pause();
+          settle(ok(ws));
+        });
         ws.on('unexpected-response', (req, res) => {
           let text = '';
           res.setEncoding('utf8');

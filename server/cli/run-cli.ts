@@ -73,7 +73,8 @@ function splitPassthrough(command: CliCommand, argv: string[]): { head: string[]
     }
     positionals++;
     if (command.passthroughAfter !== undefined && positionals === command.passthroughAfter) {
-      return { head: argv.slice(0, i + 1), rest: argv.slice(i + 1) };
+      const rest = argv.slice(i + 1);
+      return { head: argv.slice(0, i + 1), rest: rest[0] === '--' ? rest.slice(1) : rest };
     }
   }
   return { head: argv, rest: [] };

@@ -13,12 +13,20 @@ function exitCodeOf(code: number | null | undefined, signal: string | null | und
   return 255;
 }
 
-function openChannel(client: ssh2.Client, command: string, pty: ssh2.PseudoTtyOptions | undefined): Promise<ssh2.ClientChannel> {
+/**
+ * Opens the session and starts piping inside the open callback: a fast command's exit status
+ * can arrive in the same packet batch as the open confirmation, before an awaiting caller
+ * could listen for it.
+ */
+function runSession(ctx: CliContext, client: ssh2.Client, command: string, pty: ssh2.PseudoTtyOptions | undefined, raw: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    const done = (err: Error | undefined, channel: ssh2.ClientChannel) => (err ? reject(err) : resolve(channel));
-    if (command) client.exec(command, pty ? { pty } : {}, done);
-    else if (pty) client.shell(pty, done);
-    else client.shell(false, done);
+    const opened = (err: Error | undefined, channel: ssh2.ClientChannel) => {
+      if (err) reject(err);
+      else resolve(runChannel(ctx, client, channel, raw));
+    };
+    if (command) client.exec(command, pty ? { pty } : {}, opened);
+    else if (pty) client.shell(pty, opened);
+    else client.shell(false, opened);
   });
 }
 
@@ -30,10 +38,6 @@ function runChannel(ctx: CliContext, client: ssh2.Client, channel: ssh2.ClientCh
     let code: number | null | undefined;
     let signal: string | undefined;
     const onResize = () => channel.setWindow(stdout.rows ?? 24, stdout.columns ?? 80, 0, 0);
-    if (raw) {
-      stdin.setRawMode?.(true);
-      stdout.on('resize', onResize);
-    }
     channel.on('exit', (c: number | null, s?: string) => {
       code = c;
       signal = s;
@@ -60,6 +64,10 @@ function runChannel(ctx: CliContext, client: ssh2.Client, channel: ssh2.ClientCh
     const onEnd = () => channel.end();
     stdin.on('data', onInput);
     stdin.on('end', onEnd);
+    if (raw) {
+      stdin.setRawMode?.(true);
+      stdout.on('resize', onResize);
+    }
     const finish = (lost: boolean) => {
       if (finished) return;
       finished = true;
@@ -118,8 +126,7 @@ throw-away ed25519 key that is registered for this session only.`,
     const pty = wantPty ? { rows: ctx.io.stdout.rows ?? 24, cols: ctx.io.stdout.columns ?? 80, term: ctx.config.term } : undefined;
     let exitCode: number;
     try {
-      const channel = await openChannel(client.value, command, pty);
-      exitCode = await runChannel(ctx, client.value, channel, wantPty && ctx.io.stdin.isTTY === true);
+      exitCode = await runSession(ctx, client.value, command, pty, wantPty && ctx.io.stdin.isTTY === true);
     } catch (err) {
       exitCode = ctx.fail({ code: 'server', message: `the workspace agent refused the session: ${(err as Error).message}` });
     }

@@ -34,7 +34,11 @@ export type ApiClient = {
   readonly url: string;
   request(method: string, path: string, init?: RequestInit): Promise<Result<Response, CliFailure>>;
   json<T>(method: string, path: string, init?: RequestInit): Promise<Result<T, CliFailure>>;
-  /** Opens an authenticated websocket; a refused upgrade (401, 404...) is a failure value. */
+  /**
+   * Opens an authenticated websocket; a refused upgrade (401, 404...) is a failure value. The
+   * socket comes back paused so no early message is lost: attach listeners, then `resume()`
+   * (`createWebSocketStream` resumes it by itself).
+   */
   openWebSocket(path: string): Promise<Result<WebSocket, CliFailure>>;
 };
 

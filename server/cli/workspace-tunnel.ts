@@ -6,8 +6,14 @@ import type { ApiClient, CliFailure } from './types.ts';
 export type KeyPair = { privateKey: string; publicKey: string };
 
 export function generateSessionKey(comment: string): KeyPair {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public };
+  // ssh2 1.17 drops a leading zero byte of the public key (about 1 key in 256), producing a
+  // key that cannot be parsed (mscdex/ssh2#1513): draw again until it parses.
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(pair.public) instanceof Error) && !(ssh2.utils.parseKey(pair.private) instanceof Error)) {
+      return { privateKey: pair.private, publicKey: pair.public };
+    }
+  }
 }
 
 const workspacePath = (id: string) => `/api/workspaces/${encodeURIComponent(id)}`;

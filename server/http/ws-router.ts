@@ -62,12 +62,17 @@ export function createWsRouter(options: { authenticator: Authenticator; maxPaylo
     const matched = route;
     const matchedParams = params;
     wss.handleUpgrade(request, socket, head, (ws) => {
-      Promise.resolve()
-        .then(() => matched.handle(ws, { params: matchedParams, principal, url, request }))
-        .catch((err: unknown) => {
-          options.log('ws.error', { path: url.pathname, error: (err as Error).message });
-          ws.close(closeCodeOf(err), closeReasonOf(err));
-        });
+      const failed = (err: unknown) => {
+        options.log('ws.error', { path: url.pathname, error: (err as Error).message });
+        ws.close(closeCodeOf(err), closeReasonOf(err));
+      };
+      // Called synchronously: frames that came with the upgrade are emitted on the next tick,
+      // so a handler must get the chance to listen before then.
+      try {
+        Promise.resolve(matched.handle(ws, { params: matchedParams, principal, url, request })).catch(failed);
+      } catch (err) {
+        failed(err);
+      }
     });
   }
 

@@ -59,11 +59,14 @@ export async function sshThroughServer(server: TestServer, workspaceId: string):
   const reg = await server.api(`/api/workspaces/${workspaceId}/session-keys`, { method: 'POST', json: { publicKey: key.publicKey, ttlSeconds: 600 } });
   if (reg.status !== 201) throw new Error(`register key: ${reg.status} ${await reg.text()}`);
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/${workspaceId}/ssh`, { headers: { authorization: `Bearer ${server.token}` } });
+  // The stream must exist before 'open': bytes that arrive with the 101 answer are emitted on the
+  // next tick, before code awaiting 'open' could listen, and would be lost.
+  const stream = createWebSocketStream(ws);
+  stream.on('error', () => {}); // reported by the 'error' below or by the SSH client
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
   });
-  const stream = createWebSocketStream(ws);
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());
