@@ -19,6 +19,7 @@ WHARF_DEBIAN_PACKAGES=(
   openssh-server openssh-client
   chromium fonts-liberation
   busybox-static curl ca-certificates xz-utils git
+  vim less
 )
 
 # The paths are fixed by the team's conventions; overriding them is only for trying this script
@@ -56,7 +57,7 @@ wharf_install_packages() {
   wharf_say "installing Debian packages: $*"
   export DEBIAN_FRONTEND=noninteractive
   # Another apt run (or another engineer's test run) may hold the lock: wait for it.
-  apt-get -o DPkg::Lock::Timeout=600 update -qq || return 1
+  apt-get -o DPkg::Lock::Timeout=600 update -qq || { wharf_say "apt-get update failed"; return 1; }
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/tmp/wharf-apt.log 2>&1 || {
     tail -n 30 /tmp/wharf-apt.log >&2
     wharf_say "apt-get install failed (full log: /tmp/wharf-apt.log)"
