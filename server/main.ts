@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
-import { createApp, createAuthenticator, loadAuthSecrets } from './http/index.ts';
+import { createApp, createAuthenticator, createShareResolver, loadAuthSecrets, SHARE_PATH_RULES } from './http/index.ts';
+import { createTerminalService } from './terminal/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey } from './workspace/index.ts';
 import { createProcessDriver } from './workspace/process/index.ts';
 
@@ -43,14 +44,31 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
     restartDelayMs: config.limits.agentRestartDelayMs,
     stopGraceMs: config.limits.agentStopGraceMs,
+    extraAgentArgs: ['--terminal-grace-ms', String(config.limits.terminalGraceMs)],
     log: (event, fields) => logger.info({ event, ...fields }),
   });
   await driver.init();
   const workspaces = createWorkspaceService({ driver, serverKey, connectTimeoutMs: 15_000 });
 
-  const authenticator = createAuthenticator(secrets);
+  const terminals = createTerminalService({
+    workspaces,
+    secret: secrets.secret,
+    limits: {
+      clientQueueBytes: config.limits.terminalClientQueueBytes,
+      maxFrameBytes: config.limits.maxWebSocketMessageBytes,
+      requestTimeoutMs: 15_000,
+      maxShareTtlMs: 7 * 24 * 3600 * 1000,
+      maxSharesPerWorkspace: 500,
+      shareRecheckMs: config.limits.terminalShareRecheckMs,
+    },
+    log: (event, fields) => logger.warn({ event, ...fields }),
+  });
+
+  const authenticator = createAuthenticator(secrets, [createShareResolver(terminals.shares)]);
   const { app, ws } = createApp({
     workspaces,
+    terminals,
+    sharePathRules: SHARE_PATH_RULES,
     secrets,
     logger,
     metrics,
@@ -82,6 +100,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close(options = {}) {
       closing ??= (async () => {
         ws.close();
+        terminals.shutdown();
         server.closeAllConnections?.();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await workspaces.shutdown(!options.keepAgents);

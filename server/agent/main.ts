@@ -1,5 +1,6 @@
 import { loadAgentConfig, readProcessContext } from '../config/index.ts';
 import { createDocFeature, docStateDirOf } from '../sync/index.ts';
+import { createTerminalFeature } from '../terminal/index.ts';
 import { runBridge } from './bridge.ts';
 import { runAgent, type AgentFeature } from './run-agent.ts';
 
@@ -13,6 +14,20 @@ async function main(): Promise<void> {
   const config = loadAgentConfig(ctx);
   const features: AgentFeature[] = [
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
+    createTerminalFeature({
+      root: config.root,
+      shell: config.shell,
+      env: config.env,
+      limits: {
+        queueBytes: config.limits.terminalClientQueueBytes,
+        scrollback: config.limits.terminalScrollbackLines,
+        graceMs: config.limits.terminalGraceMs,
+        killTimeoutMs: config.limits.terminalKillTimeoutMs,
+        maxTerminals: config.limits.maxTerminals,
+        maxFrameBytes: config.limits.maxFrameBytes,
+      },
+      log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`),
+    }),
   ];
   const agent = await runAgent(config, features);
   const stop = () => {

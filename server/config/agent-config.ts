@@ -18,6 +18,9 @@ export type AgentConfig = {
     maxFrameBytes: number;
     terminalGraceMs: number;
     terminalClientQueueBytes: number;
+    terminalScrollbackLines: number;
+    terminalKillTimeoutMs: number;
+    maxTerminals: number;
   };
 };
 
@@ -72,6 +75,9 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       maxFrameBytes: 8 * 1024 * 1024,
       terminalGraceMs: Number(values['terminal-grace-ms'] ?? 3600_000),
       terminalClientQueueBytes: 1024 * 1024,
+      terminalScrollbackLines: 1000,
+      terminalKillTimeoutMs: 3000,
+      maxTerminals: 64,
     },
   };
 }

@@ -28,6 +28,12 @@ export type ServerConfig = {
     maxUploadBytes: number;
     /** Files up to this size are read into memory once to hash them for their ETag; larger ones are read twice. */
     maxBufferedReadBytes: number;
+    /** A terminal nobody is attached to is killed after this long (`--terminal-grace`). */
+    terminalGraceMs: number;
+    /** Per websocket client of a terminal: bytes queued before it is resynced from a snapshot. */
+    terminalClientQueueBytes: number;
+    /** How often live share-link clients are re-checked for revocation. */
+    terminalShareRecheckMs: number;
   };
 };
 
@@ -46,6 +52,15 @@ function parseVariables(list: string[], source: string): Record<string, string> 
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;
+}
+
+/** `90s`, `15m`, `1h`, `500ms`; a bare number is seconds. */
+function parseDuration(raw: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match?.[2] ?? 's'] ?? 1000;
+  const ms = match ? Math.round(Number(match[1]) * unit) : NaN;
+  if (!Number.isFinite(ms) || ms < 1) throw new Error(`${flag}: expected a duration like 90s, 15m or 1h (got "${raw}")`);
+  return ms;
 }
 
 /** `1048576`, `512KiB`, `100MiB`, `2GiB` (K/M/G and KB/MB/GB are read as binary units too). */
@@ -77,6 +92,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'admin-var': { type: 'string', multiple: true },
       'public-url': { type: 'string' },
       'max-upload-bytes': { type: 'string' },
+      'terminal-grace': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -111,6 +127,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       sessionTtlMs: 7 * 24 * 3600 * 1000,
       maxUploadBytes: parseByteSize(values['max-upload-bytes'] ?? env.WHARF_MAX_UPLOAD_BYTES ?? '100MiB', '--max-upload-bytes'),
       maxBufferedReadBytes: 8 * 1024 * 1024,
+      terminalGraceMs: parseDuration(values['terminal-grace'] ?? env.WHARF_TERMINAL_GRACE ?? '1h', '--terminal-grace'),
+      terminalClientQueueBytes: 1024 * 1024,
+      terminalShareRecheckMs: 3000,
     },
   };
 }

@@ -8,6 +8,7 @@ import type { AppDeps, AppEnv, RouteModule } from './app-types.ts';
 import { errorBody, httpStatusOf } from './error-mapping.ts';
 import { registerFileRoutes } from './routes/files.ts';
 import { registerDocRoutes } from './routes/docs.ts';
+import { registerTerminalRoutes } from './routes/terminals.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
 import { createWsRouter } from './ws-router.ts';
@@ -19,7 +20,7 @@ export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
  * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
  * must see a raw `..` in a files URL before URL normalisation lets it reach another route.
  */
-const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes];
+const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes];
 
 export type SharePathRule = (method: string, path: string, principal: Extract<Principal, { kind: 'share' }>) => boolean;
 
@@ -57,7 +58,8 @@ export function createApp(deps: AppDeps & { authenticator: Authenticator; shareP
   });
 
   app.use('*', async (c, next) => {
-    if (PUBLIC_PATHS.has(c.req.path)) return next();
+    // `/s/<token>` is a share link: like /login, it checks its own credential (the token).
+    if (PUBLIC_PATHS.has(c.req.path) || c.req.path.startsWith('/s/')) return next();
     const principal = await deps.authenticator.authenticate(
       { authorization: c.req.header('authorization'), cookie: c.req.header('cookie') },
       new URL(c.req.url),

@@ -16,6 +16,8 @@ export type ProcessDriverOptions = {
   codeRoot: string;
   /** argv that starts the agent entry; agent flags are appended. */
   agentCommand: string[];
+  /** Feature flags passed through to every agent (e.g. `--terminal-grace-ms`). */
+  extraAgentArgs?: string[];
   restartDelayMs: number;
   stopGraceMs: number;
   log: (event: string, fields?: Record<string, unknown>) => void;
@@ -153,6 +155,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       '--home', sandboxed ? SANDBOX_HOME : p.home,
       '--host-key', p.hostKey,
       '--authorized-keys', p.authorizedKeys,
+      ...(options.extraAgentArgs ?? []),
     ];
     const [cmd, ...cmdArgs] = sandboxed
       ? [

@@ -1,0 +1,48 @@
+import { createFrameDecoder, encodeFrame, FRAME_HEADER_BYTES } from '../common/index.ts';
+import { FRAME_DATA, FRAME_JSON } from './protocol.ts';
+
+/** Output and input bytes go in one allocation: this path carries every byte of every terminal. */
+export function encodeDataFrame(data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + data.length);
+  out.writeUInt32BE(data.length + 1, 0);
+  out[FRAME_HEADER_BYTES] = FRAME_DATA;
+  out.set(data, FRAME_HEADER_BYTES + 1);
+  return out;
+}
+
+export function encodeJsonFrame(message: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(message));
+  const payload = Buffer.allocUnsafe(json.length + 1);
+  payload[0] = FRAME_JSON;
+  json.copy(payload, 1);
+  return encodeFrame(payload);
+}
+
+export type TypedFrameEvents = {
+  onData: (data: Buffer) => void;
+  onJson: (message: Record<string, unknown>) => void;
+  onError: (message: string) => void;
+};
+
+/**
+ * Decodes typed frames from a subsystem channel. A frame that is not JSON where JSON is expected,
+ * or has an unknown type, is reported and skipped: the channel carries on.
+ */
+export function createTypedFrameDecoder(maxFrameBytes: number, events: TypedFrameEvents) {
+  return createFrameDecoder(maxFrameBytes, {
+    onError: (e) => events.onError(e.message),
+    onFrame: (frame) => {
+      if (frame.length === 0) return events.onError('empty frame');
+      if (frame[0] === FRAME_DATA) return events.onData(frame.subarray(1));
+      if (frame[0] !== FRAME_JSON) return events.onError(`unknown frame type ${frame[0]}`);
+      let message: unknown;
+      try {
+        message = JSON.parse(frame.subarray(1).toString('utf8'));
+      } catch {
+        return events.onError('frame is not JSON');
+      }
+      if (!message || typeof message !== 'object' || Array.isArray(message)) return events.onError('frame is not a JSON object');
+      events.onJson(message as Record<string, unknown>);
+    },
+  });
+}

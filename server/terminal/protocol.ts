@@ -1,0 +1,78 @@
+/**
+ * Shapes of the shared-terminal protocol: what the HTTP API returns, what a websocket client
+ * receives and sends, and the `wharf-terminal` subsystem spoken between server and agent.
+ */
+
+export type ExitStatus = { code: number | null; signal: string | null };
+
+export type TerminalInfo = {
+  id: string;
+  /** The command line the terminal runs, for display. */
+  command: string;
+  /** Working directory relative to the workspace root (`.` for the root). */
+  cwd: string;
+  cols: number;
+  rows: number;
+  createdAt: string;
+  /** Websocket clients attached through every control-server replica. */
+  clients: number;
+  exited?: ExitStatus;
+};
+
+export type CreateTerminalRequest = {
+  command?: string;
+  args?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  cols?: number;
+  rows?: number;
+};
+
+export type TerminalRole = 'editor' | 'viewer';
+
+/** A rendering of the screen that reflects exactly the first `seq` items of the output stream. */
+export type Snapshot = { seq: number; data: string; cols: number; rows: number; exited?: ExitStatus };
+
+/** Events that travel in order with the output bytes (each counts as one stream item). */
+export type StreamEvent = { type: 'resize'; cols: number; rows: number } | ({ type: 'exit' } & ExitStatus);
+
+/** Websocket messages from server to client (text frames; output bytes are binary frames). */
+export type ServerToClientMessage =
+  | { type: 'snapshot'; data: string; cols: number; rows: number; role: TerminalRole }
+  | { type: 'resync'; data: string; cols: number; rows: number }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'exit'; code: number | null; signal: string | null }
+  | { type: 'error'; message: string };
+
+/** Websocket text messages from client to server (input bytes are binary frames). */
+export type ClientToServerMessage = { type: 'resize'; cols: number; rows: number };
+
+/** Subsystem frames carry one type byte before their payload. */
+export const FRAME_DATA = 0;
+export const FRAME_JSON = 1;
+
+/** First frame on a `wharf-terminal` channel. */
+export type AgentRequest =
+  | { op: 'list' }
+  | ({ op: 'create' } & CreateTerminalRequest)
+  | { op: 'kill'; id: string }
+  | { op: 'attach'; id: string; cols?: number; rows?: number };
+
+export type AgentFailureCode = 'bad_request' | 'not_found' | 'conflict' | 'internal';
+
+export type AgentReply =
+  | { ok: true; terminals?: TerminalInfo[]; terminal?: TerminalInfo }
+  | { ok: false; error: { code: AgentFailureCode; message: string } };
+
+/** JSON frames the agent sends on an attach channel, besides output bytes. */
+export type AgentAttachMessage =
+  | (Snapshot & { type: 'snapshot'; kind: 'snapshot' | 'resync' | 'reply'; rid?: number })
+  | StreamEvent
+  | { type: 'closed'; reason: string }
+  | { type: 'error'; code: AgentFailureCode; message: string };
+
+/** JSON frames the server sends on an attach channel, besides input bytes. */
+export type ServerAttachMessage =
+  | { type: 'size'; cols: number | null; rows: number | null }
+  | { type: 'clients'; count: number }
+  | { type: 'snapshot'; rid: number };

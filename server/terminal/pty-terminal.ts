@@ -1,0 +1,305 @@
+import { constants as osConstants } from 'node:os';
+import pty from 'node-pty';
+import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
+import type { ExitStatus, Snapshot, TerminalInfo } from './protocol.ts';
+import { createScreen } from './screen.ts';
+
+export type PtyTerminalLimits = {
+  /** Per attachment: bytes queued before it is cut off and resynced. */
+  queueBytes: number;
+  scrollback: number;
+  /** How long a terminal with nobody attached lives on. */
+  graceMs: number;
+  /** After SIGHUP, how long before SIGKILL. */
+  killTimeoutMs: number;
+};
+
+export type PtyTerminalOptions = {
+  id: string;
+  file: string;
+  args: string[];
+  /** Absolute working directory, and how to show it (relative to the workspace). */
+  cwd: string;
+  cwdLabel: string;
+  env: Record<string, string>;
+  cols: number;
+  rows: number;
+  limits: PtyTerminalLimits;
+  onRemoved: () => void;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+};
+
+/** One consumer of the terminal stream (a control-server replica, usually). */
+export type Attachment = {
+  input(data: Buffer): void;
+  /** The smallest size among this attachment's editors, or null when it has none. */
+  setSize(size: { cols: number; rows: number } | null): void;
+  setClients(count: number): void;
+  /** Answers with a snapshot sent to this attachment, in order with its stream. */
+  requestSnapshot(rid: number): void;
+  detach(): void;
+};
+
+type AttachmentState = {
+  member?: FanoutMember;
+  size: { cols: number; rows: number } | null;
+  clients: number;
+  close: (reason: string) => void;
+};
+
+const signalNames = Object.entries(osConstants.signals);
+/** Longest delay setTimeout accepts. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** While paused, how often to check whether the process died (its last output must still be read). */
+const DEAD_POLL_MS = 50;
+
+function signalName(signal: number | undefined): string | null {
+  if (!signal) return null;
+  return signalNames.find(([, n]) => n === signal)?.[0] ?? `SIG${signal}`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type PtyTerminal = ReturnType<typeof createPtyTerminal>;
+
+/**
+ * A pty, the headless screen beside it and the fan-out to its attachments. Output is read,
+ * forwarded and parsed in batches of whatever arrived in one event-loop turn; the pty is paused
+ * only when every attachment is congested or the screen parser falls behind.
+ */
+export function createPtyTerminal(options: PtyTerminalOptions) {
+  const { limits } = options;
+  let cols = options.cols;
+  let rows = options.rows;
+  const proc = pty.spawn(options.file, options.args, {
+    name: options.env.TERM ?? 'xterm-256color',
+    cols,
+    rows,
+    cwd: options.cwd,
+    env: options.env,
+    encoding: null,
+  });
+  const createdAt = new Date().toISOString();
+  const attachments = new Set<AttachmentState>();
+  let exited: ExitStatus | undefined;
+  let exitSeq: number | undefined;
+  let removed = false;
+  let killing = false;
+  let paused = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let deadPoll: NodeJS.Timeout | undefined;
+
+  const screen = createScreen({ cols, rows, scrollback: limits.scrollback, onParsed: () => updatePause() });
+  const fanout = createFanout({
+    queueBytes: limits.queueBytes,
+    requestSnapshot: takeSnapshot,
+    onCongestionChange: () => updatePause(),
+    onRequestError: (err) => options.log('terminal.snapshot_failed', { terminal: options.id, error: err.message }),
+  });
+
+  function takeSnapshot(): Promise<Snapshot> {
+    const seq = fanout.seq;
+    const exitedThen = exitSeq !== undefined && exitSeq < seq ? exited : undefined;
+    return screen.snapshot().then((state) => ({ ...state, seq, ...(exitedThen ? { exited: exitedThen } : {}) }));
+  }
+
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let flushScheduled = false;
+
+  function flush(): void {
+    flushScheduled = false;
+    if (batch.length === 0) return;
+    const data = batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes);
+    batch = [];
+    batchBytes = 0;
+    // The screen first: a snapshot requested while fanning out must already include this chunk.
+    screen.write(data);
+    fanout.output(data);
+    updatePause();
+  }
+
+  proc.onData((chunk) => {
+    const data = chunk as unknown as Buffer;
+    batch.push(data);
+    batchBytes += data.length;
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  });
+
+  function updatePause(): void {
+    const want = !exited && !killing && !removed && (fanout.congested || screen.backlog > limits.queueBytes);
+    if (want === paused) return;
+    paused = want;
+    if (want) {
+      proc.pause();
+      deadPoll = setInterval(() => {
+        // node-pty drops unread output shortly after the process exits: read it while we can.
+        if (!isAlive(proc.pid)) {
+          clearInterval(deadPoll);
+          deadPoll = undefined;
+          paused = false;
+          proc.resume();
+        }
+      }, DEAD_POLL_MS);
+    } else {
+      clearInterval(deadPoll);
+      deadPoll = undefined;
+      proc.resume();
+    }
+  }
+
+  function recomputeSize(): void {
+    if (exited || removed) return;
+    let c = Infinity;
+    let r = Infinity;
+    for (const a of attachments) {
+      if (!a.size) continue;
+      c = Math.min(c, a.size.cols);
+      r = Math.min(r, a.size.rows);
+    }
+    if (c === Infinity || (c === cols && r === rows)) return;
+    flush();
+    cols = c;
+    rows = r;
+    proc.resize(cols, rows);
+    screen.resize(cols, rows);
+    fanout.event({ type: 'resize', cols, rows });
+  }
+
+  function scheduleGrace(): void {
+    clearTimeout(graceTimer);
+    graceTimer = setTimeout(() => {
+      options.log('terminal.grace_expired', { terminal: options.id });
+      kill();
+    }, Math.min(limits.graceMs, MAX_TIMER_MS));
+  }
+
+  function remove(reason: string): void {
+    if (removed) return;
+    removed = true;
+    clearTimeout(graceTimer);
+    clearTimeout(killTimer);
+    clearInterval(deadPoll);
+    for (const a of attachments) a.close(reason);
+    attachments.clear();
+    screen.dispose();
+    options.onRemoved();
+  }
+
+  function kill(): void {
+    if (removed) return;
+    if (exited) return remove('the terminal was closed');
+    killing = true;
+    updatePause();
+    try {
+      proc.kill('SIGHUP');
+    } catch {
+      // already gone: onExit follows
+    }
+    killTimer = setTimeout(() => {
+      try {
+        proc.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, limits.killTimeoutMs);
+  }
+
+  proc.onExit(({ exitCode, signal }) => {
+    flush();
+    const name = signalName(signal);
+    exited = { code: name ? null : exitCode, signal: name };
+    exitSeq = fanout.seq;
+    fanout.event({ type: 'exit', ...exited });
+    clearTimeout(killTimer);
+    clearInterval(deadPoll);
+    options.log('terminal.exited', { terminal: options.id, ...exited });
+    if (killing) remove('the terminal was closed');
+    else if (attachments.size === 0) scheduleGrace();
+  });
+
+  scheduleGrace();
+
+  return {
+    id: options.id,
+
+    info(): TerminalInfo {
+      let clients = 0;
+      for (const a of attachments) clients += a.clients;
+      return {
+        id: options.id,
+        command: [options.file, ...options.args].join(' '),
+        cwd: options.cwdLabel,
+        cols,
+        rows,
+        createdAt,
+        clients,
+        ...(exited ? { exited } : {}),
+      };
+    },
+
+    attach(sink: FanoutSink, close: (reason: string) => void, size: { cols: number; rows: number } | null): Attachment {
+      if (removed) throw new Error('terminal is gone');
+      clearTimeout(graceTimer);
+      const a: AttachmentState = { size, clients: 1, close };
+      attachments.add(a);
+      // Resize first, so this attachment's first snapshot already has its size.
+      recomputeSize();
+      const member = fanout.add(sink);
+      a.member = member;
+      let detached = false;
+      return {
+        input(data) {
+          if (!exited && !removed) proc.write(data as unknown as string);
+        },
+        setSize(next) {
+          a.size = next;
+          recomputeSize();
+        },
+        setClients(count) {
+          a.clients = count;
+        },
+        requestSnapshot(rid) {
+          takeSnapshot().then(
+            (snapshot) => fanout.reply(member, { ...snapshot, rid } as Snapshot),
+            () => {},
+          );
+        },
+        detach() {
+          if (detached) return;
+          detached = true;
+          attachments.delete(a);
+          fanout.remove(member);
+          recomputeSize();
+          if (attachments.size === 0 && !removed) {
+            if (killing) return;
+            scheduleGrace();
+          }
+        },
+      };
+    },
+
+    kill,
+
+    /** Agent shutdown: hang up without waiting for anyone. */
+    hangUp(): void {
+      try {
+        proc.kill('SIGHUP');
+      } catch {
+        // already gone
+      }
+      remove('the workspace agent is stopping');
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import serializeModule from '@xterm/addon-serialize';
+import headlessModule from '@xterm/headless';
+import { describe, expect, it } from 'vitest';
+import { createScreen } from './screen.ts';
+import { findCompactableRun } from './scroll-compaction.ts';
+
+const { Terminal } = headlessModule;
+const { SerializeAddon } = serializeModule;
+
+/** The reference: a plain headless terminal that parses every byte. */
+function parseAll(chunks: Buffer[], cols: number, rows: number, scrollback: number): Promise<string> {
+  const term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
+  const serializer = new SerializeAddon();
+  term.loadAddon(serializer as never);
+  for (const chunk of chunks) term.write(chunk);
+  return new Promise((resolve) => term.write('', () => resolve(serializer.serialize({ scrollback }))));
+}
+
+/** A small deterministic PRNG so a failing stream can be reproduced. */
+function random(seed: number) {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    return s / 0x7fffffff;
+  };
+}
+
+function makeStream(seed: number, lines: number): Buffer[] {
+  const rand = random(seed);
+  const colours = ['\x1b[31m', '\x1b[1;32m', '\x1b[0m', '\x1b[m', '\x1b[38;5;208m', '\x1b[48:2::10:20:30m', '\x1b[K', '\x1b[7m'];
+  const words = ['alpha', 'beta', 'γάμμα', '日本語', 'tab\there', 'back\bspace', 'bell\x07', 'x'.repeat(150)];
+  let text = '';
+  for (let i = 0; i < lines; i++) {
+    const r = rand();
+    // Now and then something compaction must not cross: the alternate screen, a scroll
+    // region, cursor movement.
+    if (r < 0.0004) text += '\x1b[?1049h\x1b[2J\x1b[5;10Hfull screen\x1b[?1049l';
+    else if (r < 0.0008) text += '\x1b[3;20r\x1b[10;1Hregion\x1b[r';
+    else if (r < 0.0012) text += '\x1b[2A\x1b[4Cmoved';
+    for (let w = 0; w < 1 + Math.floor(rand() * 6); w++) {
+      if (rand() < 0.3) text += colours[Math.floor(rand() * colours.length)];
+      text += words[Math.floor(rand() * words.length)] + ' ';
+    }
+    text += rand() < 0.97 ? '\r\n' : '\n';
+  }
+  const bytes = Buffer.from(text);
+  // Split at arbitrary points, including inside escape sequences and UTF-8 characters.
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; ) {
+    const n = 1 + Math.floor(rand() * 9000);
+    chunks.push(bytes.subarray(i, i + n));
+    i += n;
+  }
+  return chunks;
+}
+
+async function parseCompacting(chunks: Buffer[], cols: number, rows: number, scrollback: number): Promise<{ data: string; compactedBytes: number }> {
+  const screen = createScreen({ cols, rows, scrollback, feedBytes: 4096, compactAtBytes: 16 * 1024 });
+  for (const chunk of chunks) screen.write(Buffer.from(chunk));
+  const state = await screen.snapshot();
+  const compactedBytes = screen.compactedBytes;
+  screen.dispose();
+  return { data: state.data, compactedBytes };
+}
+
+describe('headless screen with scroll compaction', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`renders exactly what parsing every byte renders (stream ${seed})`, async () => {
+      const chunks = makeStream(seed, 6000);
+      const expected = await parseAll(chunks, 80, 24, 100);
+      const { data, compactedBytes } = await parseCompacting(chunks, 80, 24, 100);
+      expect(data).toBe(expected);
+      // The stream must really have exercised compaction, or this test proves nothing.
+      expect(compactedBytes).toBeGreaterThan(50_000);
+    });
+  }
+
+  it('keeps colours and the cursor when base64-like output is compacted', async () => {
+    const line = 'QUFB'.repeat(25);
+    const chunks = [Buffer.from('\x1b[1;33m'), Buffer.from(`${line}\r\n`.repeat(20000)), Buffer.from('tail\x1b[0m end')];
+    const expected = await parseAll(chunks, 100, 30, 200);
+    const { data, compactedBytes } = await parseCompacting(chunks, 100, 30, 200);
+    expect(data).toBe(expected);
+    expect(compactedBytes).toBeGreaterThan(1_000_000);
+  });
+
+  it('compacts a long plain run into far fewer bytes, and refuses past a cursor-moving sequence', () => {
+    const run = Buffer.from('\x1b[32mline\r\n'.repeat(5000) + '\x1b[H' + 'x\r\n'.repeat(10));
+    const found = findCompactableRun(run, 130);
+    // 5000 lines before the cursor move; 130 of them must stay after the compacted prefix.
+    expect('end' in found && found.end).toBe((5000 - 130) * '\x1b[32mline\r\n'.length);
+    expect('end' in found && found.replacement.length).toBeLessThan(200);
+    const blocked = findCompactableRun(Buffer.from('\x1b[H' + 'a\r\n'.repeat(1000)), 130);
+    expect(blocked).toEqual({ blockedAt: 0 });
+    // A UTF-8 encoded C1 control (U+009B is CSI) is not plain text.
+    const c1 = findCompactableRun(Buffer.from('a\r\n'.repeat(400) + '\u009b2J'), 130);
+    expect('end' in c1).toBe(true);
+    expect(findCompactableRun(Buffer.from('\u009b2J' + 'a\r\n'.repeat(400)), 130)).toEqual({ blockedAt: 0 });
+  });
+});
