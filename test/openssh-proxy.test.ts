@@ -1,0 +1,115 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+
+const WHARF = resolve(import.meta.dirname, '..', 'bin', 'wharf.js');
+
+type Run = { code: number | null; stdout: string; stderr: string };
+
+function run(command: string, args: string[], env: Record<string, string>, cwd: string): Promise<Run> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Plain OpenSSH with wharf as its ProxyCommand; no ssh_config, no agent, only the given key.
+ * Host keys are not checked unless a known_hosts file is given (OpenSSH keeps the first value
+ * of an option, so the two modes must not both be on the command line).
+ */
+function opensshArgs(proxy: string, key: string, knownHosts?: string): string[] {
+  return [
+    '-F', '/dev/null',
+    '-o', `ProxyCommand=${proxy}`,
+    '-i', key,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'BatchMode=yes',
+    '-o', `StrictHostKeyChecking=${knownHosts ? 'yes' : 'no'}`,
+    '-o', `UserKnownHostsFile=${knownHosts ?? '/dev/null'}`,
+    '-o', 'LogLevel=ERROR',
+  ];
+}
+
+describe('plain OpenSSH through "wharf proxy"', () => {
+  let server: TestServer;
+  let home: string;
+  let env: Record<string, string>;
+  let key: string;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    await createWorkspace(server, 'ws1');
+    home = await mkdtemp(join(tmpdir(), 'wharf-openssh-'));
+    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'config') };
+    const login = await run(process.execPath, [WHARF, 'login', server.url, '--token', server.token], env, home);
+    expect(login.code, login.stderr).toBe(0);
+    key = join(home, 'key');
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'openssh-test', '-f', key]);
+  });
+  afterAll(async () => {
+    await server.dispose();
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('runs a command and returns its exit status', async () => {
+    const proxy = `node ${WHARF} proxy ws1 --identity ${key}.pub`;
+    const hello = await run('ssh', [...opensshArgs(proxy, key), 'wharf@ws1', 'echo hello'], env, home);
+    expect(hello.stderr).toBe('');
+    expect(hello).toMatchObject({ code: 0, stdout: 'hello\n' });
+    const four = await run('ssh', [...opensshArgs(proxy, key), 'wharf@ws1', 'exit 4'], env, home);
+    expect(four.code).toBe(4);
+  });
+
+  it('uses ~/.ssh/id_ed25519.pub by default and %h as the workspace', async () => {
+    await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    await writeFile(join(home, '.ssh', 'id_ed25519.pub'), await readFile(`${key}.pub`));
+    const res = await run('ssh', [...opensshArgs(`node ${WHARF} proxy %h`, key), 'wharf@ws1', 'pwd'], env, home);
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toMatch(/\/workspaces\/ws1\/files\n$/);
+  });
+
+  it('verifies the agent against the host key the API reports', async () => {
+    const workspace = (await (await server.api('/api/workspaces/ws1')).json()) as { hostKey: string };
+    const knownHosts = join(home, 'known_hosts');
+    await writeFile(knownHosts, `ws1 ${workspace.hostKey}\n`);
+    const proxy = `node ${WHARF} proxy ws1 --identity ${key}.pub`;
+    const ok = await run('ssh', [...opensshArgs(proxy, key, knownHosts), 'ws1', 'echo pinned'], env, home);
+    expect(ok).toMatchObject({ code: 0, stdout: 'pinned\n' });
+
+    await createWorkspace(server, 'ws2');
+    const other = (await (await server.api('/api/workspaces/ws2')).json()) as { hostKey: string };
+    await writeFile(knownHosts, `ws1 ${other.hostKey}\n`);
+    const mismatch = await run('ssh', [...opensshArgs(proxy, key, knownHosts), 'ws1', 'echo never'], env, home);
+    expect(other.hostKey).not.toBe(workspace.hostKey);
+    expect(mismatch, JSON.stringify(mismatch)).toMatchObject({ code: 255 });
+    expect(mismatch.stdout).toBe('');
+    expect(mismatch.stderr).toMatch(/HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  });
+
+  it('refuses a key other than the one the proxy registered', async () => {
+    const stranger = join(home, 'stranger');
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const proxy = `node ${WHARF} proxy ws1 --identity ${key}.pub`;
+    const res = await run('ssh', [...opensshArgs(proxy, stranger), 'wharf@ws1', 'echo never'], env, home);
+    expect(res.code).toBe(255);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toMatch(/Permission denied \(publickey\)/);
+  });
+
+  it('shows the helper\'s reason when the workspace does not exist', async () => {
+    const proxy = `node ${WHARF} proxy nope --identity ${key}.pub`;
+    const res = await run('ssh', [...opensshArgs(proxy, key), 'wharf@nope', 'echo never'], env, home);
+    expect(res.code).toBe(255);
+    expect(res.stderr).toMatch(/wharf: no workspace "nope"/);
+  });
+});
