@@ -44,8 +44,8 @@ async function busyboxRootfs(): Promise<Buffer> {
   const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
   const mtime = new Date(0);
   for (const dir of ['bin', 'etc', 'tmp', 'root', 'usr', 'usr/bin']) pack.entry({ name: dir, type: 'directory', mode: dir === 'tmp' ? 0o1777 : 0o755, mtime });
   pack.entry({ name: 'bin/busybox', mode: 0o755, mtime }, busybox);
