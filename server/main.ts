@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
-import { createApp, createAuthenticator, createShareResolver, loadAuthSecrets, SHARE_PATH_RULES } from './http/index.ts';
+import { createDeployService } from './deploy/index.ts';
+import { createApp, createAuthenticator, createShareResolver, loadAuthSecrets, SHARE_PATH_RULES, type PrincipalResolver, type SharePathRule } from './http/index.ts';
 import { createTerminalService } from './terminal/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey } from './workspace/index.ts';
 import { createProcessDriver } from './workspace/process/index.ts';
@@ -64,11 +65,39 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: (event, fields) => logger.warn({ event, ...fields }),
   });
 
-  const authenticator = createAuthenticator(secrets, [createShareResolver(terminals.shares)]);
+  // The runner calls back from the builder's host network; the address is known once listening.
+  let deployCallbackUrl = config.deployCallbackUrl ?? '';
+  const deploys = createDeployService({
+    workspaces,
+    builder: config.builder,
+    runnerImage: config.runnerImage,
+    adminVariables: config.adminVariables,
+    kubeconfigPath: config.kubeconfig,
+    callbackUrl: () => deployCallbackUrl,
+    limits: {
+      historyRuns: config.limits.deployHistoryRuns,
+      storedLogBytes: config.limits.deployStoredLogBytes,
+      liveLogBytes: config.limits.deployLiveLogBytes,
+      secretTtlMs: config.limits.deploySecretTtlMs,
+      builderProbeTimeoutMs: 10_000,
+      finishedRetentionMs: 60_000,
+    },
+    log: (event, fields) => logger.info({ event, ...fields }),
+  });
+  // A deploy runner's single-use token authenticates exactly one request: its own variables.
+  const deploySecretResolver: PrincipalResolver = async ({ url }) => {
+    const live = deploys.secretTokenForPath(url.pathname);
+    return live && { kind: 'share', workspace: '', resource: 'deploy-secrets', role: 'viewer', shareId: live.token, exp: live.expiresAt };
+  };
+  const deploySecretRule: SharePathRule = (method, path, principal) =>
+    principal.resource === 'deploy-secrets' && method === 'GET' && path === `/api/deploy-secrets/${principal.shareId}`;
+
+  const authenticator = createAuthenticator(secrets, [deploySecretResolver, createShareResolver(terminals.shares)]);
   const { app, ws } = createApp({
     workspaces,
     terminals,
-    sharePathRules: SHARE_PATH_RULES,
+    deploys,
+    sharePathRules: [...SHARE_PATH_RULES, deploySecretRule],
     secrets,
     logger,
     metrics,
@@ -89,6 +118,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = config.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  deployCallbackUrl ||= `http://${['0.0.0.0', '[::]'].includes(host) ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ event: 'listening', url });
 
   let closing: Promise<void> | undefined;
@@ -99,6 +129,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tokenGenerated: secrets.generated,
     close(options = {}) {
       closing ??= (async () => {
+        await deploys.shutdown(5000);
         ws.close();
         terminals.shutdown();
         server.closeAllConnections?.();

@@ -1,4 +1,5 @@
 import { loadAgentConfig, readProcessContext } from '../config/index.ts';
+import { createDeployAgentFeature } from '../deploy/index.ts';
 import { createDocFeature, docStateDirOf } from '../sync/index.ts';
 import { createTerminalFeature } from '../terminal/index.ts';
 import { runBridge } from './bridge.ts';
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   }
   const config = loadAgentConfig(ctx);
   const features: AgentFeature[] = [
+    createDeployAgentFeature({ root: config.root }),
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
     createTerminalFeature({
       root: config.root,

@@ -18,6 +18,12 @@ export type ServerConfig = {
   adminVariables: Record<string, string>;
   /** Public base URL used in printed and shared links. */
   publicUrl: string | undefined;
+  /** Default runner image of remote deploys (`--runner-image`, `WHARF_RUNNER_IMAGE`). */
+  runnerImage: string;
+  /** Kubeconfig handed to deploy commands at run time, never baked into an image (`--kubeconfig`, `WHARF_KUBECONFIG`). */
+  kubeconfig: string | undefined;
+  /** Base URL a deploy runner (on the builder's host network) calls back; default: this server's own address. */
+  deployCallbackUrl: string | undefined;
   /** Limits and timings are passed down from here, never read elsewhere. */
   limits: {
     agentRestartDelayMs: number;
@@ -34,6 +40,13 @@ export type ServerConfig = {
     terminalClientQueueBytes: number;
     /** How often live share-link clients are re-checked for revocation. */
     terminalShareRecheckMs: number;
+    /** Deploy runs kept per workspace, and command output kept per stored run. */
+    deployHistoryRuns: number;
+    deployStoredLogBytes: number;
+    /** Command output kept in memory per live run for replay. */
+    deployLiveLogBytes: number;
+    /** Lifetime of a runner's single-use variables token. */
+    deploySecretTtlMs: number;
   };
 };
 
@@ -93,6 +106,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'public-url': { type: 'string' },
       'max-upload-bytes': { type: 'string' },
       'terminal-grace': { type: 'string' },
+      'runner-image': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'deploy-callback-url': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -120,6 +136,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       ...parseVariables(values['admin-var'] ?? [], '--admin-var'),
     },
     publicUrl: values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined),
+    runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
+    kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
+    deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
     limits: {
       agentRestartDelayMs: 500,
       agentStopGraceMs: 5000,
@@ -130,6 +149,10 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       terminalGraceMs: parseDuration(values['terminal-grace'] ?? env.WHARF_TERMINAL_GRACE ?? '1h', '--terminal-grace'),
       terminalClientQueueBytes: 1024 * 1024,
       terminalShareRecheckMs: 3000,
+      deployHistoryRuns: 20,
+      deployStoredLogBytes: 64 * 1024,
+      deployLiveLogBytes: 1024 * 1024,
+      deploySecretTtlMs: 15 * 60 * 1000,
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
+import type { DeployService } from '../deploy/index.ts';
 import type { TerminalService } from '../terminal/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
 import type { AuthSecrets, Principal } from './auth.ts';
@@ -16,6 +17,7 @@ export type Logger = {
 /** What route modules receive. Feature services are added here as features land. */
 export type AppDeps = {
   workspaces: WorkspaceService;
+  deploys: DeployService;
   terminals: TerminalService;
   secrets: AuthSecrets;
   logger: Logger;

@@ -8,6 +8,7 @@ import type { AppDeps, AppEnv, RouteModule } from './app-types.ts';
 import { errorBody, httpStatusOf } from './error-mapping.ts';
 import { registerFileRoutes } from './routes/files.ts';
 import { registerDocRoutes } from './routes/docs.ts';
+import { registerDeployRoutes } from './routes/deploys.ts';
 import { registerTerminalRoutes } from './routes/terminals.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
@@ -20,7 +21,7 @@ export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
  * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
  * must see a raw `..` in a files URL before URL normalisation lets it reach another route.
  */
-const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes];
+const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes];
 
 export type SharePathRule = (method: string, path: string, principal: Extract<Principal, { kind: 'share' }>) => boolean;
 
