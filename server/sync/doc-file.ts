@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type Stats } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export type FileContent =
@@ -40,7 +40,8 @@ export function classifyBytes(bytes: Buffer): FileContent {
  * grew in between.
  */
 export async function readDocFile(path: string, maxBytes: number): Promise<{ content: FileContent; stats: Stats }> {
-  const handle = await open(path, 'r');
+  // Never through a symlink: `path` is a real path, and a link put in its place must not be followed.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const stats = await handle.stat();
     if (stats.size > maxBytes) return { content: { kind: 'too_large', size: stats.size }, stats };
@@ -88,11 +89,19 @@ export async function writeFileAtomic(path: string, text: string, previous: Stat
   }
 }
 
-export async function statOrUndefined(path: string): Promise<Stats | undefined> {
+/**
+ * The file's stats if `path` is still a regular file reached without any symlink (none of its
+ * directories replaced by one either); otherwise undefined. An open document must not follow a
+ * link that appeared where its file was, out of the workspace.
+ */
+export async function statInPlace(path: string): Promise<Stats | undefined> {
   try {
-    return await stat(path);
+    if ((await realpath(path)) !== path) return undefined;
+    const stats = await lstat(path);
+    return stats.isFile() ? stats : undefined;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
     throw err;
   }
 }

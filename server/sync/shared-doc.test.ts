@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
@@ -195,5 +195,22 @@ describe('shared document', () => {
     expect(shared.text()).toBe('');
     await shared.close();
     expect((await readFile(file)).equals(bytes)).toBe(true);
+  });
+
+  it('closes instead of following a symlink put where its file was', async () => {
+    await writeFile(file, 'inside\n');
+    const outside = join(dir, 'outside-secret');
+    await writeFile(outside, 'secret\n');
+    const shared = await open(5);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    await symlink(outside, `${file}.link`);
+    await rename(`${file}.link`, file);
+    shared.noteDiskEvent();
+    await eventually(() => expect(browser.notices.at(-1)).toEqual({ type: 'deleted' }));
+    expect(browser.closedWith).toMatchObject({ code: 'normal' });
+    expect(browser.text.toString()).toBe('inside\n');
+    expect(await readFile(outside, 'utf8')).toBe('secret\n');
+    expect(shared.closed).toBe(true);
   });
 });

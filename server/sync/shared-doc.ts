@@ -4,8 +4,8 @@ import * as encoding from 'lib0/encoding';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import { fail, ok, type Result } from '../common/index.ts';
-import { readDocFile, sameStamp, stampOf, statOrUndefined, writeFileAtomic, type DiskStamp } from './doc-file.ts';
+import { fail, FRAME_HEADER_BYTES, ok, type Result } from '../common/index.ts';
+import { readDocFile, sameStamp, stampOf, statInPlace, writeFileAtomic, type DiskStamp } from './doc-file.ts';
 import type { DocStateStore } from './doc-state-store.ts';
 import { encodeEnvelope, encodeJsonEnvelope, ENVELOPE, type CloseInstruction, type DocServerMessage, type DocStateMessage } from './envelope.ts';
 import { applyTextChange } from './text-diff.ts';
@@ -156,9 +156,12 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     return readOnly ? { type: 'state', readOnly: true, reason: readOnly, size } : { type: 'state', readOnly: false, size };
   }
 
+  /** Set while a peer's update, already relayed as it came, is being applied. */
+  let relayed = false;
+
   doc.on('update', (update: Uint8Array, origin: unknown) => {
-    // The sender already has it; everyone else gets it now, before any disk work.
-    broadcast(encodeEnvelope(ENVELOPE.yjs, syncUpdateMessage(update)), origin);
+    // Changes from disk go out here; a peer's update went out before it was applied.
+    if (!relayed) broadcast(encodeEnvelope(ENVELOPE.yjs, syncUpdateMessage(update)), origin);
     if (readOnly || gone) return;
     pending.push(update);
     flushTimer ??= setTimeout(() => {
@@ -200,9 +203,10 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     pending = [];
     const current = text.toString();
     if (current === lastWritten) return commit(batch);
-    const onDisk = await statOrUndefined(real);
+    const onDisk = await statInPlace(real);
     if (!onDisk) {
-      // Deleted under us: the watcher's unlink decides what happens; never recreate the file.
+      // Deleted (or replaced by a link) under us: the watcher's event decides what happens;
+      // never recreate the file, never write through a link.
       pending = batch.concat(pending);
       return;
     }
@@ -240,11 +244,13 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
   /** Reads the file and, if someone else changed it, merges the change into the document. */
   async function absorbDiskChange(): Promise<void> {
     if (gone) return;
+    if (!(await statInPlace(real))) return markGone();
     let read: { content: Awaited<ReturnType<typeof readDocFile>>['content']; stats: Stats };
     try {
       read = await readDocFile(real, options.maxDocBytes);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return markGone();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return markGone();
       throw err;
     }
     const seen = stampOf(read.stats);
@@ -289,8 +295,8 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
 
   async function reconcileDisk(): Promise<void> {
     if (gone) return;
-    const onDisk = await statOrUndefined(real);
-    if (!onDisk || !onDisk.isFile()) return markGone();
+    const onDisk = await statInPlace(real);
+    if (!onDisk) return markGone();
     if (sameStamp(stamp, stampOf(onDisk))) return;
     await absorbDiskChange();
   }
@@ -319,7 +325,19 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
           return ok(undefined);
         }
         if (gone || closed) return ok(undefined);
-        Y.applyUpdate(doc, payload, peer);
+        // Relay the message as it came, then apply it: the other editors see the keystroke
+        // without waiting for it to be integrated and re-encoded here. Yjs updates commute, so
+        // the order does not matter, and the update decoded cleanly above. A step 2 (a
+        // reconnecting client's offline edits) is relayed as a plain update.
+        const relay = encodeEnvelope(ENVELOPE.yjs, message);
+        if (syncType === syncProtocol.messageYjsSyncStep2) relay[FRAME_HEADER_BYTES + 2] = syncProtocol.messageYjsUpdate;
+        broadcast(relay, peer);
+        relayed = true;
+        try {
+          Y.applyUpdate(doc, payload, peer);
+        } finally {
+          relayed = false;
+        }
         return ok(undefined);
       }
       if (type === MESSAGE_AWARENESS) {
