@@ -388,6 +388,11 @@ describe('live editing', () => {
     expect(await readlink(join(files, 'inner-link.txt'))).toBe('real/target.txt');
     await inner.disconnect();
 
+    const elsewhere = new DocClient(server, 'no-such-workspace', 'hello.txt');
+    clients.push(elsewhere);
+    await elsewhere.open();
+    expect((await elsewhere.waitClosed()).code).toBe(4404);
+
     const anonymous = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/${ws}/docs?path=hello.txt`);
     const status = await new Promise<number>((resolve) => anonymous.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
     expect(status).toBe(401);
