@@ -86,6 +86,14 @@ export function createApp(deps: AppDeps & { authenticator: Authenticator; shareP
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/metrics', async (c) => c.text(await deps.metrics.metrics(), 200, { 'content-type': deps.metrics.contentType }));
+  /** Every HTTP route and websocket this server serves, read at request time so none is missed. */
+  app.get('/api/routes', (c) => {
+    const seen = new Set<string>();
+    const http = app.routes
+      .map((r) => ({ method: r.method, path: r.path }))
+      .filter((r) => !seen.has(`${r.method} ${r.path}`) && seen.add(`${r.method} ${r.path}`));
+    return c.json({ http, websockets: ws.routes.map((r) => ({ path: r.pattern })) });
+  });
 
   /** `GET /login?token=...` is the printed login URL: it sets the session cookie and goes home. */
   app.get('/login', (c) => {
