@@ -1,0 +1,141 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+}
+
+type Meta = { agentPid?: number; desired: string };
+
+describe('process driver supervision', () => {
+  let dataDir: string;
+  let server: TestServer;
+
+  const meta = async (id: string) => JSON.parse(await readFile(join(dataDir, 'workspaces', id, 'workspace.json'), 'utf8')) as Meta;
+  const agentLog = (id: string) => readFile(join(dataDir, 'workspaces', id, 'agent.log'), 'utf8');
+  /** A fresh SSH session through the server, running `echo` in the workspace. */
+  const echo = async (id: string, text: string) => {
+    const client = await sshThroughServer(server, id);
+    try {
+      return (await execOver(client, `echo ${text}`)).stdout;
+    } finally {
+      client.end();
+    }
+  };
+  const status = async (id: string) => ((await (await server.api(`/api/workspaces/${id}`)).json()) as { status: string }).status;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'wharf-driver-'));
+    server = await startTestServer({ dataDir });
+    await createWorkspace(server, 'alpha');
+    await createWorkspace(server, 'beta');
+  });
+  afterAll(async () => {
+    await server.dispose();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('restarts an agent that dies', async () => {
+    const before = (await meta('alpha')).agentPid as number;
+    expect(isAlive(before)).toBe(true);
+    expect(await echo('alpha', 'before')).toBe('before\n');
+    process.kill(before, 'SIGKILL');
+    await waitFor('the old agent to die', () => !isAlive(before));
+    const after = await waitFor('a new agent pid', async () => {
+      const pid = (await meta('alpha')).agentPid;
+      return pid && pid !== before && isAlive(pid) ? pid : undefined;
+    });
+    expect(await waitFor('an exec on the new agent', () => echo('alpha', 'again'))).toBe('again\n');
+    expect(await status('alpha')).toBe('running');
+    expect((await meta('alpha')).agentPid).toBe(after);
+  });
+
+  it('stops and starts a workspace through the API', async () => {
+    const pid = (await meta('beta')).agentPid as number;
+    const stopped = await server.api('/api/workspaces/beta/stop', { method: 'POST' });
+    expect(stopped.status).toBe(200);
+    expect(((await stopped.json()) as { status: string }).status).toBe('stopped');
+    expect(isAlive(pid)).toBe(false);
+    expect(await agentLog('beta')).toMatch(/"event":"stopped"/);
+    expect((await meta('beta')).desired).toBe('stopped');
+    // A stopped workspace stays stopped: no restart behind the user's back, no SSH.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await status('beta')).toBe('stopped');
+    const refused = await server.api('/api/workspaces/beta/session-keys', { method: 'POST', json: { publicKey: 'ssh-ed25519 AAAA' } });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toMatch(/stopped; start it first/);
+
+    const started = await server.api('/api/workspaces/beta/start', { method: 'POST' });
+    expect(started.status).toBe(200);
+    expect(await status('beta')).toBe('running');
+    const newPid = (await meta('beta')).agentPid as number;
+    expect(newPid).not.toBe(pid);
+    expect(isAlive(newPid)).toBe(true);
+    expect(await echo('beta', 'back')).toBe('back\n');
+    await server.api('/api/workspaces/beta/stop', { method: 'POST' });
+  });
+
+  it('refuses start and stop of a workspace that does not exist', async () => {
+    for (const op of ['start', 'stop']) {
+      const res = await server.api(`/api/workspaces/ghost/${op}`, { method: 'POST' });
+      expect(res.status).toBe(404);
+    }
+  });
+
+  it('stops agents cleanly with the server and brings running workspaces back on the next start', async () => {
+    const pid = (await meta('alpha')).agentPid as number;
+    server = await server.restart();
+    expect(isAlive(pid)).toBe(false);
+    expect(await agentLog('alpha')).toMatch(/"event":"stopped"/);
+
+    const listed = (await (await server.api('/api/workspaces')).json()) as { workspaces: Array<{ id: string; status: string }> };
+    expect(listed.workspaces.map((w) => [w.id, w.status])).toEqual([
+      ['alpha', 'running'],
+      ['beta', 'stopped'],
+    ]);
+    const newPid = (await meta('alpha')).agentPid as number;
+    expect(newPid).not.toBe(pid);
+    expect(isAlive(newPid)).toBe(true);
+    expect(await echo('alpha', 'found')).toBe('found\n');
+  });
+
+  it('re-adopts the same agent after a restart that keeps agents, and still supervises it', async () => {
+    const pid = (await meta('alpha')).agentPid as number;
+    server = await server.restart({ keepAgents: true });
+    expect(isAlive(pid)).toBe(true);
+    expect((await meta('alpha')).agentPid).toBe(pid);
+    expect(await status('alpha')).toBe('running');
+    expect(await echo('alpha', 'adopted')).toBe('adopted\n');
+
+    process.kill(pid, 'SIGKILL');
+    const next = await waitFor('a replacement for the adopted agent', async () => {
+      const p = (await meta('alpha')).agentPid;
+      return p && p !== pid && isAlive(p) ? p : undefined;
+    });
+    expect(await waitFor('an exec on the replacement', () => echo('alpha', 'replaced'))).toBe('replaced\n');
+    expect(isAlive(next)).toBe(true);
+  });
+});
