@@ -11,7 +11,7 @@ const MESSAGE_AWARENESS = 1;
 const MESSAGE_QUERY_AWARENESS = 3;
 
 /** Close codes after which reconnecting cannot help (see CLOSE_CODES in server/common). */
-const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4413]);
+const FINAL_CLOSE_CODES = new Set([1009, 4400, 4401, 4403, 4404, 4413]);
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 

@@ -1,0 +1,131 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureWebBuilt, launchBrowser, openPage, pageErrors, signIn } from './support/browser.ts';
+import { ensureRunnerImage, requireEngine, RUNNER_IMAGE } from './support/images.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+
+const POLL = { timeout: 20_000, interval: 100 };
+
+const LOCAL_OK = `deploy:
+  remote: false
+  commands:
+    - name: greet
+      command: echo hello from the deploy
+    - name: count
+      command: for i in 1 2 3; do echo "line $i"; done; echo "to stderr" >&2
+`;
+
+const LOCAL_FAILING = `deploy:
+  remote: false
+  commands:
+    - name: first
+      command: echo one
+    - name: breaks
+      command: echo about to fail; exit 3
+    - name: never
+      command: echo must not run
+`;
+
+const REMOTE_OK = `deploy:
+  image: ${RUNNER_IMAGE}
+  commands:
+    - name: inside-runner
+      command: echo "remote says hi from $(uname -s)"
+`;
+
+/** The Deploy button and panel in a real Chromium against a real server (and a real BuildKit). */
+describe('web UI: deploy', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  const manifestPath = (workspace: string) => join(server.dataDir, 'workspaces', workspace, 'files', 'okteto.yml');
+
+  beforeAll(async () => {
+    const docker = requireEngine('docker');
+    await Promise.all([ensureWebBuilt(), ensureRunnerImage(docker)]);
+    server = await startTestServer({ argv: ['--builder', docker.endpoint] });
+    for (const name of ['shop', 'remote']) {
+      await createWorkspace(server, name);
+      await mkdir(join(server.dataDir, 'workspaces', name, 'files'), { recursive: true });
+    }
+    browser = await launchBrowser();
+    page = await openPage(await browser.newContext({ viewport: { width: 1280, height: 900 } }));
+    await signIn(page, server);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.dispose();
+  });
+
+  /** The whole log as shown, every command unfolded: the message when a run ends the wrong way. */
+  async function runLogText(): Promise<string> {
+    await page.locator('.run-log .command').evaluateAll((els) => els.forEach((el) => ((el as HTMLDetailsElement).open = true)));
+    return page.locator('.deploy-log').innerText();
+  }
+
+  const command = (index: number) => page.locator(`.run-log .command[data-index="${index}"]`);
+
+  it('runs the local commands from the Deploy button with a log per command and the final status', async () => {
+    await writeFile(manifestPath('shop'), LOCAL_OK);
+    await page.goto(`${server.url}/workspaces/shop`);
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+
+    await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), POLL).not.toBe('running');
+    expect(await page.locator('.run-log').getAttribute('data-status'), await runLogText()).toBe('succeeded');
+    expect(await page.locator('.run-summary').textContent()).toMatch(/^Deploy succeeded in [\d.]+ m?s/);
+    expect(await command(1).locator('.command-name').textContent()).toBe('greet');
+    expect(await command(1).locator('.command-state').textContent()).toBe('succeeded');
+    expect(await command(2).locator('.command-state').textContent()).toBe('succeeded');
+    expect(await command(2).locator('.command-duration').textContent()).toMatch(/\d/);
+    // The log of each command is its own: open both to read them.
+    await command(1).evaluate((el) => ((el as HTMLDetailsElement).open = true));
+    await command(2).evaluate((el) => ((el as HTMLDetailsElement).open = true));
+    expect(await command(1).locator('.command-output').textContent()).toContain('hello from the deploy');
+    expect(await command(1).locator('.command-output').textContent()).not.toContain('line 1');
+    expect(await command(2).locator('.command-output').textContent()).toContain('line 1\nline 2\nline 3\n');
+    expect(await command(2).locator('.command-output .stderr').textContent()).toContain('to stderr');
+    // Local execution is deprecated, and the panel says so.
+    expect(await page.locator('.run-note.warning').allTextContents()).toContainEqual(expect.stringMatching(/deprecat/i));
+    // Logs fold: a click on a command's header closes it.
+    await command(2).locator('summary').click();
+    expect(await command(2).evaluate((el) => (el as HTMLDetailsElement).open)).toBe(false);
+  });
+
+  it('names the failing command and its exit code, does not run the rest, and keeps the history', async () => {
+    await writeFile(manifestPath('shop'), LOCAL_FAILING);
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+
+    await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), POLL).toBe('failed');
+    expect(await page.locator('.run-summary').textContent()).toMatch(/command 2 \(breaks\) exited with code 3$/);
+    expect(await command(1).locator('.command-state').textContent()).toBe('succeeded');
+    expect(await command(2).locator('.command-state').textContent()).toBe('failed (exit 3)');
+    expect(await command(2).evaluate((el) => (el as HTMLDetailsElement).open)).toBe(true);
+    expect(await command(2).locator('.command-output').textContent()).toContain('about to fail');
+    expect(await command(3).locator('.command-state').textContent()).toBe('not run');
+    expect(await command(3).locator('.command-output').textContent()).toBe('');
+
+    // Both runs are in the history, newest first; the older one's stored log opens on click.
+    await expect.poll(() => page.locator('.deploy-history .history-item').count(), POLL).toBe(2);
+    expect(await page.locator('.deploy-history .history-item').evaluateAll((items) => items.map((i) => (i as HTMLElement).dataset.status))).toEqual(['failed', 'succeeded']);
+    await page.locator('.deploy-history .history-item').nth(1).click();
+    await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), POLL).toBe('succeeded');
+    await command(1).evaluate((el) => ((el as HTMLDetailsElement).open = true));
+    expect(await command(1).locator('.command-output').textContent()).toContain('hello from the deploy');
+  });
+
+  it('runs a remote deploy in a BuildKit runner and streams its output', async () => {
+    await writeFile(manifestPath('remote'), REMOTE_OK);
+    await page.goto(`${server.url}/workspaces/remote`);
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+
+    await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), { ...POLL, timeout: 45_000 }).not.toBe('running');
+    expect(await page.locator('.run-log').getAttribute('data-status'), await runLogText()).toBe('succeeded');
+    expect(await page.locator('.run-note').allTextContents()).toContainEqual(expect.stringContaining(`remotely in ${RUNNER_IMAGE}`));
+    await command(1).evaluate((el) => ((el as HTMLDetailsElement).open = true));
+    expect(await command(1).locator('.command-output').textContent()).toContain('remote says hi from Linux');
+    expect(pageErrors(page)).toEqual([]);
+  });
+});
