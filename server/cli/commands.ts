@@ -1,4 +1,5 @@
 import { agentBridgeCommand } from './agent-bridge-command.ts';
+import { deployCommand, destroyCommand } from './deploy-command.ts';
 import { loginCommand } from './login-command.ts';
 import { proxyCommand } from './proxy-command.ts';
 import { sshCommand } from './ssh-command.ts';
@@ -13,6 +14,8 @@ export const COMMANDS: CliCommand[] = [
   loginCommand,
   workspacesCommand,
   sshCommand,
+  deployCommand,
+  destroyCommand,
   proxyCommand,
   agentBridgeCommand,
 ];

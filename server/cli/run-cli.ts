@@ -81,7 +81,16 @@ function splitPassthrough(command: CliCommand, argv: string[]): { head: string[]
 }
 
 function parseCommandArgs(command: CliCommand, argv: string[]): Result<CliArgs & { help: boolean }, CliFailure> {
-  const { head, rest } = splitPassthrough(command, argv);
+  const { head: given, rest } = splitPassthrough(command, argv);
+  // `--flag=false` / `--flag=true` for a boolean option (`wharf deploy --remote=false`).
+  const turnedOff: string[] = [];
+  const head = given.flatMap((arg) => {
+    const match = /^--([^=]+)=(true|false)$/.exec(arg);
+    if (!match || optionsOf(command)[match[1]]?.type !== 'boolean') return [arg];
+    if (match[2] === 'true') return [`--${match[1]}`];
+    turnedOff.push(match[1]);
+    return [];
+  });
   try {
     const { values, positionals } = parseArgs({
       args: head,
@@ -95,6 +104,7 @@ function parseCommandArgs(command: CliCommand, argv: string[]): Result<CliArgs &
       allowPositionals: true,
     });
     const { help, ...others } = values as Record<string, string | boolean | string[] | undefined>;
+    for (const name of turnedOff) others[name] = false;
     return ok({ positionals, values: others, rest, help: help === true });
   } catch (err) {
     return fail({ code: 'usage', message: `${(err as Error).message}\nRun "wharf ${command.name.join(' ')} --help" for usage.` });

@@ -16,6 +16,10 @@ export type CliConfig = {
   override: { url: string | undefined; token: string | undefined };
   /** Terminal type requested for an interactive pty. */
   term: string;
+  /** The folder `wharf deploy` / `wharf destroy` deploy from. */
+  cwd: string;
+  /** The helper's environment: local deploy commands inherit it, and it may set OKTETO_FORCE_REMOTE. */
+  environment: Record<string, string>;
   limits: {
     /** A plain API request (not a stream) gives up after this long. */
     requestTimeoutMs: number;
@@ -40,6 +44,8 @@ export function loadCliConfig(ctx: ProcessContext): CliConfig {
     sshDir: join(home, '.ssh'),
     override: { url: env.WHARF_URL || undefined, token: env.WHARF_TOKEN || undefined },
     term: env.TERM || 'xterm-256color',
+    cwd: process.cwd(),
+    environment: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string')),
     limits: {
       requestTimeoutMs: 30_000,
       sessionKeyTtlSeconds: 300,
