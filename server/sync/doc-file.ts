@@ -71,12 +71,12 @@ export async function writeFileAtomic(path: string, text: string, previous: Stat
   let renamed = false;
   try {
     await handle.writeFile(text, 'utf8');
-    // The umask may have narrowed the mode given to open().
-    await handle.chmod(mode);
-    if (previous && (previous.uid !== process.getuid?.() || previous.gid !== process.getgid?.())) {
+    const written = await handle.stat();
+    // The umask may have narrowed the mode given to open(). (chmod and chown leave the stamp alone.)
+    if ((written.mode & 0o7777) !== mode) await handle.chmod(mode);
+    if (previous && (previous.uid !== written.uid || previous.gid !== written.gid)) {
       await handle.chown(previous.uid, previous.gid).catch(() => {});
     }
-    const written = await handle.stat();
     await handle.close();
     await rename(temp, path);
     renamed = true;

@@ -24,6 +24,9 @@ const DISK_ORIGIN = Symbol('disk');
 /** Once a document's update log holds this much, it is rewritten as one update. */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
+/** Saved updates reach the state log at most this long after the save. */
+const STATE_LOG_DELAY_MS = 1000;
+
 /** If a save fails (disk full, permissions), try again after this long. */
 const SAVE_RETRY_MS = 1000;
 
@@ -135,6 +138,8 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
   let settleTimer: NodeJS.Timeout | undefined;
   let queue: Promise<void> = Promise.resolve();
   let loggedBytes = 0;
+  let unlogged: Uint8Array[] = [];
+  let logTimer: NodeJS.Timeout | undefined;
   let closed = false;
   let gone = false;
 
@@ -181,11 +186,23 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     broadcast(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, added.concat(updated, removed))));
   });
 
-  /** Moves saved updates into the mirror and the state log. */
-  async function commit(batch: Uint8Array[]): Promise<void> {
+  /** Moves saved updates into the mirror now, and into the state log a little later. */
+  function commit(batch: Uint8Array[]): void {
     if (batch.length === 0 || !mirror) return;
     const merged = batch.length === 1 ? batch[0] : Y.mergeUpdates(batch);
     Y.applyUpdate(mirror, merged);
+    unlogged.push(merged);
+    // The log only matters after a crash; batching it keeps disk work off the typing path.
+    logTimer ??= setTimeout(() => {
+      logTimer = undefined;
+      void enqueue(writeLog);
+    }, STATE_LOG_DELAY_MS);
+  }
+
+  async function writeLog(): Promise<void> {
+    if (unlogged.length === 0 || !mirror || gone || closed) return;
+    const merged = unlogged.length === 1 ? unlogged[0] : Y.mergeUpdates(unlogged);
+    unlogged = [];
     loggedBytes += merged.length;
     if (loggedBytes > COMPACT_AFTER_BYTES) {
       loggedBytes = 0;
@@ -202,7 +219,10 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     const batch = pending;
     pending = [];
     const current = text.toString();
-    if (current === lastWritten) return commit(batch);
+    if (current === lastWritten) {
+      commit(batch);
+      return;
+    }
     const onDisk = await statInPlace(real);
     if (!onDisk) {
       // Deleted (or replaced by a link) under us: the watcher's event decides what happens;
@@ -238,7 +258,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     lastWritten = current;
     size = bytes;
     broadcastJson({ type: 'saved', at: Date.now() });
-    await commit(batch);
+    commit(batch);
   }
 
   /** Reads the file and, if someone else changed it, merges the change into the document. */
@@ -284,7 +304,9 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     gone = true;
     clearTimeout(flushTimer);
     clearTimeout(settleTimer);
+    clearTimeout(logTimer);
     pending = [];
+    unlogged = [];
     broadcastJson({ type: 'deleted' });
     for (const peer of [...peers.keys()]) peer.close({ code: 'normal', message: 'the file was deleted' });
     peers.clear();
@@ -403,6 +425,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
         if (mirror && !gone) await store.compact(rel, Y.encodeStateAsUpdate(doc)).catch((err: Error) => log('doc.state_save_failed', { path: rel, error: err.message }));
       }
       clearTimeout(flushTimer);
+      clearTimeout(logTimer);
       awareness.destroy();
       doc.destroy();
       mirror?.destroy();
