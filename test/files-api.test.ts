@@ -282,6 +282,16 @@ describe('files API', () => {
       });
     }
 
+    it('reads the path of an absolute-form request target (as proxies send it) the same way', async () => {
+      await put('proxied.txt', 'via proxy');
+      const okRes = await raw(server, 'GET', `${server.url}/api/workspaces/${WS}/files/proxied.txt`);
+      expect(okRes.status).toBe(200);
+      expect(okRes.body.toString()).toBe('via proxy');
+      const bad = await raw(server, 'GET', `${server.url}/api/workspaces/${WS}/files/%2e%2e/%2e%2e/etc/passwd`);
+      expect(bad.status).toBe(400);
+      expect(bad.json().error.message).toMatch(/"\.\." segments/);
+    });
+
     it('never lets a normalised ".." reach another route', async () => {
       const res = await raw(server, 'POST', `/api/workspaces/${WS}/files/../stop`);
       expect(res.status).toBe(400);

@@ -16,7 +16,8 @@ const FILES_URL = /^\/api\/workspaces\/([^/]+)\/files(?:\/(.*))?$/;
  */
 function rawPathOf(c: Context<AppEnv>): string {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const target = incoming?.url ?? new URL(c.req.url).pathname;
+  // An absolute-form target (`GET http://host/path`, sent through proxies) carries the same path.
+  const target = (incoming?.url ?? new URL(c.req.url).pathname).replace(/^https?:\/\/[^/]*/i, '');
   const end = target.search(/[?#]/);
   return end < 0 ? target : target.slice(0, end);
 }
