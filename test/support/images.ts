@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import tar from 'tar-stream';
+import type { DeployEvent } from '../../server/deploy/index.ts';
 
 /**
  * Test images without a registry: a root filesystem made from Debian's busybox-static, imported
@@ -77,4 +78,67 @@ export async function ensureRunnerImage(engine: Engine, name = RUNNER_IMAGE): Pr
   if (res.status !== 200) throw new Error(`${engine.name}: image import failed: ${res.status} ${res.body.toString()}`);
   if (!(await imageExists(engine, name))) throw new Error(`${engine.name}: imported image ${name} not found: ${res.body.toString()}`);
   return name;
+}
+
+/* Deploy test helpers: folders to seed workspaces from, and following a run's events. */
+
+export type SeedEntry = string | { content: string; mode?: number } | { symlink: string } | { dir: true };
+
+/** A temporary folder with these files (parents made as needed); the caller removes it. */
+export async function makeFolder(files: Record<string, SeedEntry>): Promise<string> {
+  const { mkdtemp, mkdir, writeFile, symlink, chmod } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { dirname, join } = await import('node:path');
+  const root = await mkdtemp(join(tmpdir(), 'wharf-deploy-seed-'));
+  for (const [path, entry] of Object.entries(files)) {
+    const full = join(root, path);
+    await mkdir(dirname(full), { recursive: true });
+    if (typeof entry === 'string') await writeFile(full, entry);
+    else if ('dir' in entry) await mkdir(full, { recursive: true });
+    else if ('symlink' in entry) await symlink(entry.symlink, full);
+    else {
+      await writeFile(full, entry.content);
+      if (entry.mode !== undefined) await chmod(full, entry.mode);
+    }
+  }
+  return root;
+}
+
+export type ReceivedEvent = DeployEvent & { receivedAt: number };
+
+/** Follows a run's events websocket until the server closes it. */
+export async function followRun(server: { url: string; token: string }, workspace: string, id: string): Promise<{ events: ReceivedEvent[]; closeCode: number }> {
+  const { default: WebSocket } = await import('ws');
+  const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/workspaces/${workspace}/deploys/${id}/events`, { headers: { authorization: `Bearer ${server.token}` } });
+  const events: ReceivedEvent[] = [];
+  socket.on('message', (data) => events.push({ ...(JSON.parse(String(data)) as DeployEvent), receivedAt: Date.now() }));
+  const closeCode = await new Promise<number>((resolve, reject) => {
+    socket.on('close', (code) => resolve(code));
+    socket.on('error', reject);
+  });
+  return { events, closeCode };
+}
+
+export type FinishedRun = { id: string; events: ReceivedEvent[]; done: Extract<DeployEvent, { type: 'done' }>; requestedAt: number };
+
+/** Starts a deploy (or destroy) of a workspace and waits for its `done` event. */
+export async function runToEnd(
+  server: { url: string; token: string; api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response> },
+  workspace: string,
+  kind: 'deploy' | 'destroy',
+  body: Record<string, unknown> = {},
+): Promise<FinishedRun> {
+  const requestedAt = Date.now();
+  const res = await server.api(`/api/workspaces/${workspace}/${kind === 'deploy' ? 'deploys' : 'destroys'}`, { method: 'POST', json: body });
+  if (res.status !== 202) throw new Error(`start ${kind}: ${res.status} ${await res.text()}`);
+  const { id } = (await res.json()) as { id: string };
+  const { events } = await followRun(server, workspace, id);
+  const done = events.find((e) => e.type === 'done');
+  if (!done || done.type !== 'done') throw new Error(`run ${id} ended without a done event: ${JSON.stringify(events)}`);
+  return { id, events, done, requestedAt };
+}
+
+/** Everything one command printed on one stream. */
+export function outputOf(events: DeployEvent[], index: number, stream: 'stdout' | 'stderr' = 'stdout'): string {
+  return events.map((e) => (e.type === 'output' && e.index === index && e.stream === stream ? e.text : '')).join('');
 }
