@@ -172,6 +172,16 @@ describe('sftp server', () => {
     expect(await call((cb) => sftp.readdir('/', cb))).toMatchObject({ ok: true });
   });
 
+  it('does not hang on a fifo', async () => {
+    const { sftp } = session;
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    // Without a writer, a blocking open would wait forever; the read fails instead.
+    expect(await readAll(sftp, '/pipe')).toMatchObject({ ok: false });
+    expect(await call((cb) => sftp.writeFile('/pipe', 'x', cb))).toMatchObject({ ok: false });
+    expect((await call((cb) => sftp.readdir('/', cb))).ok).toBe(true);
+  });
+
   it('caps open handles per session', async () => {
     const small = await startSftp(root, { ...DEFAULT_SFTP_LIMITS, maxOpenHandles: 2 });
     const s = await small.connect();

@@ -234,7 +234,9 @@ function openFlagsOf(pflags: number): number {
   if (pflags & CREAT) flags |= fsConstants.O_CREAT;
   if (pflags & TRUNC) flags |= fsConstants.O_TRUNC;
   if (pflags & EXCL) flags |= fsConstants.O_EXCL;
-  return flags | fsConstants.O_NOFOLLOW;
+  // O_NONBLOCK: opening a fifo would otherwise park one of libuv's few threads until a writer came,
+  // and a handful of those would stall every file operation of the agent. Regular files ignore it.
+  return flags | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 }
 
 type OpenFile = { kind: 'file'; file: FileHandle; pending: Set<Promise<unknown>> };
