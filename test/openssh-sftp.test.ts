@@ -1,19 +1,17 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair } from '../server/workspace/index.ts';
 import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
 
-const repo = resolve(import.meta.dirname, '..');
-const tsx = join(repo, 'node_modules/.bin/tsx');
-const proxy = join(repo, 'test/support/proxy-stdio.ts');
+const WHARF = resolve(import.meta.dirname, '..', 'bin', 'wharf.js');
 
-function run(command: string, args: string[], input: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(command: string, args: string[], input: string, cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -27,29 +25,31 @@ function run(command: string, args: string[], input: string, cwd: string): Promi
 describe('plain OpenSSH sftp against the workspace agent', () => {
   let server: TestServer;
   let dir: string;
+  let env: Record<string, string>;
   let sftpArgs: string[];
 
   beforeAll(async () => {
     server = await startTestServer();
     const workspace = await createWorkspace(server, 'sftp1');
     dir = await mkdtemp(join(tmpdir(), 'wharf-openssh-'));
-    const key = generateKeyPair('openssh-test');
-    await writeFile(join(dir, 'id'), key.privateKey, { mode: 0o600 });
-    await writeFile(join(dir, 'token'), server.token, { mode: 0o600 });
+    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
+    const login = await run(process.execPath, [WHARF, 'login', server.url, '--token', server.token], '', dir, env);
+    expect(login.code, login.stderr).toBe(0);
+    const key = join(dir, 'id');
+    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'openssh-sftp-test', '-f', key]);
     // Pin the agent's host key: the client checks it end to end, through the server's tunnel.
     await writeFile(join(dir, 'known_hosts'), `wharf-sftp1 ${workspace.hostKey}\n`);
-    const reg = await server.api('/api/workspaces/sftp1/session-keys', { method: 'POST', json: { publicKey: key.publicKey, ttlSeconds: 600 } });
-    expect(reg.status).toBe(201);
-    const wsUrl = `${server.url.replace('http', 'ws')}/api/workspaces/sftp1/ssh`;
     sftpArgs = [
       '-b', '-',
-      '-o', `ProxyCommand=${tsx} ${proxy} ${wsUrl} ${join(dir, 'token')}`,
+      '-F', '/dev/null',
+      // The user's path: `wharf proxy` registers the key's public half and pipes the tunnel.
+      '-o', `ProxyCommand=${process.execPath} ${WHARF} proxy sftp1 --identity ${key}.pub`,
       '-o', 'HostKeyAlias=wharf-sftp1',
       '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
       '-o', 'StrictHostKeyChecking=yes',
       '-o', 'IdentitiesOnly=yes',
       '-o', 'BatchMode=yes',
-      '-i', join(dir, 'id'),
+      '-i', key,
       'wharf@sftp1',
     ];
     const client = await sshThroughServer(server, 'sftp1');
@@ -65,7 +65,7 @@ describe('plain OpenSSH sftp against the workspace agent', () => {
   it('lists a directory, uploads and downloads a file', async () => {
     const upload = randomBytes(1024 * 1024 + 123);
     await writeFile(join(dir, 'upload.bin'), upload);
-    const result = await run('sftp', sftpArgs, ['pwd', 'ls -l /src', 'put upload.bin /src/upload.bin', 'get /src/hello.txt hello.txt', 'ls /src', 'cd ..', 'pwd'].join('\n') + '\n', dir);
+    const result = await run('sftp', sftpArgs, ['pwd', 'ls -l /src', 'put upload.bin /src/upload.bin', 'get /src/hello.txt hello.txt', 'ls /src', 'cd ..', 'pwd'].join('\n') + '\n', dir, env);
     expect(result.stderr).not.toMatch(/denied|error|failed/i);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Remote working directory: \/\n/);
@@ -76,7 +76,6 @@ describe('plain OpenSSH sftp against the workspace agent', () => {
     const client = await sshThroughServer(server, 'sftp1');
     const sum = await execOver(client, 'sha256sum src/upload.bin');
     client.end();
-    const { createHash } = await import('node:crypto');
     expect(sum.stdout.split(' ')[0]).toBe(createHash('sha256').update(upload).digest('hex'));
   });
 
@@ -87,6 +86,7 @@ describe('plain OpenSSH sftp against the workspace agent', () => {
       sftpArgs,
       ['mkdir /made', 'put note.txt /made/a.txt', 'rename /made/a.txt /made/b.txt', 'ls /made', '-get /escape/passwd stolen', '-cd /escape', 'rm /made/b.txt', 'rmdir /made', '-ls /made'].join('\n') + '\n',
       dir,
+      env,
     );
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/\/made\/b\.txt/);
