@@ -1,0 +1,107 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureRunnerImage, followRun, makeFolder, requireEngine, runToEnd, RUNNER_IMAGE } from './support/images.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+
+/** What a user sees when a deploy cannot run: plain messages in the run, clear HTTP errors. */
+describe('deploy: errors before any command runs', () => {
+  let server: TestServer;
+  let noBuilder: TestServer;
+  const folders: string[] = [];
+
+  async function seeded(target: TestServer, name: string, files: Parameters<typeof makeFolder>[0]) {
+    const folder = await makeFolder(files);
+    folders.push(folder);
+    await createWorkspace(target, name, { seed: folder });
+  }
+
+  beforeAll(async () => {
+    const docker = requireEngine('docker');
+    await ensureRunnerImage(docker);
+    [server, noBuilder] = await Promise.all([
+      startTestServer({ argv: ['--builder', docker.endpoint, '--runner-image', RUNNER_IMAGE] }),
+      startTestServer({ argv: ['--builder', 'unix:///tmp/wharf-no-such-builder.sock', '--runner-image', RUNNER_IMAGE] }),
+    ]);
+    await Promise.all([
+      seeded(server, 'noimage', { 'okteto.yml': 'deploy:\n  image: wharf-test/does-not-exist\n  commands: [echo hi]\n' }),
+      seeded(server, 'nomanifest', { 'README.md': 'nothing to deploy\n' }),
+      seeded(server, 'excluded', { 'okteto.yml': 'deploy:\n  remote: true\n  commands: [echo hi]\n', '.oktetoignore': '*.yml\n' }),
+      seeded(server, 'broken', { 'okteto.yml': 'deploy:\n  remote: true\n  commands:\n    - echo ok\n    - [not, a, command]\n' }),
+      seeded(server, 'nodestroy', { 'okteto.yml': 'deploy: [echo hi]\n' }),
+      seeded(server, 'slow', { 'okteto.yml': 'deploy:\n  remote: false\n  commands: [sleep 1]\n' }),
+      seeded(noBuilder, 'unreachable', { 'okteto.yml': 'deploy:\n  remote: true\n  commands: [echo hi]\n' }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([server?.dispose(), noBuilder?.dispose()]);
+    await Promise.all(folders.map((f) => rm(f, { recursive: true, force: true })));
+  });
+
+  it('says the builder cannot be reached', async () => {
+    const run = await runToEnd(noBuilder, 'unreachable', 'deploy');
+    expect(run.done).toMatchObject({
+      status: 'error',
+      message: 'cannot reach the builder at unix:///tmp/wharf-no-such-builder.sock: the socket does not exist',
+    });
+    expect(run.events.some((e) => e.type === 'command-start')).toBe(false);
+  });
+
+  it('says the runner image is missing', async () => {
+    const run = await runToEnd(server, 'noimage', 'deploy');
+    expect(run.done.status).toBe('error');
+    expect(run.done.message).toMatch(/^the runner image "wharf-test\/does-not-exist" is not available to the builder: it is not among the builder's images and it could not be pulled/);
+  });
+
+  it('says there is no manifest, or that it has no destroy commands', async () => {
+    expect((await runToEnd(server, 'nomanifest', 'deploy')).done).toMatchObject({ status: 'error', message: 'there is no okteto.yml (or okteto.yaml) at the root of the workspace' });
+    expect((await runToEnd(server, 'nomanifest', 'deploy', { file: 'deploy/okteto.yml' })).done).toMatchObject({ message: 'the manifest deploy/okteto.yml does not exist in the workspace' });
+    expect((await runToEnd(server, 'nodestroy', 'destroy')).done).toMatchObject({ status: 'error', message: 'okteto.yml has no "destroy" section: there is nothing to destroy' });
+  });
+
+  it('refuses a manifest excluded by .oktetoignore', async () => {
+    const run = await runToEnd(server, 'excluded', 'deploy');
+    expect(run.done).toMatchObject({ status: 'error', message: 'okteto.yml is excluded by .oktetoignore: the deploy context must contain its manifest (remove the rule, or add "!okteto.yml")' });
+  });
+
+  it('points at the line and column of a wrong manifest', async () => {
+    const run = await runToEnd(server, 'broken', 'deploy');
+    expect(run.done).toMatchObject({ status: 'error', message: 'okteto.yml:5:7: deploy command 2 must be a command: text, or a mapping {name, command}; got a list' });
+    const history = (await (await server.api('/api/workspaces/broken/deploys')).json()) as { deploys: Array<Record<string, unknown>> };
+    expect(history.deploys[0]).toMatchObject({ status: 'error', message: expect.stringContaining('okteto.yml:5:7') });
+  });
+
+  it('answers bad requests, unknown runs and a second concurrent run with clear HTTP errors', async () => {
+    const bad = await server.api('/api/workspaces/slow/deploys', { method: 'POST', json: { variables: { 'NOT-A-NAME': 'x' } } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/variable name "NOT-A-NAME" is not valid/);
+    expect((await server.api('/api/workspaces/slow/deploys', { method: 'POST', json: { file: '../../etc/passwd' } })).status).toBe(400);
+    expect((await server.api('/api/workspaces/slow/deploys', { method: 'POST', body: '[1,2', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect((await server.api('/api/workspaces/nope/deploys', { method: 'POST', json: {} })).status).toBe(404);
+    expect((await server.api('/api/workspaces/slow/deploys/unknown-run')).status).toBe(404);
+
+    const first = await server.api('/api/workspaces/slow/deploys', { method: 'POST' });
+    expect(first.status).toBe(202);
+    const { id } = (await first.json()) as { id: string };
+    const second = await server.api('/api/workspaces/slow/destroys', { method: 'POST', json: {} });
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { error: { details: { id: string } } }).error.details.id).toBe(id);
+    const { events, closeCode } = await followRun(server, 'slow', id);
+    expect(closeCode).toBe(1000);
+    expect(events.at(-1)).toMatchObject({ type: 'done', status: 'succeeded' });
+    // Replay after the end: the same log, then the socket closes.
+    const again = await followRun(server, 'slow', id);
+    expect(again.events.map((e) => e.type)).toEqual(events.map((e) => e.type));
+    const missing = await followRun(server, 'slow', 'unknown-run').catch((err: Error) => err);
+    expect(missing).toMatchObject({ closeCode: 4404 });
+  });
+
+  it('refuses the runner callback without its token, with a used one, and without credentials', async () => {
+    const anonymous = await fetch(`${server.url}/api/deploy-secrets/${'a'.repeat(43)}`);
+    expect(anonymous.status).toBe(401);
+    const admin = await server.api(`/api/deploy-secrets/${'a'.repeat(43)}`);
+    expect(admin.status).toBe(401);
+    expect((await fetch(`${server.url}/api/deploy-settings`)).status).toBe(401);
+    expect(await (await server.api('/api/deploy-settings')).json()).toEqual({ forceRemote: false, adminVariables: {} });
+  });
+});

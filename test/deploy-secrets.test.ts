@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineRequest, ensureRunnerImage, makeFolder, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+
+const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+
+/** Streams an engine response and reports which of the needles occur in it (across chunk edges). */
+function streamContains(engine: Engine, path: string, needles: string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  const longest = Math.max(...needles.map((n) => n.length));
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: engine.socketPath, method: 'GET', path }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`${path}: ${res.statusCode}`));
+      let tail = Buffer.alloc(0);
+      res.on('data', (chunk: Buffer) => {
+        const window = Buffer.concat([tail, chunk]);
+        for (const n of needles) if (window.includes(n)) found.add(n);
+        tail = window.subarray(Math.max(0, window.length - longest));
+      });
+      res.on('end', () => resolve(found));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Variables reach the commands, but nothing the engine keeps contains them. */
+describe('deploy: secrets stay out of images and the build cache', () => {
+  let docker: Engine;
+  let server: TestServer;
+  let kubeDir: string;
+  let seed: string;
+  const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
+  const adminSecret = `adm1n-${randomBytes(12).toString('hex')}`;
+  const kubeconfig = `apiVersion: v1\nkind: Config\n# kube-${randomBytes(12).toString('hex')}\nclusters: []\n`;
+  const kubeMarker = kubeconfig.split('\n')[2].slice(2);
+  const startedAt = Math.floor(Date.now() / 1000) - 2;
+
+  beforeAll(async () => {
+    docker = requireEngine('docker');
+    await ensureRunnerImage(docker);
+    kubeDir = await mkdtemp(join(tmpdir(), 'wharf-kube-'));
+    await writeFile(join(kubeDir, 'config'), kubeconfig, { mode: 0o600 });
+    server = await startTestServer({
+      argv: ['--builder', docker.endpoint, '--runner-image', RUNNER_IMAGE, '--kubeconfig', join(kubeDir, 'config'), '--admin-var', `ADMIN_TOKEN=${adminSecret}`],
+    });
+    seed = await makeFolder({
+      'okteto.yml': [
+        'deploy:',
+        '  remote: true',
+        '  commands:',
+        '    - name: digest',
+        "      command: 'printf %s \"$MY_SECRET\" | md5sum; printf %s \"$ADMIN_TOKEN\" | md5sum; md5sum < \"$KUBECONFIG\"; echo \"kubeconfig at $KUBECONFIG\"'",
+        '    - name: leave-a-file',
+        '      command: echo not-secret > /okteto/src/artifact.txt',
+      ].join('\n'),
+    });
+    await createWorkspace(server, 'secrets', { seed });
+  });
+
+  afterAll(async () => {
+    await server?.dispose();
+    await rm(kubeDir, { recursive: true, force: true });
+    await rm(seed, { recursive: true, force: true });
+  });
+
+  it('hands variables and the kubeconfig to the commands at run time only', async () => {
+    const run = await runToEnd(server, 'secrets', 'deploy', { variables: { MY_SECRET: secret } });
+    expect(run.done).toMatchObject({ status: 'succeeded' });
+    const out = outputOf(run.events, 1).split('\n');
+    expect(out[0]).toMatch(new RegExp(`^${md5(secret)}\\b`));
+    expect(out[1]).toMatch(new RegExp(`^${md5(adminSecret)}\\b`));
+    expect(out[2]).toMatch(new RegExp(`^${md5(kubeconfig)}\\b`));
+    expect(out[3]).toMatch(/^kubeconfig at \/tmp\/.+\/kubeconfig$/);
+
+    const needles = [secret, adminSecret, kubeMarker];
+    const images = JSON.parse((await engineRequest(docker, 'GET', '/images/json?all=1')).body.toString()) as Array<{ Id: string; Created: number }>;
+    const recent = images.filter((i) => i.Created >= startedAt);
+    expect(recent.length).toBeGreaterThan(0);
+    let runnerUrl: string | undefined;
+    for (const image of recent) {
+      const history = (await engineRequest(docker, 'GET', `/images/${image.Id}/history`)).body.toString();
+      const config = (await engineRequest(docker, 'GET', `/images/${image.Id}/json`)).body.toString();
+      for (const n of needles) {
+        expect(history).not.toContain(n);
+        expect(config).not.toContain(n);
+      }
+      // Every layer of the image, as `docker save` exports it.
+      expect([...(await streamContains(docker, `/images/${image.Id}/get`, needles))]).toEqual([]);
+      const saved = await streamContains(docker, `/images/${image.Id}/get`, ['WHARF_SECRETS_URL=']);
+      if (saved.size) runnerUrl = 'present';
+    }
+    // The build cache records, and every file the engine keeps on disk (layers, BuildKit's cache).
+    const df = (await engineRequest(docker, 'GET', '/system/df')).body.toString();
+    for (const n of needles) expect(df).not.toContain(n);
+    const info = JSON.parse((await engineRequest(docker, 'GET', '/info')).body.toString()) as { DockerRootDir: string };
+    expect(existsSync(info.DockerRootDir)).toBe(true);
+    const grep = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile('grep', ['-rlF', '-e', secret, '-e', adminSecret, '-e', kubeMarker, info.DockerRootDir], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 2) : 0, out: stdout }),
+      );
+    });
+    expect(grep.out).toBe('');
+    expect(grep.code).toBe(1);
+    // What the image does keep is the runner's callback URL, whose token is already spent.
+    expect(runnerUrl).toBe('present');
+  });
+
+  it('gives each runner token exactly one use', async () => {
+    // The runner's URL is in the image's context copy; find it and try it again.
+    const images = JSON.parse((await engineRequest(docker, 'GET', '/images/json?all=1')).body.toString()) as Array<{ Id: string; Created: number }>;
+    let url: string | undefined;
+    for (const image of images.filter((i) => i.Created >= startedAt)) {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        request({ socketPath: docker.socketPath, path: `/images/${image.Id}/get` }, (res) => {
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+        })
+          .on('error', reject)
+          .end();
+      });
+      const match = /WHARF_SECRETS_URL='([^']+)'/.exec(body.toString('latin1'));
+      if (match) url = match[1];
+    }
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/deploy-secrets\/[A-Za-z0-9_-]{43}$/);
+    const reused = await fetch(url as string);
+    expect(reused.status).toBe(401);
+    expect(await reused.text()).not.toContain(secret);
+  });
+});
