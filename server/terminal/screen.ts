@@ -121,18 +121,20 @@ export function createScreen(options: ScreenOptions): Screen {
       forcePrefix(1);
       return;
     }
-    const entries = queue.slice(0, runEnd) as Array<{ data: Buffer }>;
-    const run = runEnd === 1 ? entries[0].data : Buffer.concat(entries.map((e) => e.data));
-    const found = findCompactableRun(run, atRest.lines + 1);
+    const chunks = (queue.slice(0, runEnd) as Array<{ data: Buffer }>).map((e) => e.data);
+    const found = findCompactableRun(chunks, atRest.lines + 1);
     if (!('end' in found)) {
       if (found.blockedAt !== undefined) forcePrefix(found.blockedAt + 1);
       else forceAll();
       return;
     }
-    const rest = run.subarray(found.end);
+    // Drop the chunks A covers; the rest of the run stays queued as the start of the next one.
+    let dropped = 0;
+    let consumed = 0;
+    while (consumed + chunks[dropped].length <= found.end) consumed += chunks[dropped++].length;
+    const kept = found.end > consumed ? [{ data: chunks[dropped].subarray(found.end - consumed), force: false }] : [];
     const replacement = Buffer.from(found.replacement, 'latin1');
-    // The tail stays queued: it becomes the start of the next run to compact.
-    queue.splice(0, runEnd, { data: replacement, force: true }, ...(rest.length ? [{ data: rest, force: false }] : []));
+    queue.splice(0, dropped + kept.length, { data: replacement, force: true }, ...kept);
     queuedBytes += replacement.length - found.end;
     compactedBytes += found.end - replacement.length;
   }

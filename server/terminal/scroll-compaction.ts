@@ -26,14 +26,53 @@ export type CompactionRefusal = {
 const LF = 0x0a;
 const CR = 0x0d;
 
+const ESC = 0x1b;
+
 /**
  * Bytes compaction cannot vouch for: C0 controls other than BEL, BS, TAB, LF, CR and ESC, and
- * U+0080..U+009F encoded in UTF-8, which xterm.js treats as C1 controls (U+009B is CSI).
- * Searched in the latin1 view of the bytes, where one character is one byte.
+ * U+0080..U+009F encoded in UTF-8 (0xC2 0x80..0x9F), which xterm.js treats as C1 controls
+ * (U+009B is CSI). `next` is the byte after, if known.
  */
-const NOT_PLAIN = /[\x00-\x06\x0b\x0c\x0e-\x1a\x1c-\x1f]|\xc2[\x80-\x9f]/;
-/** The only escape sequences allowed: SGR (`ESC [ ... m`) and EL (`ESC [ n K`). */
-const PLAIN_SEQUENCE = /\x1b\[(?:([0-9;:]{0,60})m|[0-2]?K)/y;
+function isNotPlain(byte: number, next: number | undefined): boolean {
+  if (byte < 0x20) return !(byte === LF || byte === CR || byte === ESC || (byte >= 0x07 && byte <= 0x09));
+  return byte === 0xc2 && next !== undefined && next >= 0x80 && next <= 0x9f;
+}
+
+/**
+ * Index of the first byte that is not plain, or -1. Four bytes at a time: a word is looked at
+ * byte by byte only if it may hold a control byte or 0xC2 (about once a line for text).
+ */
+function firstNotPlain(chunk: Buffer, following: number | undefined): number {
+  const length = chunk.length;
+  const next = (i: number) => (i + 1 < length ? chunk[i + 1] : following);
+  const head = Math.min(length, (4 - (chunk.byteOffset & 3)) & 3);
+  for (let i = 0; i < head; i++) if (isNotPlain(chunk[i], next(i))) return i;
+  const words = (length - head) >> 2;
+  const view = new Uint32Array(chunk.buffer, chunk.byteOffset + head, words);
+  for (let w = 0; w < words; w++) {
+    const x = view[w];
+    const c2 = x ^ 0xc2c2c2c2;
+    if (((x - 0x20202020) & ~x & 0x80808080) === 0 && ((c2 - 0x01010101) & ~c2 & 0x80808080) === 0) continue;
+    const at = head + w * 4;
+    for (let i = at; i < at + 4; i++) if (isNotPlain(chunk[i], next(i))) return i;
+  }
+  for (let i = head + words * 4; i < length; i++) if (isNotPlain(chunk[i], next(i))) return i;
+  return -1;
+}
+
+/** Length of an SGR (`ESC [ ... m`) or EL (`ESC [ n K`) sequence at `at`, or 0 for anything else. */
+function plainSequenceAt(chunk: Buffer, at: number): { length: number; sgr: boolean } {
+  if (chunk[at + 1] !== 0x5b) return { length: 0, sgr: false };
+  for (let i = at + 2; i < chunk.length && i - at < 64; i++) {
+    const b = chunk[i];
+    if (b >= 0x30 && b <= 0x3b) continue;
+    if (b === 0x6d) return { length: i - at + 1, sgr: true };
+    // EL takes at most one parameter, 0 to 2.
+    if (b === 0x4b && (i === at + 2 || (i === at + 3 && chunk[at + 2] >= 0x30 && chunk[at + 2] <= 0x32))) return { length: i - at + 1, sgr: false };
+    return { length: 0, sgr: false };
+  }
+  return { length: 0, sgr: false };
+}
 
 /** Whether an SGR sequence starts by resetting every attribute (`ESC[m`, `ESC[0;31m`...). */
 function resetsAll(sequence: string): boolean {
@@ -42,30 +81,47 @@ function resetsAll(sequence: string): boolean {
 }
 
 /**
- * Finds the longest prefix of `run` that can be replaced, with `lines` line feeds standing for
- * "more than the terminal can hold". Scans until the first byte it cannot vouch for.
+ * Finds the longest prefix of the queued chunks that can be replaced, with `lines` line feeds
+ * standing for "more than the terminal can hold". Offsets count across the chunks, which are
+ * scanned one by one (no concatenation: this runs on every byte of a busy terminal).
  */
-export function findCompactableRun(run: Buffer, lines: number): Compaction | CompactionRefusal {
-  const text = run.toString('latin1');
-  let limit = text.length;
-  let blockedAt: number | undefined;
-  const notPlain = NOT_PLAIN.exec(text);
-  if (notPlain) limit = blockedAt = notPlain.index;
+export function findCompactableRun(chunks: Buffer[], lines: number): Compaction | CompactionRefusal {
+  const feeds: number[] = [];
   const sgr: Array<{ at: number; text: string }> = [];
-  for (let at = text.indexOf('\x1b'); at !== -1 && at < limit; at = text.indexOf('\x1b', at + 1)) {
-    PLAIN_SEQUENCE.lastIndex = at;
-    const match = PLAIN_SEQUENCE.exec(text);
-    if (!match) {
-      limit = blockedAt = at;
+  let base = 0;
+  let previous = -1;
+  let blockedAt: number | undefined;
+  for (let c = 0; c < chunks.length; c++) {
+    const chunk = chunks[c];
+    let limit = chunk.length;
+    // A UTF-8 encoded C1 control split across two chunks.
+    if (previous === 0xc2 && chunk[0] >= 0x80 && chunk[0] <= 0x9f) limit = 0;
+    const notPlain = firstNotPlain(chunk, chunks[c + 1]?.[0]);
+    if (notPlain !== -1 && notPlain < limit) limit = notPlain;
+    for (let at = chunk.indexOf(ESC); at !== -1 && at < limit; at = chunk.indexOf(ESC, at + 1)) {
+      const seq = plainSequenceAt(chunk, at);
+      // A sequence cut off by the end of the chunk counts as blocking too: that is only caution.
+      if (seq.length === 0) {
+        limit = at;
+        break;
+      }
+      if (seq.sgr) sgr.push({ at: base + at, text: chunk.toString('latin1', at, at + seq.length) });
+    }
+    for (let at = chunk.indexOf(LF); at !== -1 && at < limit; at = chunk.indexOf(LF, at + 1)) {
+      // Only a line feed right after a carriage return may end the prefix: mark the others.
+      const before = at > 0 ? chunk[at - 1] : previous;
+      feeds.push(before === CR ? base + at : -(base + at) - 1);
+    }
+    if (limit < chunk.length) {
+      blockedAt = base + limit;
       break;
     }
-    if (match[1] !== undefined) sgr.push({ at, text: match[0] });
+    base += chunk.length;
+    previous = chunk[chunk.length - 1] ?? previous;
   }
-  const feeds: number[] = [];
-  for (let at = run.indexOf(LF); at !== -1 && at < limit; at = run.indexOf(LF, at + 1)) feeds.push(at);
   // The last line feed that may end A: at least `lines` plain line feeds must follow it.
   let last = feeds.length - 1 - lines;
-  while (last >= 0 && run[feeds[last] - 1] !== CR) last--;
+  while (last >= 0 && feeds[last] < 0) last--;
   if (last + 1 < lines) return { blockedAt };
   const end = feeds[last] + 1;
   // Every SGR parameter assigns an attribute, so the last sequence assigning it wins: keep only

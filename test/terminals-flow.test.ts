@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { createTerminal, TerminalClient } from './support/terminal-client.ts';
+
+function agentPid(server: TestServer, workspace: string): number {
+  return (JSON.parse(readFileSync(join(server.dataDir, 'workspaces', workspace, 'workspace.json'), 'utf8')) as { agentPid: number }).agentPid;
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+describe('shared terminals under load and across restarts', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ argv: ['--terminal-grace', '800ms'] });
+    await createWorkspace(server, 'flow');
+  });
+  afterAll(() => server?.dispose());
+
+  it('lets 100 MB through to a reading client while another has stopped reading, with bounded agent memory', async () => {
+    const { id } = await createTerminal(server, 'flow', { command: 'sh', args: ['-c', 'read go; head -c 75000000 /dev/zero | base64; echo; echo ALL-DONE; read x'] });
+    // What the pty must deliver: the echoed go-ahead, then 75 000 000 zero bytes in base64
+    // (100 000 000 characters in lines of 76), the empty echo and the last line.
+    const line = Buffer.from(`${'A'.repeat(76)}\r\n`);
+    const fullLines = Math.floor(100_000_000 / 76);
+    const ending = Buffer.from(`${'A'.repeat(100_000_000 - fullLines * 76)}\r\n\r\nALL-DONE\r\n`);
+    const expected = Buffer.alloc(2 + fullLines * line.length + ending.length);
+    expected.write('\r\n', 0, 'latin1');
+    expected.fill(line, 2, 2 + fullLines * line.length);
+    ending.copy(expected, 2 + fullLines * line.length);
+
+    const fast = await TerminalClient.open(server, 'flow', id);
+    const stalled = await TerminalClient.open(server, 'flow', id);
+    // The stalled client stops reading its socket altogether.
+    stalled.ws.pause();
+    fast.render = false;
+    let offset = 0;
+    let mismatches = 0;
+    fast.onOutput = (data) => {
+      if (!data.equals(expected.subarray(offset, offset + data.length))) mismatches++;
+      offset += data.length;
+    };
+
+    // The stalled client's share would pile up in the agent or in the control server (which runs
+    // in this process) if either buffered for it: watch both.
+    const pid = agentPid(server, 'flow');
+    const baseline = rssBytes(pid);
+    const serverBaseline = process.memoryUsage().rss;
+    let peak = baseline;
+    let serverPeak = serverBaseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssBytes(pid));
+      serverPeak = Math.max(serverPeak, process.memoryUsage().rss);
+    }, 100);
+    fast.type('\r');
+    await fast.waitFor(() => offset >= expected.length, 50_000, 'the whole stream');
+    clearInterval(sampler);
+
+    // Every byte arrived, in order, exactly once.
+    expect(mismatches).toBe(0);
+    expect(offset).toBe(expected.length);
+    // 100 MB went through; neither process grew by anything like it (what growth there is,
+    // is the garbage collector's slack, and it does not grow with the stream).
+    expect(peak - baseline).toBeLessThan(80 * 1024 * 1024);
+    expect(serverPeak - serverBaseline).toBeLessThan(80 * 1024 * 1024);
+
+    // The stalled client, once it reads again, is resynced to the current screen.
+    stalled.ws.resume();
+    await stalled.waitFor(() => stalled.lastMessage('resync') !== undefined, 20_000, 'a resync');
+    await stalled.waitForText('ALL-DONE', 20_000);
+    fast.render = true;
+    fast.term.reset();
+    fast.close();
+    stalled.close();
+  });
+
+  it('pauses the program while its only client is not reading, and resumes it after', async () => {
+    const { id } = await createTerminal(server, 'flow', {
+      command: 'sh',
+      args: ['-c', 'read go; head -c 60000000 /dev/zero | base64; echo finished > done.txt; echo FINISHED; read x'],
+    });
+    const only = await TerminalClient.open(server, 'flow', id);
+    only.render = false;
+    only.type('\r');
+    await only.waitFor(() => only.bytes > 1_000_000, 20_000, 'output to flow');
+    only.ws.pause();
+    const pid = agentPid(server, 'flow');
+    const baseline = rssBytes(pid);
+    await new Promise((r) => setTimeout(r, 2500));
+    // 80 MB would take about a second at full speed: the program must be held up by now.
+    const shell = await createTerminal(server, 'flow', { command: 'sh', args: ['-c', 'test -e done.txt && echo EXISTS || echo MISSING; read x'] });
+    const probe = await TerminalClient.open(server, 'flow', shell.id);
+    await probe.waitForText(/EXISTS|MISSING/);
+    expect(probe.screenText()).toContain('MISSING');
+    expect(rssBytes(pid) - baseline).toBeLessThan(64 * 1024 * 1024);
+    probe.close();
+    only.render = true;
+    only.ws.resume();
+    await only.waitForText('FINISHED', 30_000);
+    only.close();
+  });
+
+  it('keeps a terminal, and its screen, across a control-server restart', async () => {
+    const { id } = await createTerminal(server, 'flow', { cols: 80, rows: 24 });
+    const before = await TerminalClient.open(server, 'flow', id, { query: 'cols=80&rows=24' });
+    before.type('export KEPT=yes; printf "\\033[33mbefore the restart\\033[0m\\n"\r');
+    await before.waitForText('before the restart');
+    const screenBefore = await before.serialize();
+
+    server = await server.restart({ keepAgents: true });
+    expect((await before.waitForClose()).code).not.toBe(1000);
+
+    const listed = (await (await server.api('/api/workspaces/flow/terminals')).json()) as { terminals: Array<{ id: string }> };
+    expect(listed.terminals.map((t) => t.id)).toContain(id);
+    const after = await TerminalClient.open(server, 'flow', id, { query: 'cols=80&rows=24' });
+    await after.waitForText('before the restart');
+    expect(await after.serialize()).toBe(screenBefore);
+    after.type('echo "still $KEPT"\r');
+    await after.waitForText('still yes');
+    after.close();
+  });
+
+  it('kills a terminal nobody is attached to after the grace time, never one in use', async () => {
+    const idle = await createTerminal(server, 'flow');
+    const used = await createTerminal(server, 'flow');
+    const client = await TerminalClient.open(server, 'flow', used.id);
+    const ids = async () => ((await (await server.api('/api/workspaces/flow/terminals')).json()) as { terminals: Array<{ id: string }> }).terminals.map((t) => t.id);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await ids()).not.toContain(idle.id);
+    expect(await ids()).toContain(used.id);
+    client.type('echo ALIVE\r');
+    await client.waitForText('ALIVE');
+    client.close();
+    await client.waitForClose();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await ids()).not.toContain(used.id);
+  });
+});
