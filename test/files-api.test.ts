@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -135,6 +135,30 @@ describe('files API', () => {
       expect(res.headers.get('content-length')).toBe('9437184');
       const body = Buffer.from(await res.arrayBuffer());
       expect(createHash('sha256').update(body).digest('hex')).toBe(expected);
+    });
+
+    it('frees the agent\'s file handle when a client abandons a download', async () => {
+      await sh('mkdir -p abandon && head -c 20971520 /dev/urandom > abandon/big.bin');
+      const meta = JSON.parse(await readFile(join(server.dataDir, 'workspaces', WS, 'workspace.json'), 'utf8')) as { agentPid: number };
+      const handlesOnBigFile = async () => {
+        let count = 0;
+        for (const fd of await readdir(`/proc/${meta.agentPid}/fd`)) {
+          const target = await readlink(`/proc/${meta.agentPid}/fd/${fd}`).catch(() => '');
+          if (target.endsWith('/abandon/big.bin')) count++;
+        }
+        return count;
+      };
+      for (const url of ['abandon/big.bin', 'abandon?format=tar']) {
+        const controller = new AbortController();
+        const res = await api(url, { signal: controller.signal });
+        expect(res.status).toBe(200);
+        await res.body!.getReader().read();
+        expect(await handlesOnBigFile(), url).toBe(1);
+        controller.abort();
+        const deadline = Date.now() + 5000;
+        while ((await handlesOnBigFile()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(await handlesOnBigFile(), url).toBe(0);
+      }
     });
 
     it('lists a folder as JSON entries, the root included', async () => {

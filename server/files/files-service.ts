@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { pipeline as connectStreams, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { fail, ok, type DirectoryEntry, type ErrorCode, type Result } from '../common/index.ts';
@@ -219,7 +219,9 @@ export function createFilesService(options: FilesServiceOptions) {
             callback(check.digest('hex') === digest ? null : new Error(`"${path}" changed while it was being read`));
           },
         });
-        const body = io.createReader(handle, path, () => io.close(handle, path)).pipe(verify);
+        // pipeline, not pipe: a client that goes away must also stop the reader and free its handle.
+        // The error, if any, reaches the client through `verify`, which pipeline destroys with it.
+        const body = connectStreams(io.createReader(handle, path, () => io.close(handle, path)), verify, () => {});
         return { kind: 'file' as const, etag, ...meta, notModified: false as const, body };
       });
     },

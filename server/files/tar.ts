@@ -7,6 +7,8 @@ type Writable = ReturnType<tar.Pack['entry']>;
 
 /** Writes to a tar entry honouring back-pressure, and fails (instead of hanging) if the pack is torn down. */
 function writeTo(entry: Writable, chunk: Buffer): Promise<void> {
+  // Once torn down (the client went away), 'close' has already fired: waiting for it would hang.
+  if (entry.destroying || entry.destroyed) return Promise.reject(new Error('the download was closed'));
   if (entry.write(chunk)) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
