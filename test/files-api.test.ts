@@ -379,6 +379,22 @@ describe('files API', () => {
       expect(raw401.status).toBe(401);
     });
 
+    it('keeps the old content when a client gives up half-way through an upload', async () => {
+      await put('interrupted.txt', 'the original');
+      const url = new URL(server.url);
+      const req = request({ host: url.hostname, port: url.port, method: 'PUT', path: files('interrupted.txt'), headers: { authorization: `Bearer ${server.token}`, 'content-length': String(1024 * 1024) } });
+      req.on('error', () => {});
+      req.write(Buffer.alloc(256 * 1024, 120));
+      await new Promise((r) => setTimeout(r, 300));
+      // The upload is under way, into a temporary file beside the real one.
+      expect(await sh('ls -a | grep -c wharf-upload || true')).toBe('1\n');
+      req.destroy();
+      const deadline = Date.now() + 5000;
+      while ((await sh('ls -a | grep -c wharf-upload || true')) !== '0\n' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await sh('ls -a | grep -c wharf-upload || true')).toBe('0\n');
+      expect((await text('interrupted.txt')).body).toBe('the original');
+    });
+
     it('refuses a body over the limit with 413 and keeps the old content', async () => {
       await put('limited.txt', 'small and precious');
       const big = randomBytes(UPLOAD_LIMIT + 1);
