@@ -21,28 +21,44 @@ export type ReadResult =
   | { kind: 'gone' }
   | { kind: 'error'; code: string; message: string };
 
+/*
+ * Messages are kept compact because structured cloning of many small objects costs more than
+ * the reads: a request is `{id, kinds: "fld...", paths: "a\0b\0..."}`; an answer is
+ * `{id, meta: Float64Array [kind, mode, size, offset] per item, extras: [[i, text, code]...], slab}`
+ * with kind 1 file, 2 big file, 3 link (target in extras), 4 dir, 5 gone, 6 error (extras).
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const SMALL = workerData.smallFileBytes;
 const FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
-function failure(err) {
-  if (err.code === 'ENOENT' || err.code === 'ELOOP' || err.code === 'ENOTDIR') return { k: 'gone' };
-  return { k: 'error', code: err.code || 'EIO', message: err.message };
-}
 parentPort.on('message', (batch) => {
-  // First open and stat everything, so the slab is allocated once at its exact size.
-  const results = [];
+  const paths = batch.paths.split('\\0');
+  const n = paths.length;
+  const meta = new Float64Array(n * 4);
+  const extras = [];
   const open = [];
   let total = 0;
-  for (let i = 0; i < batch.items.length; i++) {
-    const item = batch.items[i];
-    let r;
+  const failed = (i, err) => {
+    if (err.code === 'ENOENT' || err.code === 'ELOOP' || err.code === 'ENOTDIR') meta[i * 4] = 5;
+    else {
+      meta[i * 4] = 6;
+      extras.push([i, err.message, err.code || 'EIO']);
+    }
+  };
+  // First open and stat everything, so the slab is allocated once at its exact size.
+  for (let i = 0; i < n; i++) {
+    const kind = batch.kinds.charCodeAt(i);
+    const path = paths[i];
     try {
-      if (item.k === 'dir') r = { k: 'dir', mode: fs.lstatSync(item.p).mode & 0o7777 };
-      else if (item.k === 'link') r = { k: 'link', target: fs.readlinkSync(item.p) };
-      else {
-        const fd = fs.openSync(item.p, FLAGS);
+      if (kind === 100 /* d */) {
+        meta[i * 4] = 4;
+        meta[i * 4 + 1] = fs.lstatSync(path).mode & 0o7777;
+      } else if (kind === 108 /* l */) {
+        meta[i * 4] = 3;
+        extras.push([i, fs.readlinkSync(path)]);
+      } else {
+        const fd = fs.openSync(path, FLAGS);
         let st;
         try {
           st = fs.fstatSync(fd);
@@ -50,44 +66,51 @@ parentPort.on('message', (batch) => {
           fs.closeSync(fd);
           throw err;
         }
-        const mode = st.mode & 0o7777;
-        if (!st.isFile() || st.size > SMALL) {
+        if (!st.isFile()) {
           fs.closeSync(fd);
-          r = st.isFile() ? { k: 'big', mode, size: st.size } : { k: 'gone' };
+          meta[i * 4] = 5;
+        } else if (st.size > SMALL) {
+          fs.closeSync(fd);
+          meta[i * 4] = 2;
+          meta[i * 4 + 1] = st.mode & 0o7777;
+          meta[i * 4 + 2] = st.size;
         } else {
-          r = { k: 'file', mode, size: st.size, off: total };
-          open.push([fd, r]);
+          meta[i * 4] = 1;
+          meta[i * 4 + 1] = st.mode & 0o7777;
+          meta[i * 4 + 2] = st.size;
+          meta[i * 4 + 3] = total;
+          open.push(i, fd);
           total += st.size;
         }
       }
     } catch (err) {
-      r = failure(err);
+      failed(i, err);
     }
-    r.i = i;
-    results.push(r);
   }
   const slab = new Uint8Array(total);
-  for (const [fd, r] of open) {
+  for (let k = 0; k < open.length; k += 2) {
+    const i = open[k];
+    const fd = open[k + 1];
+    const off = meta[i * 4 + 3];
+    const size = meta[i * 4 + 2];
     try {
       let got = 0;
-      while (got < r.size) {
-        const n = fs.readSync(fd, slab, r.off + got, r.size - got, got);
-        if (n === 0) break;
-        got += n;
+      while (got < size) {
+        const r = fs.readSync(fd, slab, off + got, size - got, got);
+        if (r === 0) break;
+        got += r;
       }
       // Shrunk while packing: keep the size announced by fstat, the rest reads as zeros.
-      slab.fill(0, r.off + got, r.off + r.size);
+      slab.fill(0, off + got, off + size);
     } catch (err) {
-      Object.assign(r, failure(err), { i: r.i });
+      failed(i, err);
     } finally {
       fs.closeSync(fd);
     }
   }
-  parentPort.postMessage({ id: batch.id, results, slab: slab.buffer, last: true }, [slab.buffer]);
+  parentPort.postMessage({ id: batch.id, meta, extras, slab: slab.buffer }, [meta.buffer, slab.buffer]);
 });
 `;
-
-type RawResult = { i: number; k: string; mode?: number; size?: number; off?: number; target?: string; code?: string; message?: string };
 
 export type PackReader = {
   read(items: Array<{ kind: ReadKind; path: string }>): Array<Promise<ReadResult>>;
@@ -108,19 +131,24 @@ export function startPackReader(options: { smallFileBytes: number }): PackReader
   };
   worker.on('error', failAll);
   worker.on('exit', () => failAll(new Error('file reader stopped')));
-  worker.on('message', (msg: { id: number; results: RawResult[]; slab: ArrayBuffer; last: boolean }) => {
+  worker.on('message', (msg: { id: number; meta: Float64Array; extras: Array<[number, string, string?]>; slab: ArrayBuffer }) => {
     const resolvers = pending.get(msg.id);
     if (!resolvers) return;
-    for (const r of msg.results) {
-      const resolve = resolvers[r.i];
-      if (r.k === 'file') resolve({ kind: 'file', mode: r.mode as number, size: r.size as number, data: Buffer.from(msg.slab, r.off, r.size) });
-      else if (r.k === 'big') resolve({ kind: 'big', mode: r.mode as number, size: r.size as number });
-      else if (r.k === 'link') resolve({ kind: 'link', target: r.target as string });
-      else if (r.k === 'dir') resolve({ kind: 'dir', mode: r.mode as number });
-      else if (r.k === 'gone') resolve({ kind: 'gone' });
-      else resolve({ kind: 'error', code: r.code ?? 'EIO', message: r.message ?? 'read failed' });
+    pending.delete(msg.id);
+    const extras = new Map(msg.extras.map(([i, text, code]) => [i, { text, code }]));
+    const { meta } = msg;
+    for (let i = 0; i < resolvers.length; i++) {
+      const kind = meta[i * 4];
+      const mode = meta[i * 4 + 1];
+      const size = meta[i * 4 + 2];
+      const resolve = resolvers[i];
+      if (kind === 1) resolve({ kind: 'file', mode, size, data: Buffer.from(msg.slab, meta[i * 4 + 3], size) });
+      else if (kind === 2) resolve({ kind: 'big', mode, size });
+      else if (kind === 3) resolve({ kind: 'link', target: extras.get(i)?.text ?? '' });
+      else if (kind === 4) resolve({ kind: 'dir', mode });
+      else if (kind === 5) resolve({ kind: 'gone' });
+      else resolve({ kind: 'error', code: extras.get(i)?.code ?? 'EIO', message: extras.get(i)?.text ?? 'read failed' });
     }
-    if (msg.last) pending.delete(msg.id);
   });
 
   return {
@@ -134,7 +162,7 @@ export function startPackReader(options: { smallFileBytes: number }): PackReader
       }
       const id = nextId++;
       pending.set(id, resolvers);
-      worker.postMessage({ id, items: items.map((item) => ({ k: item.kind, p: item.path })) });
+      worker.postMessage({ id, kinds: items.map((item) => item.kind[0]).join(''), paths: items.map((item) => item.path).join('\0') });
       return promises;
     },
     async close() {

@@ -41,6 +41,7 @@ export const DEFAULT_PACK_LIMITS = { readAheadEntries: 128, smallFileBytes: 128 
 /** Every entry gets this time, so packing the same tree twice gives identical archives. */
 const FIXED_MTIME = new Date(Date.UTC(2000, 0, 1));
 const STREAM_CHUNK = 256 * 1024;
+const OUTPUT_BLOCK = 256 * 1024;
 const MAX_QUEUED = 4096;
 
 type Item = {
@@ -85,11 +86,12 @@ export function packContext(options: PackOptions): PackedContext {
     w?.();
   };
 
-  async function enqueue(item: Item): Promise<void> {
+  /** Queues an item; the walker awaits `room()` only when the writer has fallen far behind. */
+  function enqueue(item: Item): void {
     queue.push(item);
     if (queue.length - requested >= 16) signalWriter();
-    if (queue.length - head > MAX_QUEUED) await new Promise<void>((r) => (wakeWalker = r));
   }
+  const room = (): Promise<void> | undefined => (queue.length - head > MAX_QUEUED ? new Promise<void>((r) => (wakeWalker = r)) : undefined);
 
   async function walk(dirAbs: string, dirRel: string, pendingParents: Item[]): Promise<void> {
     let entries: Dirent[];
@@ -109,8 +111,8 @@ export function packContext(options: PackOptions): PackedContext {
       if (entry.isDirectory()) {
         const item: Item = { type: 'dir', rel, abs };
         if (!excluded) {
-          for (const p of pendingParents.splice(0)) await enqueue(p);
-          await enqueue(item);
+          for (const p of pendingParents.splice(0)) enqueue(p);
+          enqueue(item);
           await walk(abs, rel, []);
         } else if (options.matcher.mayReinclude(rel)) {
           // Its header is written only if something inside is brought back by a `!` rule.
@@ -122,8 +124,10 @@ export function packContext(options: PackOptions): PackedContext {
       }
       if (excluded) continue;
       if (entry.isFile() || entry.isSymbolicLink()) {
-        for (const p of pendingParents.splice(0)) await enqueue(p);
-        await enqueue({ type: entry.isFile() ? 'file' : 'symlink', rel, abs });
+        for (const p of pendingParents.splice(0)) enqueue(p);
+        enqueue({ type: entry.isFile() ? 'file' : 'symlink', rel, abs });
+        const wait = room();
+        if (wait) await wait;
       } else if (summary.skipped.length < 20) summary.skipped.push(rel);
     }
   }
@@ -272,15 +276,32 @@ export function packContext(options: PackOptions): PackedContext {
   });
   done.catch(() => {});
 
+  // tar-stream emits every header, body and padding as its own small chunk; passing them on in
+  // blocks of OUTPUT_BLOCK keeps the per-chunk cost of whatever consumes the stream (an SSH
+  // channel, an HTTP request) off the hot path.
+  let staged: Buffer[] = [];
+  let stagedBytes = 0;
+  const flushStaged = (): boolean => {
+    if (stagedBytes === 0) return true;
+    const block = staged.length === 1 ? staged[0] : Buffer.concat(staged, stagedBytes);
+    staged = [];
+    stagedBytes = 0;
+    return counted.write(block);
+  };
   pack.on('data', (chunk: unknown) => {
     if (!(chunk instanceof Uint8Array)) return;
     summary.bytes += chunk.length;
-    if (!counted.write(chunk)) {
+    staged.push(chunk as Buffer);
+    stagedBytes += chunk.length;
+    if (stagedBytes >= OUTPUT_BLOCK && !flushStaged()) {
       pack.pause();
       counted.once('drain', () => pack.resume());
     }
   });
-  pack.on('end', () => counted.end());
+  pack.on('end', () => {
+    flushStaged();
+    counted.end();
+  });
   pack.on('error', (err: unknown) => counted.destroy(err as Error));
   counted.on('close', () => {
     void reader.close();
