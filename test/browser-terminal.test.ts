@@ -61,7 +61,7 @@ describe('web UI: terminals', () => {
     await dialog.getByRole('button', { name: 'Create link' }).click();
     const url = await dialog.getByLabel('Share link').inputValue();
     expect(url).toMatch(/\/s\//);
-    await expect.poll(() => dialog.locator('.share-list li[data-share]').count(), POLL).toBe(1);
+    await expect.poll(() => dialog.locator('.share-list li[data-share]:not([data-revoked])').count(), POLL).toBe(1);
     await page.keyboard.press('Escape');
 
     // Someone else, without the admin session, opens the link.
@@ -87,6 +87,14 @@ describe('web UI: terminals', () => {
       // The viewer cannot reach anything else of the workspace.
       const other = await viewer.evaluate(async () => (await fetch('/api/workspaces/term/terminals')).status);
       expect(other).toBe(403);
+
+      // Revoking the link in the Share dialog disconnects the viewer at once, and says why.
+      await page.getByRole('button', { name: 'Share' }).click();
+      await dialog.locator('.share-list li[data-share]').getByRole('button', { name: 'Revoke' }).click();
+      await expect.poll(() => dialog.locator('.share-list li[data-revoked]').textContent(), POLL).toContain('revoked');
+      expect(await dialog.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
+      await page.keyboard.press('Escape');
+      await expect.poll(() => viewer.locator('.share-state').textContent(), POLL).toContain('revoked');
     } finally {
       await guest.close();
     }

@@ -40,13 +40,18 @@ export function openShareDialog(workspace: string, terminalId: string, terminalL
       async function refreshList(): Promise<void> {
         try {
           const shares = await listShares(workspace, terminalId);
-          renderInto(existing, ...(shares.length ? shares.map(renderShare) : [h('li', { class: 'muted' }, 'No active links.')]));
+          // Revoked links stay listed (until they would have expired) below the live ones.
+          shares.sort((x, y) => Number(Boolean(x.revokedAt)) - Number(Boolean(y.revokedAt)));
+          renderInto(existing, ...(shares.length ? shares.map(renderShare) : [h('li', { class: 'muted' }, 'No links.')]));
         } catch (err) {
           renderInto(existing, h('li', { class: 'form-error' }, describeError(err)));
         }
       }
 
       function renderShare(share: ShareInfo): HTMLElement {
+        if (share.revokedAt) {
+          return h('li', { class: 'revoked', dataset: { share: share.id, revoked: 'true' } }, h('span', { class: `badge role-${share.role}` }, share.role), h('span', { class: 'muted' }, `revoked ${formatExpiry(share.revokedAt)}`));
+        }
         const revoke: HTMLButtonElement = h(
           'button',
           {
@@ -63,7 +68,9 @@ export function openShareDialog(workspace: string, terminalId: string, terminalL
           },
           'Revoke',
         );
-        return h('li', { dataset: { share: share.id } }, h('span', { class: `badge role-${share.role}` }, share.role), h('span', { class: 'muted' }, `expires ${formatExpiry(share.expiresAt)}`), revoke);
+        const url = share.url ? new URL(share.url, location.href).toString() : undefined;
+        const copy: HTMLButtonElement | undefined = url ? h('button', { type: 'button', class: 'secondary small', onclick: () => copyText(url, copy!) }, 'Copy') : undefined;
+        return h('li', { dataset: { share: share.id } }, h('span', { class: `badge role-${share.role}` }, share.role), h('span', { class: 'muted' }, `expires ${formatExpiry(share.expiresAt)}`), copy, revoke);
       }
 
       const create: HTMLButtonElement = h(
@@ -99,7 +106,7 @@ export function openShareDialog(workspace: string, terminalId: string, terminalL
         error,
       );
       void refreshList();
-      return [form, result, h('h4', {}, 'Active links'), existing];
+      return [form, result, h('h4', {}, 'Links'), existing];
     },
     { className: 'share-dialog' },
   ).then(() => undefined);

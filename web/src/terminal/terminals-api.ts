@@ -16,6 +16,7 @@ export type ShareInfo = {
   id: string;
   role: 'editor' | 'viewer';
   expiresAt: string;
+  revokedAt?: string;
   url?: string;
 };
 
