@@ -14,6 +14,8 @@ export type AgentConfig = {
   env: Record<string, string>;
   limits: {
     docFlushDelayMs: number;
+    /** While someone types without pause, a document is still saved at least this often. */
+    docFlushMaxWaitMs: number;
     maxDocBytes: number;
     maxFrameBytes: number;
     terminalGraceMs: number;
@@ -71,6 +73,7 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
     },
     limits: {
       docFlushDelayMs: 20,
+      docFlushMaxWaitMs: 50,
       maxDocBytes: Number(values['max-doc-bytes'] ?? 5 * 1024 * 1024),
       maxFrameBytes: 8 * 1024 * 1024,
       terminalGraceMs: Number(values['terminal-grace-ms'] ?? 3600_000),

@@ -14,7 +14,7 @@ export type DocFeatureOptions = {
   root: string;
   /** Where the CRDT state of documents is kept: outside the workspace, so nobody commits it. */
   stateDir: string;
-  limits: Pick<AgentConfig['limits'], 'docFlushDelayMs' | 'maxDocBytes' | 'maxFrameBytes'>;
+  limits: Pick<AgentConfig['limits'], 'docFlushDelayMs' | 'docFlushMaxWaitMs' | 'maxDocBytes' | 'maxFrameBytes'>;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -35,6 +35,7 @@ export function createDocFeature(options: DocFeatureOptions): AgentFeature {
   const manager = createDocManager({
     root,
     flushDelayMs: options.limits.docFlushDelayMs,
+    flushMaxWaitMs: options.limits.docFlushMaxWaitMs,
     maxDocBytes: options.limits.maxDocBytes,
     store: createDocStateStore(options.stateDir),
     matcher,

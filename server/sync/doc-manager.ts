@@ -11,6 +11,7 @@ export type DocManagerOptions = {
   /** The workspace root, symlinks resolved. */
   root: string;
   flushDelayMs: number;
+  flushMaxWaitMs: number;
   maxDocBytes: number;
   store: DocStateStore;
   matcher: GitignoreMatcher;
@@ -59,6 +60,7 @@ export function createDocManager(options: DocManagerOptions) {
       real,
       rel,
       flushDelayMs: options.flushDelayMs,
+      flushMaxWaitMs: options.flushMaxWaitMs,
       settleMs: options.flushDelayMs,
       maxDocBytes: options.maxDocBytes,
       store: options.store,

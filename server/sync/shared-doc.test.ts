@@ -90,11 +90,12 @@ describe('shared document', () => {
   let dir: string;
   let file: string;
   const logged: string[] = [];
-  const open = (flushDelayMs: number) =>
+  const open = (flushDelayMs: number, flushMaxWaitMs = flushDelayMs) =>
     openSharedDoc({
       real: file,
       rel: 'doc.txt',
       flushDelayMs,
+      flushMaxWaitMs,
       settleMs: 5,
       maxDocBytes: 1024 * 1024,
       store: createDocStateStore(join(dir, 'state')),
@@ -120,6 +121,23 @@ describe('shared document', () => {
     await shared.close({ code: 'unavailable', message: 'stopping' });
     expect(await readFile(file, 'utf8')).toBe('draft two\n');
     expect(browser.closedWith).toEqual({ code: 'unavailable', message: 'stopping' });
+  });
+
+  it('saves during continuous typing, not only once it stops', async () => {
+    await writeFile(file, '');
+    const shared = await open(40, 80);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    const seenOnDisk = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      browser.text.insert(browser.text.length, 'k');
+      seenOnDisk.add(await readFile(file, 'utf8'));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // A pure 40 ms debounce would not have saved at all while keys came every 10 ms.
+    expect(seenOnDisk.size).toBeGreaterThan(3);
+    await eventually(async () => expect(await readFile(file, 'utf8')).toBe('k'.repeat(40)));
+    await shared.close();
   });
 
   it('merges a change on disk with edits that were not saved yet', async () => {

@@ -41,7 +41,10 @@ export type DocPeer = {
 export type SharedDocOptions = {
   real: string;
   rel: string;
+  /** Saved this long after the last change... */
   flushDelayMs: number;
+  /** ...but no later than this after the first unsaved one. */
+  flushMaxWaitMs: number;
   /** Also the time a burst of watcher events on the file must go quiet before we read it. */
   settleMs: number;
   maxDocBytes: number;
@@ -169,11 +172,22 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     if (!relayed) broadcast(encodeEnvelope(ENVELOPE.yjs, syncUpdateMessage(update)), origin);
     if (readOnly || gone) return;
     pending.push(update);
-    flushTimer ??= setTimeout(() => {
+    scheduleFlush();
+  });
+
+  /** When the first unsaved change was made (performance.now()), or undefined when all is saved. */
+  let unsavedSince: number | undefined;
+
+  function scheduleFlush(): void {
+    const now = performance.now();
+    unsavedSince ??= now;
+    const due = Math.min(now + options.flushDelayMs, unsavedSince + options.flushMaxWaitMs);
+    clearTimeout(flushTimer);
+    flushTimer = setTimeout(() => {
       flushTimer = undefined;
       void enqueue(flush);
-    }, options.flushDelayMs);
-  });
+    }, Math.max(0, due - now));
+  }
 
   awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
     const controlled = peers.get(origin as DocPeer);
@@ -218,6 +232,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     if (readOnly || gone || !mirror) return;
     const batch = pending;
     pending = [];
+    unsavedSince = undefined;
     const current = text.toString();
     if (current === lastWritten) {
       commit(batch);
