@@ -3,6 +3,7 @@ import { deployCommand, destroyCommand } from './deploy-command.ts';
 import { loginCommand } from './login-command.ts';
 import { proxyCommand } from './proxy-command.ts';
 import { sshCommand } from './ssh-command.ts';
+import { terminalAttachCommand, terminalListCommand } from './terminal-command.ts';
 import type { CliCommand } from './types.ts';
 import { workspacesCommand } from './workspaces-command.ts';
 
@@ -14,6 +15,7 @@ export const COMMANDS: CliCommand[] = [
   loginCommand,
   workspacesCommand,
   sshCommand,
+  terminalAttachCommand, terminalListCommand,
   deployCommand,
   destroyCommand,
   proxyCommand,
