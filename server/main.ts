@@ -46,6 +46,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     restartDelayMs: config.limits.agentRestartDelayMs,
     stopGraceMs: config.limits.agentStopGraceMs,
     extraAgentArgs: ['--terminal-grace-ms', String(config.limits.terminalGraceMs)],
+    agentEnv: config.agentEnvironment,
     log: (event, fields) => logger.info({ event, ...fields }),
   });
   await driver.init();

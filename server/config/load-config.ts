@@ -18,6 +18,11 @@ export type ServerConfig = {
   adminVariables: Record<string, string>;
   /** Public base URL used in printed and shared links. */
   publicUrl: string | undefined;
+  /**
+   * The only variables workspace agents inherit from the server's environment: never the admin
+   * token or anything else a workspace user could read back from /proc.
+   */
+  agentEnvironment: Record<string, string>;
   /** Default runner image of remote deploys (`--runner-image`, `WHARF_RUNNER_IMAGE`). */
   runnerImage: string;
   /** Kubeconfig handed to deploy commands at run time, never baked into an image (`--kubeconfig`, `WHARF_KUBECONFIG`). */
@@ -51,6 +56,8 @@ export type ServerConfig = {
 };
 
 export type ProcessContext = { argv: string[]; env: NodeJS.ProcessEnv };
+
+const AGENT_ENV_ALLOWLIST = ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'WHARF_SHELL'];
 
 /** The only place that touches process.env / argv, and only when called. */
 export function readProcessContext(): ProcessContext {
@@ -136,6 +143,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       ...parseVariables(values['admin-var'] ?? [], '--admin-var'),
     },
     publicUrl: values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined),
+    agentEnvironment: Object.fromEntries(
+      AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
+    ),
     runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
     kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { WharfError } from '../../common/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
-import { buildBwrapArgs, findBwrap, SANDBOX_HOME, SANDBOX_WORKSPACE } from './sandbox.ts';
+import { buildBwrapArgs, findBwrap, findPrivateEntries, findSandboxPids, SANDBOX_HOME, SANDBOX_WORKSPACE } from './sandbox.ts';
 
 export type ProcessDriverOptions = {
   dataDir: string;
@@ -18,6 +18,8 @@ export type ProcessDriverOptions = {
   agentCommand: string[];
   /** Feature flags passed through to every agent (e.g. `--terminal-grace-ms`). */
   extraAgentArgs?: string[];
+  /** The agent's whole environment (nothing else of the server's is inherited). */
+  agentEnv?: Record<string, string>;
   restartDelayMs: number;
   stopGraceMs: number;
   log: (event: string, fields?: Record<string, unknown>) => void;
@@ -32,6 +34,8 @@ type Supervised = {
   restartTimer?: NodeJS.Timeout;
   pollTimer?: NodeJS.Timeout;
   ready?: Promise<void>;
+  /** bwrap's init inside the sandbox: it outlives the agent while any workspace process runs. */
+  sandboxInit?: number;
 };
 
 function delay(ms: number): Promise<void> {
@@ -45,6 +49,20 @@ function isAlive(pid: number | undefined): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Ends whatever is left of a sandbox: killing its pid namespace's init kills everything in it. */
+function killSandboxInit(s: Supervised): void {
+  const init = s.sandboxInit;
+  s.sandboxInit = undefined;
+  if (!init) return;
+  try {
+    // Only if that pid is still a bwrap: it may have been reused since.
+    if (readFileSync(`/proc/${init}/comm`, 'utf8').trim() !== 'bwrap') return;
+    process.kill(init, 'SIGKILL');
+  } catch {
+    /* already gone */
   }
 }
 
@@ -65,6 +83,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
   const supervised = new Map<string, Supervised>();
   const metaLocks = new Map<string, Promise<unknown>>();
   let bwrap: string | undefined;
+  let privateEtc: ReturnType<typeof findPrivateEntries> | undefined;
   let shuttingDown = false;
 
   const dirOf = (id: string) => join(root, id);
@@ -77,7 +96,8 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     hostKey: join(dirOf(id), 'agent', 'host_key'),
     authorizedKeys: join(dirOf(id), 'agent', 'authorized_keys'),
     log: join(dirOf(id), 'agent.log'),
-    socket: join(options.runDir, `${id}.sock`),
+    socketDir: join(options.runDir, id),
+    socket: join(options.runDir, id, 'agent.sock'),
   });
 
   async function readMeta(id: string): Promise<StoredMeta | undefined> {
@@ -147,6 +167,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     supervised.set(id, s);
     s.stopping = false;
     await mkdir(options.runDir, { recursive: true, mode: 0o700 });
+    await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await rm(p.socket, { force: true });
     const sandboxed = useSandbox();
     const agentArgs = [
@@ -160,7 +181,10 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     const [cmd, ...cmdArgs] = sandboxed
       ? [
           bwrap as string,
-          ...buildBwrapArgs({ files: p.files, home: p.home, agentDir: p.agentDir, runDir: options.runDir, codeRoot: options.codeRoot, nodePath: options.agentCommand[0] }),
+          ...buildBwrapArgs(
+            { files: p.files, home: p.home, agentDir: p.agentDir, socketDir: p.socketDir, codeRoot: options.codeRoot, nodePath: options.agentCommand[0], dataDir: options.dataDir },
+            { privileged: process.getuid?.() === 0, privateEntries: (privateEtc ??= findPrivateEntries('/etc')) },
+          ),
           '--',
           ...options.agentCommand,
           ...agentArgs,
@@ -170,6 +194,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     const child = spawn(cmd, cmdArgs, {
       cwd: sandboxed ? '/' : p.files,
       detached: true,
+      env: options.agentEnv ?? {},
       stdio: ['ignore', logFile.fd, logFile.fd],
     });
     await logFile.close();
@@ -183,10 +208,12 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       s.child = undefined;
       s.pid = undefined;
       options.log('agent.exited', { workspace: id, code, signal, expected: s.stopping });
+      killSandboxInit(s);
       if (!s.stopping && !shuttingDown) scheduleRestart(id, s);
     });
     s.ready = waitForSocket(id, s);
     await s.ready;
+    if (sandboxed && child.pid) s.sandboxInit = findSandboxPids(child.pid).init;
   }
 
   function scheduleRestart(id: string, s: Supervised): void {
@@ -198,7 +225,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
   /** An agent left running by an earlier server process: watch its pid instead of a child handle. */
   function adopt(id: string, pid: number): void {
-    const s: Supervised = { pid, stopping: false };
+    const s: Supervised = { pid, stopping: false, sandboxInit: findSandboxPids(pid).init };
     supervised.set(id, s);
     s.pollTimer = setInterval(() => {
       if (isAlive(pid)) return;
@@ -206,6 +233,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       if (s.pid !== pid) return;
       s.pid = undefined;
       options.log('agent.exited', { workspace: id, pid, expected: s.stopping });
+      killSandboxInit(s);
       if (!s.stopping && !shuttingDown) scheduleRestart(id, s);
     }, 1000);
     s.pollTimer.unref();
@@ -220,13 +248,18 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     clearInterval(s.pollTimer);
     const pid = s.child?.pid ?? s.pid;
     if (pid && isAlive(pid)) {
+      // bwrap does not pass signals on: address the agent inside, and the sandbox's init, itself.
+      const sandbox = findSandboxPids(pid);
       // The agent flushes open documents on SIGTERM; kill the whole group only if it hangs.
-      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+      try { process.kill(sandbox.agent ?? pid, 'SIGTERM'); } catch { /* already gone */ }
       const deadline = Date.now() + options.stopGraceMs;
       while (isAlive(pid) && Date.now() < deadline) await delay(25);
       if (isAlive(pid)) {
         try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
       }
+      // Background jobs keep the sandbox's init alive after the agent is gone: end them too.
+      s.sandboxInit ??= sandbox.init;
+      killSandboxInit(s);
     }
     supervised.delete(id);
   }
@@ -324,7 +357,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       if (!(await readMeta(id))) throw new WharfError('not_found', `workspace "${id}" does not exist`);
       await terminate(id);
       await rm(paths(id).dir, { recursive: true, force: true });
-      await rm(paths(id).socket, { force: true });
+      await rm(paths(id).socketDir, { recursive: true, force: true });
     },
 
     async connect(id) {

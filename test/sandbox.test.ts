@@ -1,0 +1,130 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+
+/** Processes whose command line mentions `needle` (the sandbox's bwrap and everything inside it). */
+function processesMentioning(needle: string): number[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((line) => line.includes(needle) && !line.includes('ps -eo'))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
+describe('bubblewrap sandbox (--sandbox bwrap)', () => {
+  let server: TestServer;
+  let outside: string;
+  const secretText = `outside-secret-${process.pid}`;
+  const ENV_PROBE = `server-env-probe-${process.pid}`;
+
+  const run = async (id: string, command: string) => {
+    const client = await sshThroughServer(server, id);
+    try {
+      return await execOver(client, command);
+    } finally {
+      client.end();
+    }
+  };
+
+  beforeAll(async () => {
+    expect(existsSync('/usr/bin/bwrap'), 'bubblewrap must be installed (apt-get install bubblewrap)').toBe(true);
+    // Agents started by this server must not inherit its environment (where WHARF_TOKEN may live).
+    process.env.WHARF_SANDBOX_TEST_PROBE = ENV_PROBE;
+    outside = await mkdtemp(join(tmpdir(), 'wharf-sandbox-outside-'));
+    await writeFile(join(outside, 'secret.txt'), secretText);
+    server = await startTestServer({ sandbox: 'bwrap', argv: [] });
+    await createWorkspace(server, 'boxed');
+    await createWorkspace(server, 'neighbour');
+    await writeFile(join(server.dataDir, 'workspaces', 'boxed', 'files', 'hello.txt'), 'inside\n');
+    await writeFile(join(server.dataDir, 'workspaces', 'neighbour', 'files', 'private.txt'), 'neighbour-private\n');
+  });
+  afterAll(async () => {
+    delete process.env.WHARF_SANDBOX_TEST_PROBE;
+    await server?.dispose();
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('shows the workspace at /workspace and keeps writes there', async () => {
+    const res = await run('boxed', 'pwd; cat /workspace/hello.txt; echo made > /workspace/new.txt; echo "$HOME"');
+    expect(res.stdout).toBe('/workspace\ninside\n/home/wharf\n');
+    expect(await readFile(join(server.dataDir, 'workspaces', 'boxed', 'files', 'new.txt'), 'utf8')).toBe('made\n');
+  });
+
+  it('cannot read files outside its workspace', async () => {
+    const targets = [
+      join(outside, 'secret.txt'),
+      join(server.dataDir, 'token'),
+      join(server.dataDir, 'signing.key'),
+      join(server.dataDir, 'server_ed25519'),
+      join(server.dataDir, 'workspaces', 'neighbour', 'files', 'private.txt'),
+      join(server.dataDir, 'workspaces', 'boxed', 'workspace.json'),
+      '/etc/shadow',
+    ];
+    for (const target of targets) {
+      const res = await run('boxed', `cat ${target}`);
+      expect(res.code, `${target} must not be readable: ${res.stdout}`).not.toBe(0);
+      expect(res.stdout).toBe('');
+    }
+    // Neither the admin token nor anything else of the server's environment leaks into what the
+    // sandbox can read (the pattern is split so grep's own command line cannot match).
+    for (const needle of [server.token, ENV_PROBE]) {
+      const [a, b] = [needle.slice(0, 6), needle.slice(6)];
+      const search = await run('boxed', `printf '%s%s' '${a}' '${b}' > /tmp/pattern; grep -rlsF --exclude=pattern -f /tmp/pattern /workspace /home /tmp /run /proc/*/environ /proc/*/cmdline 2>/dev/null; true`);
+      expect(search.stdout, needle).toBe('');
+    }
+  });
+
+  it('cannot see or reach other workspaces\' agents', async () => {
+    const res = await run('boxed', `ls -a ${join(tmpdir())}/wharf-* 2>&1; ls /proc/*/root/ >/dev/null 2>&1; true`);
+    expect(res.stdout).not.toMatch(/neighbour/);
+  });
+
+  it('runs in its own pid namespace without privileges', async () => {
+    const res = await run('boxed', 'ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " "; echo; cat /proc/1/cmdline | tr "\\0" " "; echo; grep CapEff /proc/self/status');
+    const [pids, init, caps] = res.stdout.split('\n');
+    const visible = pids.trim().split(' ').map(Number);
+    // Only the sandbox's own few processes, numbered from 1; none of the host's.
+    expect(visible[0]).toBe(1);
+    expect(visible.length).toBeLessThan(15);
+    expect(visible).not.toContain(process.pid);
+    expect(init).toMatch(/bwrap/);
+    expect(caps).toMatch(/CapEff:\s+0+$/);
+    const mount = await run('boxed', 'mount -t tmpfs none /workspace 2>&1 || echo refused');
+    expect(mount.stdout).toMatch(/refused/);
+  });
+
+  it('replaces an agent that dies inside the sandbox, leaving nothing of the old one', async () => {
+    const outer = (JSON.parse(await readFile(join(server.dataDir, 'workspaces', 'boxed', 'workspace.json'), 'utf8')) as { agentPid: number }).agentPid;
+    const init = Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(/\s+/)[0]);
+    const agent = Number(readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/)[0]);
+    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toMatch(/server\/agent\/main\.ts/);
+    await run('boxed', 'nohup sleep 301 >/dev/null 2>&1 &');
+    const sleeper = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.trim() === 'sleep 301');
+    expect(sleeper()).toBe(true);
+    process.kill(agent, 'SIGKILL');
+    let res: { stdout: string } | undefined;
+    for (let i = 0; i < 100 && !res; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      res = await run('boxed', 'echo back').catch(() => undefined);
+    }
+    expect(res?.stdout).toBe('back\n');
+    // The old namespace is torn down by the kernel once its init is killed: allow it a moment.
+    for (let i = 0; i < 30 && sleeper(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(sleeper()).toBe(false);
+    expect(existsSync(`/proc/${init}`)).toBe(false);
+  });
+
+  it('stops every sandboxed process with the workspace', async () => {
+    const socketDirHint = join(server.dataDir, 'workspaces', 'neighbour');
+    expect(processesMentioning(socketDirHint).length).toBeGreaterThan(0);
+    await run('neighbour', 'nohup sleep 300 >/dev/null 2>&1 &');
+    const res = await server.api('/api/workspaces/neighbour/stop', { method: 'POST' });
+    expect(res.status).toBe(200);
+    for (let i = 0; i < 50 && processesMentioning(socketDirHint).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(processesMentioning(socketDirHint)).toEqual([]);
+  });
+});
