@@ -82,7 +82,8 @@ const layeringRule = {
       ExportNamedDeclaration: (node) => check(node.source),
       ExportAllDeclaration: (node) => check(node.source),
       ImportExpression: (node) => check(node.source),
-      TSImportType: (node) => check(node.argument),
+      // typescript-eslint 8 names the specifier `source` (the older `argument` is deprecated).
+      TSImportType: (node) => check('source' in node ? node.source : node.argument),
     };
   },
 };
