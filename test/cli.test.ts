@@ -168,6 +168,35 @@ describe('wharf CLI', () => {
     expect(await exited).toBe(5);
   });
 
+  it('is downloadable as one file that runs without the checkout', async () => {
+    const res = await server.api('/api/downloads/wharf.js');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="wharf.js"');
+    const etag = res.headers.get('etag') as string;
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(body.subarray(0, 19).toString()).toBe('#!/usr/bin/env node');
+    expect((await server.api('/api/downloads/wharf.js', { headers: { 'if-none-match': etag } })).status).toBe(304);
+
+    const elsewhere = await mkdtemp(join(tmpdir(), 'wharf-download-'));
+    try {
+      await writeFile(join(elsewhere, 'wharf.js'), body);
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'config') };
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+          const child = spawn(process.execPath, [join(elsewhere, 'wharf.js'), ...args], { cwd: elsewhere, env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => (stdout += d));
+          child.stderr.on('data', (d: Buffer) => (stderr += d));
+          child.on('close', (code) => done({ code, stdout, stderr }));
+        });
+      expect(await run(['ssh', 'ws1', '--', 'echo', 'bundled'])).toEqual({ code: 0, stdout: 'bundled\n', stderr: '' });
+      expect((await run(['ssh', 'ws1', 'exit 6'])).code).toBe(6);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('names an unknown workspace clearly', async () => {
     const res = await runWharf(home, ['ssh', 'nope', 'true']);
     expect(res.code).toBe(1);

@@ -12,6 +12,7 @@ import { registerDeployRoutes } from './routes/deploys.ts';
 import { registerTerminalRoutes } from './routes/terminals.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
+import { registerDownloadRoutes } from './routes/downloads.ts';
 import { createWsRouter } from './ws-router.ts';
 
 /** Paths reachable without credentials: health and login only. */
@@ -21,7 +22,7 @@ export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
  * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
  * must see a raw `..` in a files URL before URL normalisation lets it reach another route.
  */
-const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes];
+const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes, registerDownloadRoutes];
 
 export type SharePathRule = (method: string, path: string, principal: Extract<Principal, { kind: 'share' }>) => boolean;
 
