@@ -324,6 +324,18 @@ describe('live editing', () => {
     }
     await sleep(100);
     await expect(stat(join(files, 'doomed.txt'))).rejects.toThrow(/ENOENT/);
+
+    // The whole folder goes, from a terminal.
+    await mkdir(join(files, 'tmpdir', 'deep'), { recursive: true });
+    await writeFile(join(files, 'tmpdir', 'deep', 'note.txt'), 'note\n');
+    const c = await client('tmpdir/deep/note.txt').open();
+    const ssh = await sshThroughServer(server, ws);
+    expect((await execOver(ssh, 'rm -rf tmpdir')).code).toBe(0);
+    ssh.end();
+    expect((await c.waitClosed()).code).toBe(1000);
+    expect(c.notice('deleted')).toEqual({ type: 'deleted' });
+    await sleep(100);
+    await expect(stat(join(files, 'tmpdir'))).rejects.toThrow(/ENOENT/);
   });
 
   it('closes only the connection that sent a garbled or oversized message', async () => {

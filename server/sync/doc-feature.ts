@@ -45,7 +45,7 @@ export function createDocFeature(options: DocFeatureOptions): AgentFeature {
         root,
         matcher,
         isExcluded: (path) => isInside(options.stateDir, path),
-        onEvent: (_type, path) => onEvent(path),
+        onEvent,
         onError: (err) => log('watch.error', { error: err.message }),
       }),
   });

@@ -1,11 +1,12 @@
 import { stat } from 'node:fs/promises';
+import { sep } from 'node:path';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { DocStateStore } from './doc-state-store.ts';
 import type { CloseInstruction } from './envelope.ts';
 import type { GitignoreMatcher } from './gitignore-matcher.ts';
 import { resolveWorkspacePath, type PathFailure } from './safe-path.ts';
 import { openSharedDoc, type SharedDoc } from './shared-doc.ts';
-import type { WorkspaceWatcher } from './workspace-watcher.ts';
+import type { WatchEventType, WorkspaceWatcher } from './workspace-watcher.ts';
 
 export type DocManagerOptions = {
   /** The workspace root, symlinks resolved. */
@@ -16,7 +17,7 @@ export type DocManagerOptions = {
   store: DocStateStore;
   matcher: GitignoreMatcher;
   /** Started on the first open: an agent nobody edits in never scans its tree. */
-  startWatcher: (onEvent: (path: string) => void) => WorkspaceWatcher;
+  startWatcher: (onEvent: (type: WatchEventType, path: string) => void) => WorkspaceWatcher;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -33,7 +34,12 @@ export function createDocManager(options: DocManagerOptions) {
   let watcher: WorkspaceWatcher | undefined;
   let shuttingDown = false;
 
-  function onWatchEvent(path: string): void {
+  function onWatchEvent(type: WatchEventType, path: string): void {
+    if (type === 'unlinkDir') {
+      const prefix = path + sep;
+      for (const [key, entry] of docs) if (key.startsWith(prefix)) void entry.then((doc) => doc.noteDiskEvent(), () => {});
+      return;
+    }
     const entry = docs.get(path);
     if (entry) void entry.then((doc) => doc.noteDiskEvent(), () => {});
   }

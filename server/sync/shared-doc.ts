@@ -240,9 +240,10 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     }
     const onDisk = await statInPlace(real);
     if (!onDisk) {
-      // Deleted (or replaced by a link) under us: the watcher's event decides what happens;
-      // never recreate the file, never write through a link.
+      // Deleted (or replaced by a link) under us: never recreate the file, never write through a
+      // link. Look again once things settle, in case the watcher says nothing.
       pending = batch.concat(pending);
+      scheduleReconcile();
       return;
     }
     if (!sameStamp(stamp, stampOf(onDisk))) {
@@ -328,6 +329,13 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     await store.remove(rel);
     log('doc.deleted', { path: rel });
     options.onGone();
+  }
+
+  /** Looks at the file once a burst of events has gone quiet (a writer's truncate-then-write). */
+  function scheduleReconcile(): void {
+    if (gone || closed) return;
+    clearTimeout(settleTimer);
+    settleTimer = setTimeout(() => void enqueue(reconcileDisk), options.settleMs);
   }
 
   async function reconcileDisk(): Promise<void> {
@@ -424,11 +432,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
       if (controlled.size > 0) awarenessProtocol.removeAwarenessStates(awareness, [...controlled], null);
     },
     receive,
-    noteDiskEvent() {
-      if (gone || closed) return;
-      clearTimeout(settleTimer);
-      settleTimer = setTimeout(() => void enqueue(reconcileDisk), options.settleMs);
-    },
+    noteDiskEvent: scheduleReconcile,
     async close(instruction) {
       if (closed) return;
       closed = true;

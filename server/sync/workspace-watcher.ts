@@ -3,7 +3,7 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import { TEMP_FILE_PATTERN } from './doc-file.ts';
 import type { GitignoreMatcher } from './gitignore-matcher.ts';
 
-export type WatchEventType = 'change' | 'unlink';
+export type WatchEventType = 'change' | 'unlink' | 'unlinkDir';
 
 export type WorkspaceWatcherOptions = {
   root: string;
@@ -67,6 +67,8 @@ export function createWorkspaceWatcher(options: WorkspaceWatcherOptions): Worksp
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
       options.onEvent('unlink', path);
     });
+    // Files inside a removed directory may not get an unlink of their own.
+    watcher.on('unlinkDir', (path) => options.onEvent('unlinkDir', path));
     watcher.on('error', (err) => options.onError(err as Error));
   }
 
