@@ -78,6 +78,27 @@ describe('plain OpenSSH through "wharf proxy"', () => {
     expect(res.stdout).toMatch(/\/workspaces\/ws1\/files\n$/);
   });
 
+  it('works from a "Host *.wharf" block in an ssh_config file', async () => {
+    const config = join(home, 'ssh_config');
+    await writeFile(
+      config,
+      [
+        'Host *.wharf',
+        '    User wharf',
+        `    ProxyCommand node ${WHARF} proxy %h --identity ${key}.pub`,
+        `    IdentityFile ${key}`,
+        '    IdentitiesOnly yes',
+        '    BatchMode yes',
+        '    StrictHostKeyChecking no',
+        '    UserKnownHostsFile /dev/null',
+        '    LogLevel ERROR',
+        '',
+      ].join('\n'),
+    );
+    const res = await run('ssh', ['-F', config, 'ws1.wharf', 'echo "from $(basename $(dirname $PWD))"'], env, home);
+    expect(res).toMatchObject({ code: 0, stdout: 'from ws1\n', stderr: '' });
+  });
+
   it('verifies the agent against the host key the API reports', async () => {
     const workspace = (await (await server.api('/api/workspaces/ws1')).json()) as { hostKey: string };
     const knownHosts = join(home, 'known_hosts');

@@ -57,12 +57,16 @@ between stdin/stdout and the workspace agent through the server. Use it from Ope
 
   ssh -o ProxyCommand='wharf proxy %h' wharf@<workspace>
 
+A trailing ".wharf" is dropped from the name, for a "Host *.wharf" block in ~/.ssh/config.
+
 The key defaults to the first of ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub that exists.`,
   options: {
     identity: { type: 'string', short: 'i', valueName: '<file.pub>', description: 'public key that OpenSSH will authenticate with' },
   },
   async run(ctx, args) {
-    const [workspaceId] = args.positionals;
+    const [target] = args.positionals;
+    // `Host *.wharf` in ~/.ssh/config hands over `ws1.wharf`; workspace ids never contain a dot.
+    const workspaceId = target?.replace(/\.wharf$/, '');
     if (!workspaceId || args.positionals.length > 1) return ctx.fail({ code: 'usage', message: 'usage: wharf proxy <workspace> [--identity <file.pub>]' });
     const identity = typeof args.values.identity === 'string' ? args.values.identity : undefined;
     const key = await loadPublicKey(identity, ctx.config.sshDir);
