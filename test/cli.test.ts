@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import pty from 'node-pty';
+import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../server/workspace/index.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { createWorkspace, execOver, startTestServer, type TestServer } from './support/server.ts';
 
 const WHARF = resolve(import.meta.dirname, '..', 'bin', 'wharf.js');
 
@@ -195,6 +198,29 @@ describe('wharf CLI', () => {
     } finally {
       await rm(elsewhere, { recursive: true, force: true });
     }
+  });
+
+  it('bridges stdio to an agent socket with "agent bridge"', async () => {
+    const runDir = join(tmpdir(), `wharf-${createHash('sha256').update(server.dataDir).digest('hex').slice(0, 12)}`);
+    const socket = join(runDir, 'ws1', 'agent.sock');
+    const bridge = spawn(process.execPath, [WHARF, 'agent', 'bridge', '--socket', socket], { cwd: home, stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdio = Duplex.from({ readable: bridge.stdout, writable: bridge.stdin });
+    const client = new ssh2.Client();
+    // The server's own key is in every workspace's authorized_keys.
+    const privateKey = await readFile(join(server.dataDir, 'server_ed25519'), 'utf8');
+    await new Promise<void>((ready, reject) => {
+      client.once('ready', () => ready());
+      client.once('error', reject);
+      client.connect({ sock: stdio, username: 'wharf', privateKey });
+    });
+    const out = await execOver(client, 'echo bridged; exit 2');
+    expect(out).toMatchObject({ code: 2, stdout: 'bridged\n' });
+    client.end();
+    expect(await new Promise((done) => bridge.on('close', done))).toBe(0);
+
+    const missing = await runWharf(home, ['agent', 'bridge', '--socket', join(home, 'nope.sock')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope\.sock: connect ENOENT/);
   });
 
   it('names an unknown workspace clearly', async () => {

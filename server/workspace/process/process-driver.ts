@@ -36,7 +36,19 @@ type Supervised = {
   ready?: Promise<void>;
   /** bwrap's init inside the sandbox: it outlives the agent while any workspace process runs. */
   sandboxInit?: number;
+  startedAt?: number;
+  /** Agents in a row that died soon after starting: each doubles the wait before the next. */
+  quickFailures?: number;
 };
+
+/**
+ * Wait before restarting an agent: the base delay, doubled for each agent in a row that died
+ * within `60 × base` of starting, up to that same bound — a broken workspace (bad key file,
+ * full disk) must not keep a core busy restarting forever.
+ */
+export function restartDelay(baseMs: number, quickFailures: number): number {
+  return Math.min(baseMs * 2 ** Math.max(0, quickFailures - 1), baseMs * 60);
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -200,6 +212,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     await logFile.close();
     child.unref();
     s.child = child;
+    s.startedAt = Date.now();
     s.pid = child.pid;
     await withMeta(id, (meta) => writeMeta({ ...meta, agentPid: child.pid }));
     options.log('agent.started', { workspace: id, pid: child.pid, sandboxed });
@@ -218,9 +231,11 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
   function scheduleRestart(id: string, s: Supervised): void {
     clearTimeout(s.restartTimer);
+    const quick = s.startedAt !== undefined && Date.now() - s.startedAt < options.restartDelayMs * 60;
+    s.quickFailures = quick ? (s.quickFailures ?? 0) + 1 : 0;
     s.restartTimer = setTimeout(() => {
       launch(id).catch((err: Error) => options.log('agent.restart_failed', { workspace: id, error: err.message }));
-    }, options.restartDelayMs);
+    }, restartDelay(options.restartDelayMs, s.quickFailures));
   }
 
   /** An agent left running by an earlier server process: watch its pid instead of a child handle. */
