@@ -32,6 +32,8 @@ function badCredentials(server: TestServer, secret: Buffer): Array<{ name: strin
     { name: 'wrong bearer token', headers: { authorization: `Bearer ${wrongSameLength}` } },
     { name: 'token without "Bearer"', headers: { authorization: server.token } },
     { name: 'garbage cookie', headers: { cookie: 'wharf_session=garbage' } },
+    { name: 'cookie with a broken %-escape', headers: { cookie: 'wharf_session=%E0%A4%A; wharf_share=%' } },
+    { name: 'non-ASCII bearer token', headers: { authorization: 'Bearer t\u00f6ken' } },
     { name: 'cookie signed with another secret', headers: { cookie: `wharf_session=${signToken(randomBytes(32), { exp: Date.now() + 60_000, kind: 'session' })}` } },
     { name: 'tampered cookie', headers: { cookie: `wharf_session=${tampered}` } },
     { name: 'expired cookie', headers: { cookie: `wharf_session=${signToken(secret, { exp: Date.now() - 1000, kind: 'session' })}` } },
