@@ -91,7 +91,8 @@ export type BuildCallbacks = {
   onWarning(message: string): void;
 };
 
-export type BuildOutcome = { ok: true } | { ok: false; message: string; requestFailed: boolean };
+/** `imageId`: the image the build produced (both engines report it as `aux.ID`), to remove it. */
+export type BuildOutcome = ({ ok: true } | { ok: false; message: string; requestFailed: boolean }) & { imageId?: string };
 
 export type BuildOptions = {
   endpoint: BuilderEndpoint;
@@ -133,6 +134,7 @@ export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Prom
         return;
       }
       let failure: string | undefined;
+      let imageId: string | undefined;
       let buffered = '';
       const reported = new Set<string>();
       const vertexNames = new Map<string, string>();
@@ -170,6 +172,8 @@ export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Prom
           for (const warning of status.warnings) callbacks.onWarning(warning);
           return;
         }
+        const aux = message.aux as { ID?: unknown } | undefined;
+        if (aux && typeof aux === 'object' && typeof aux.ID === 'string') imageId = aux.ID;
         const detail = message.errorDetail as { message?: string } | undefined;
         if (detail?.message || typeof message.error === 'string') {
           failure ??= detail?.message ?? String(message.error);
@@ -200,7 +204,7 @@ export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Prom
           }
         }
         if (classicLine) classicText('\n');
-        finish(failure ? { ok: false, message: failure.trim(), requestFailed: false } : { ok: true });
+        finish(failure ? { ok: false, message: failure.trim(), requestFailed: false, imageId } : { ok: true, imageId });
       });
       res.on('error', (err) => finish({ ok: false, message: `the builder connection failed: ${err.message}`, requestFailed: false }));
       res.on('close', () => {
@@ -208,5 +212,20 @@ export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Prom
       });
     });
     options.body.pipe(req);
+  });
+}
+
+/**
+ * Removes the image a run produced: it is of no use after the run, and left alone every run
+ * would add one to the builder's disk. Its base image is tagged and stays.
+ */
+export function removeImage(endpoint: BuilderEndpoint, imageId: string, timeoutMs: number): Promise<{ ok: true } | { ok: false; error: string }> {
+  return new Promise((resolve) => {
+    const req = send(endpoint, 'DELETE', `/images/${encodeURIComponent(imageId)}?noprune=false`, {}, timeoutMs);
+    req.on('error', (err) => resolve({ ok: false, error: err.message }));
+    req.on('response', (res) => {
+      void readBody(res).then((text) => resolve(res.statusCode === 200 ? { ok: true } : { ok: false, error: `${res.statusCode}: ${engineMessage(text)}` }));
+    });
+    req.end();
   });
 }

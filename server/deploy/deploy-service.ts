@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { WharfError } from '../common/index.ts';
 import type { AgentConnection } from '../workspace/index.ts';
-import { parseBuilderEndpoint, probeBuilder, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
+import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
 import type { CommandInfo, DeployEvent, DeployEventInput, DeployRequest, DeployRun, FailedCommand } from './deploy-types.ts';
 import { createIgnoreMatcher, parseIgnoreFile, patternsFor, type DeployKind } from './ignore-rules.ts';
 import { runCommandsLocally } from './local-runner.ts';
@@ -236,6 +236,10 @@ export function createDeployService(options: DeployServiceOptions) {
         },
       );
       tracker.flush();
+      if (outcome.imageId) {
+        const removed = await removeImage(endpoint, outcome.imageId, limits.builderProbeTimeoutMs);
+        if (!removed.ok) options.log('deploy.image_not_removed', { id: entry.run.id, image: outcome.imageId, error: removed.error });
+      }
       if (context.summary) {
         const summary = await Promise.race([context.summary, new Promise<undefined>((r) => setTimeout(r, 2000))]);
         if (summary && !summary.ok) packError = summary.error;
