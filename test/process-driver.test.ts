@@ -105,6 +105,20 @@ describe('process driver supervision', () => {
     }
   });
 
+  it('never lets a hostile id reach another workspace or the data dir', async () => {
+    const failures: string[] = [];
+    for (const id of ['..%2Fworkspaces%2Falpha', '..%2F..%2Falpha', 'alpha%00', '%00', 'ALPHA', 'a%2Fb', '%E0%A4%A']) {
+      for (const [method, suffix] of [['GET', ''], ['POST', '/stop'], ['POST', '/start'], ['DELETE', ''], ['POST', '/session-keys']]) {
+        const res = await server.api(`/api/workspaces/${id}${suffix}`, { method, json: suffix === '/session-keys' ? { publicKey: 'ssh-ed25519 AAAA' } : undefined });
+        const text = await res.text();
+        if (res.status !== 404 || !/does not exist/.test(text)) failures.push(`${method} ${id}${suffix}: ${res.status} ${text.slice(0, 100)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(await status('alpha')).toBe('running');
+    expect(await echo('alpha', 'untouched')).toBe('untouched\n');
+  });
+
   it('stops agents cleanly with the server and brings running workspaces back on the next start', async () => {
     const pid = (await meta('alpha')).agentPid as number;
     server = await server.restart();

@@ -25,6 +25,14 @@ export function toWorkspace(record: WorkspaceRecord): Workspace {
   };
 }
 
+/**
+ * Ids come from URLs: anything that is not a valid name (`..`, `a/b`, NUL) names no workspace,
+ * and must never reach a driver that builds paths or container names from it.
+ */
+function assertWorkspaceId(id: string): void {
+  if (typeof id !== 'string' || !NAME_PATTERN.test(id)) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+}
+
 export type WorkspaceService = ReturnType<typeof createWorkspaceService>;
 
 /** Driver-independent workspace operations, and the pool of SSH connections to agents. */
@@ -33,6 +41,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
   const connections = new Map<string, Promise<AgentConnection>>();
 
   async function requireRecord(id: string): Promise<WorkspaceRecord> {
+    assertWorkspaceId(id);
     const record = await driver.get(id);
     if (!record) throw new WharfError('not_found', `workspace "${id}" does not exist`);
     return record;
@@ -76,16 +85,19 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     },
 
     async start(id: string): Promise<Workspace> {
+      assertWorkspaceId(id);
       return toWorkspace(await driver.start(id));
     },
 
     async stop(id: string): Promise<Workspace> {
       dropConnection(id);
+      assertWorkspaceId(id);
       return toWorkspace(await driver.stop(id));
     },
 
     async remove(id: string): Promise<void> {
       dropConnection(id);
+      assertWorkspaceId(id);
       await driver.remove(id);
     },
 
@@ -127,6 +139,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     },
 
     updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
+      assertWorkspaceId(id);
       return driver.updateExtra(id, key, update);
     },
 
