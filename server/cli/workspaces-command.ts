@@ -20,7 +20,8 @@ export const workspacesCommand: CliCommand = {
     if (!api.ok) return ctx.fail(api.error);
     const listed = await api.value.json<{ workspaces: Workspace[] }>('GET', '/api/workspaces');
     if (!listed.ok) return ctx.fail(listed.error);
-    const workspaces = listed.value.workspaces;
+    const workspaces = listed.value?.workspaces;
+    if (!Array.isArray(workspaces)) return ctx.fail({ code: 'server', message: `${api.value.url} answered GET /api/workspaces without a workspace list` });
     if (args.values.json) {
       ctx.io.stdout.write(`${JSON.stringify(workspaces, null, 2)}\n`);
       return 0;
