@@ -43,9 +43,19 @@ stop_engines() {
   for engine in "${STARTED_ENGINES[@]}"; do wharf_engine_stop "$engine"; done
   STARTED_ENGINES=()
 }
+VITEST_PID=
+# On Ctrl-C or TERM: stop vitest (timeout passes the signal on to it), then the EXIT trap
+# releases the engines.
+interrupted() {
+  if [ -n "$VITEST_PID" ]; then
+    kill -TERM "$VITEST_PID" 2>/dev/null
+    wait "$VITEST_PID" 2>/dev/null
+  fi
+  exit "$1"
+}
 trap stop_engines EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'interrupted 130' INT
+trap 'interrupted 143' TERM
 
 install_node_modules() {
   if [ -x node_modules/.bin/vitest ] && [ -x node_modules/.bin/eslint ] && [ -x node_modules/.bin/tsc ]; then
@@ -69,8 +79,22 @@ start_engines() {
 
 RESULTS_FILE=$(mktemp /tmp/wharf-vitest-XXXXXX.json)
 
+# A test blocked in synchronous code escapes vitest's own timeouts; this bound keeps a hung run
+# from eating CI's whole budget (CI allows 90 minutes; the suite should take well under 20).
+VITEST_LIMIT_SECONDS=${WHARF_TEST_LIMIT_SECONDS:-2400}
+
 run_vitest() {
-  vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS_FILE" "$@"
+  # In the background so that Ctrl-C reaches this script's trap while vitest runs (timeout puts
+  # vitest in a process group of its own, away from the terminal's signals).
+  timeout -k 30 "$VITEST_LIMIT_SECONDS" vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS_FILE" "$@" &
+  VITEST_PID=$!
+  wait "$VITEST_PID"
+  local rc=$?
+  VITEST_PID=
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    echo "[wharf] vitest did not finish within ${VITEST_LIMIT_SECONDS}s and was stopped: a test hangs (set WHARF_TEST_LIMIT_SECONDS to change the limit)" >&2
+  fi
+  return $rc
 }
 
 # One plain closing line that any CI log reader understands: "vitest: N passed, N failed".
