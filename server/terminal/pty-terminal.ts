@@ -52,6 +52,14 @@ const signalNames = Object.entries(osConstants.signals);
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** While paused, how often to check whether the process died (its last output must still be read). */
 const DEAD_POLL_MS = 50;
+/**
+ * A pty hands over a few KB per read. While output streams (a sizeable batch went out less than
+ * COALESCE_MS ago) reads are gathered for COALESCE_MS into one frame, up to MAX_BATCH_BYTES;
+ * otherwise, as for a keystroke's echo, a read goes out in the same event-loop turn.
+ */
+const COALESCE_MS = 1;
+const STREAMING_BATCH_BYTES = 1024;
+const MAX_BATCH_BYTES = 256 * 1024;
 
 function signalName(signal: number | undefined): string | null {
   if (!signal) return null;
@@ -113,11 +121,19 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
 
   let batch: Buffer[] = [];
   let batchBytes = 0;
-  let flushScheduled = false;
+  let flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  let lastFlushAt = 0;
+  let lastFlushBytes = 0;
 
   function flush(): void {
-    flushScheduled = false;
+    if (flushTimer) {
+      clearTimeout(flushTimer as NodeJS.Timeout);
+      clearImmediate(flushTimer as NodeJS.Immediate);
+      flushTimer = undefined;
+    }
     if (batch.length === 0) return;
+    lastFlushAt = performance.now();
+    lastFlushBytes = batchBytes;
     const data = batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes);
     batch = [];
     batchBytes = 0;
@@ -131,10 +147,10 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     const data = chunk as unknown as Buffer;
     batch.push(data);
     batchBytes += data.length;
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
+    if (batchBytes >= MAX_BATCH_BYTES) return flush();
+    if (flushTimer) return;
+    const streaming = lastFlushBytes >= STREAMING_BATCH_BYTES && performance.now() - lastFlushAt < COALESCE_MS;
+    flushTimer = streaming ? setTimeout(flush, COALESCE_MS) : setImmediate(flush);
   });
 
   function updatePause(): void {

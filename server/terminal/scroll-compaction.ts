@@ -86,7 +86,11 @@ function resetsAll(sequence: string): boolean {
  * scanned one by one (no concatenation: this runs on every byte of a busy terminal).
  */
 export function findCompactableRun(chunks: Buffer[], lines: number): Compaction | CompactionRefusal {
-  const feeds: number[] = [];
+  // Only the last `lines` line feeds, and the one before them, matter (plus a little room to step
+  // back over a bare LF): keep those in a ring instead of every position.
+  const ringSize = lines + 64;
+  const ring = new Float64Array(ringSize);
+  let count = 0;
   const sgr: Array<{ at: number; text: string }> = [];
   let base = 0;
   let previous = -1;
@@ -110,7 +114,7 @@ export function findCompactableRun(chunks: Buffer[], lines: number): Compaction 
     for (let at = chunk.indexOf(LF); at !== -1 && at < limit; at = chunk.indexOf(LF, at + 1)) {
       // Only a line feed right after a carriage return may end the prefix: mark the others.
       const before = at > 0 ? chunk[at - 1] : previous;
-      feeds.push(before === CR ? base + at : -(base + at) - 1);
+      ring[count++ % ringSize] = before === CR ? base + at : -(base + at) - 1;
     }
     if (limit < chunk.length) {
       blockedAt = base + limit;
@@ -120,10 +124,11 @@ export function findCompactableRun(chunks: Buffer[], lines: number): Compaction 
     previous = chunk[chunk.length - 1] ?? previous;
   }
   // The last line feed that may end A: at least `lines` plain line feeds must follow it.
-  let last = feeds.length - 1 - lines;
-  while (last >= 0 && feeds[last] < 0) last--;
-  if (last + 1 < lines) return { blockedAt };
-  const end = feeds[last] + 1;
+  let last = count - 1 - lines;
+  const oldest = Math.max(0, count - ringSize);
+  while (last >= oldest && ring[last % ringSize] < 0) last--;
+  if (last < oldest || last + 1 < lines) return { blockedAt };
+  const end = ring[last % ringSize] + 1;
   // Every SGR parameter assigns an attribute, so the last sequence assigning it wins: keep only
   // what follows the last full reset, and of repeated sequences only the last occurrence.
   const replay = new Map<string, true>();

@@ -56,6 +56,20 @@ function findExecutable(command: string, cwd: string, path: string): string | un
   return undefined;
 }
 
+type Corkable = { cork(): void; uncork(): void };
+
+/**
+ * ssh2 writes every SSH packet (at most 32 KB) to the socket on its own; a 64 KB output frame
+ * would cost three system calls. Corking the connection's socket for the frame makes it one
+ * writev. The socket is an ssh2 internal: without it, frames simply go out uncorked.
+ */
+function corkConnection(stream: Duplex): () => void {
+  const socket = (stream as unknown as { _client?: { _sock?: Partial<Corkable> } })._client?._sock;
+  if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return () => {};
+  socket.cork();
+  return () => process.nextTick(() => (socket as Corkable).uncork());
+}
+
 type Launch = { file: string; args: string[]; cwd: string; cwdLabel: string; env: Record<string, string>; cols: number; rows: number };
 
 /** Validates a create request: everything a client sends is checked here, in the workspace. */
@@ -158,7 +172,11 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
     const size = isDimension(request.cols) && isDimension(request.rows) ? { cols: request.cols, rows: request.rows } : null;
     const sink: FanoutSink = {
       snapshot: (snapshot, kind, done) => stream.write(encodeJsonFrame({ type: 'snapshot', kind, ...snapshot }), done),
-      output: (data, done) => stream.write(encodeDataFrame(data), done),
+      output: (data, done) => {
+        const uncork = corkConnection(stream);
+        stream.write(encodeDataFrame(data), done);
+        uncork();
+      },
       event: (event, done) => stream.write(encodeJsonFrame(event), done),
     };
     return terminal.attach(

@@ -1,0 +1,346 @@
+/**
+ * Shared terminals: output throughput to one and to ten attached clients, and keystroke echo
+ * latency, for wharf (client ⇄ control server ⇄ SSH ⇄ agent ⇄ pty) beside wetty 3.2.0 (a Node
+ * web terminal: socket.io ⇄ server ⇄ pty, one hop) and beside a raw in-process node-pty read,
+ * the physical reference: no terminal can deliver more than the pty gives. All measured in the
+ * same run, on the same machine; both servers are separate processes, the clients live here.
+ *
+ * wetty cannot attach two clients to one pty: each connection starts its own process. Its
+ * "ten clients" figure is therefore ten sessions side by side, each running the command.
+ *
+ * Run alone: `npx tsx bench/terminal.bench.ts`, or with the others: `npm run bench -- terminal`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pty from 'node-pty';
+import { io, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+import type { BenchRow } from './types.ts';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const OUTPUT = 'head -c 50000000 /dev/zero | base64 -w 100';
+const MARKER = 'END-OF-STREAM';
+/** After `read go`, so every client is attached before the first byte. */
+const THROUGHPUT_SCRIPT = `read go; ${OUTPUT}; echo ${MARKER}; read x`;
+const ECHO_SCRIPT = 'stty raw -echo; cat';
+const ROUNDS = 3;
+const ECHO_SAMPLES = 500;
+const ECHO_WARMUP = 50;
+const CLIENTS = 10;
+const WETTY = 'wetty 3.2.0';
+const RAW = 'raw node-pty read (in-process)';
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = seen.match(pattern);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${seen}`)));
+  });
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))];
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+/** Notices the end marker even when it is split across two chunks, without scanning everything. */
+function markerWatcher() {
+  let tail = '';
+  return (chunk: string) => {
+    const text = tail + chunk.slice(-64);
+    tail = chunk.slice(-32);
+    return text.includes(MARKER);
+  };
+}
+
+// ---------------------------------------------------------------------------------- raw node-pty
+
+function rawThroughput(): Promise<number> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let bytes = 0;
+    const seen = markerWatcher();
+    const term = pty.spawn('/bin/sh', ['-c', `${OUTPUT}; echo ${MARKER}; read x`], { cols: 100, rows: 30, encoding: null });
+    term.onData((chunk) => {
+      const data = chunk as unknown as Buffer;
+      bytes += data.length;
+      if (seen(data.toString('latin1'))) {
+        resolve(mbps(bytes, performance.now() - started));
+        term.kill();
+      }
+    });
+  });
+}
+
+async function rawEcho(): Promise<number[]> {
+  const term = pty.spawn('/bin/sh', ['-c', ECHO_SCRIPT], { cols: 100, rows: 30, encoding: null });
+  let pending: ((data: Buffer) => void) | undefined;
+  term.onData((chunk) => pending?.(chunk as unknown as Buffer));
+  await delay(300);
+  const samples = await measureEcho((key) => term.write(key), (handler) => (pending = handler));
+  term.kill();
+  return samples;
+}
+
+/** Types one key at a time and times its echo. */
+async function measureEcho(send: (key: string) => void, onOutput: (handler: (data: Buffer | string) => void) => void): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < ECHO_WARMUP + ECHO_SAMPLES; i++) {
+    const key = String.fromCharCode(97 + (i % 26));
+    const echoed = new Promise<void>((resolve) => onOutput((data) => (data.includes(key) ? resolve() : undefined)));
+    const started = performance.now();
+    send(key);
+    await echoed;
+    if (i >= ECHO_WARMUP) samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+// ----------------------------------------------------------------------------------------- wharf
+
+type Wharf = { url: string; token: string; stop(): Promise<void> };
+
+async function startWharf(): Promise<Wharf> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-term-'));
+  const token = randomBytes(16).toString('hex');
+  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  const child = spawn(
+    process.execPath,
+    ['--import', loader, join(root, 'server/serve.ts'), '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const [, url] = await waitForOutput(child, /wharf is running at (http:\/\/\S+)/, 'wharf');
+  const res = await fetch(`${url}/api/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench' }) });
+  if (res.status !== 201) throw new Error(`create workspace: ${res.status} ${await res.text()}`);
+  return {
+    url,
+    token,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createTerminal(wharf: Wharf, script: string): Promise<string> {
+  const res = await fetch(`${wharf.url}/api/workspaces/bench/terminals`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${wharf.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ command: 'sh', args: ['-c', script], cols: 100, rows: 30 }),
+  });
+  if (res.status !== 201) throw new Error(`create terminal: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function attach(wharf: Wharf, id: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${wharf.url.replace('http', 'ws')}/api/workspaces/bench/terminals/${id}/attach?cols=100&rows=30`, {
+    headers: { authorization: `Bearer ${wharf.token}` },
+    perMessageDeflate: false,
+  });
+  // Ready once the snapshot has arrived.
+  await new Promise<void>((resolve, reject) => {
+    ws.once('message', () => resolve());
+    ws.once('error', reject);
+  });
+  return ws;
+}
+
+async function wharfThroughput(wharf: Wharf, clients: number): Promise<number> {
+  const id = await createTerminal(wharf, THROUGHPUT_SCRIPT);
+  const sockets = await Promise.all(Array.from({ length: clients }, () => attach(wharf, id)));
+  const results = sockets.map((ws) => {
+    const seen = markerWatcher();
+    let bytes = 0;
+    return new Promise<{ bytes: number; at: number }>((resolve) => {
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (!isBinary) return;
+        bytes += data.length;
+        if (seen(data.toString('latin1', Math.max(0, data.length - 64)))) resolve({ bytes, at: performance.now() });
+      });
+    });
+  });
+  const started = performance.now();
+  sockets[0].send(Buffer.from('\r'), { binary: true });
+  const done = await Promise.all(results);
+  for (const ws of sockets) ws.close();
+  await fetch(`${wharf.url}/api/workspaces/bench/terminals/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${wharf.token}` } });
+  // Every client must get the whole stream; the slowest one sets the pace.
+  return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+}
+
+async function wharfEcho(wharf: Wharf): Promise<number[]> {
+  const id = await createTerminal(wharf, ECHO_SCRIPT);
+  const ws = await attach(wharf, id);
+  let pending: ((data: Buffer) => void) | undefined;
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) pending?.(data);
+  });
+  await delay(300);
+  const samples = await measureEcho((key) => ws.send(Buffer.from(key), { binary: true }), (handler) => (pending = handler));
+  ws.close();
+  await fetch(`${wharf.url}/api/workspaces/bench/terminals/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${wharf.token}` } });
+  return samples;
+}
+
+// ----------------------------------------------------------------------------------------- wetty
+
+type Wetty = { port: number; stop(): Promise<void> };
+
+async function startWetty(script: string): Promise<Wetty> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(root, 'node_modules/wetty/build/main.js'), '--host', '127.0.0.1', '--port', String(port), '--base', '/wetty', '--command', `sh -c '${script}'`, '--log-level', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await waitForOutput(child, /Server started/, 'wetty');
+  return {
+    port,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** A wetty session the way its browser client drives it: `input` out, `data` in, `commit` acks. */
+async function wettySession(wetty: Wetty): Promise<Socket> {
+  const socket = io(`http://127.0.0.1:${wetty.port}`, { path: '/wetty/socket.io', transports: ['websocket'], forceNew: true });
+  let unacked = 0;
+  socket.on('data', (data: string) => {
+    unacked += data.length;
+    if (unacked >= 262_144) {
+      socket.emit('commit', unacked);
+      unacked = 0;
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('login', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+async function wettyThroughput(wetty: Wetty, clients: number): Promise<number> {
+  const sockets = await Promise.all(Array.from({ length: clients }, () => wettySession(wetty)));
+  await delay(200);
+  const results = sockets.map((socket) => {
+    const seen = markerWatcher();
+    let bytes = 0;
+    return new Promise<{ bytes: number; at: number }>((resolve) => {
+      socket.on('data', (data: string) => {
+        bytes += data.length;
+        if (seen(data.slice(-64))) resolve({ bytes, at: performance.now() });
+      });
+    });
+  });
+  const started = performance.now();
+  for (const socket of sockets) socket.emit('input', '\r');
+  const done = await Promise.all(results);
+  for (const socket of sockets) socket.close();
+  return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+}
+
+async function wettyEcho(wetty: Wetty): Promise<number[]> {
+  const socket = await wettySession(wetty);
+  let pending: ((data: string) => void) | undefined;
+  socket.on('data', (data: string) => pending?.(data));
+  await delay(300);
+  const samples = await measureEcho((key) => socket.emit('input', key), (handler) => (pending = handler));
+  socket.close();
+  return samples;
+}
+
+// ------------------------------------------------------------------------------------------- run
+
+export async function run(): Promise<BenchRow[]> {
+  const wharf = await startWharf();
+  const wettyOutput = await startWetty(THROUGHPUT_SCRIPT);
+  const wettyEchoServer = await startWetty(ECHO_SCRIPT);
+  try {
+    // Interleaved rounds, so a slow moment of the machine hits every contender alike.
+    const raw: number[] = [];
+    const one: number[] = [];
+    const wettyOne: number[] = [];
+    const ten: number[] = [];
+    const wettyTen: number[] = [];
+    await wharfThroughput(wharf, 1);
+    for (let round = 0; round < ROUNDS; round++) {
+      raw.push(await rawThroughput());
+      one.push(await wharfThroughput(wharf, 1));
+      wettyOne.push(await wettyThroughput(wettyOutput, 1));
+      ten.push(await wharfThroughput(wharf, CLIENTS));
+      wettyTen.push(await wettyThroughput(wettyOutput, CLIENTS));
+      raw.push(await rawThroughput());
+    }
+    const rawEchoSamples = await rawEcho();
+    const wharfEchoSamples = await wharfEcho(wharf);
+    const wettyEchoSamples = await wettyEcho(wettyEchoServer);
+
+    const rawMbps = median(raw);
+    const f = (n: number) => n.toFixed(1);
+    const share = (n: number) => `${f(n)} (${Math.round((100 * n) / rawMbps)}% of raw)`;
+    const ms = (n: number) => n.toFixed(2);
+    const scenarioOut = `output of \`${OUTPUT}\``;
+    return [
+      { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: share(median(one)), peerName: RAW, peer: f(rawMbps), goal: '≥ 90% of raw' },
+      { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: f(median(one)), peerName: WETTY, peer: f(median(wettyOne)) },
+      { scenario: `${scenarioOut}, ${CLIENTS} clients on one pty`, metric: 'throughput per client, slowest (MB/s)', wharf: share(median(ten)), peerName: RAW, peer: f(rawMbps), goal: '≥ 80% of raw' },
+      {
+        scenario: `${scenarioOut}, ${CLIENTS} clients`,
+        metric: 'throughput per client, slowest (MB/s)',
+        wharf: f(median(ten)),
+        peerName: `${WETTY} (${CLIENTS} separate ptys: it cannot share one)`,
+        peer: f(median(wettyTen)),
+      },
+      { scenario: `keystroke echo, \`${ECHO_SCRIPT}\`, ${ECHO_SAMPLES} keys`, metric: 'p50 latency (ms)', wharf: ms(percentile(wharfEchoSamples, 50)), peerName: RAW, peer: ms(percentile(rawEchoSamples, 50)), goal: '< 0.5 ms' },
+      { scenario: `keystroke echo, \`${ECHO_SCRIPT}\`, ${ECHO_SAMPLES} keys`, metric: 'p50 latency (ms)', wharf: ms(percentile(wharfEchoSamples, 50)), peerName: WETTY, peer: ms(percentile(wettyEchoSamples, 50)) },
+      { scenario: `keystroke echo, \`${ECHO_SCRIPT}\`, ${ECHO_SAMPLES} keys`, metric: 'p99 latency (ms)', wharf: ms(percentile(wharfEchoSamples, 99)), peerName: RAW, peer: ms(percentile(rawEchoSamples, 99)), goal: '< 2 ms' },
+      { scenario: `keystroke echo, \`${ECHO_SCRIPT}\`, ${ECHO_SAMPLES} keys`, metric: 'p99 latency (ms)', wharf: ms(percentile(wharfEchoSamples, 99)), peerName: WETTY, peer: ms(percentile(wettyEchoSamples, 99)) },
+    ];
+  } finally {
+    await wettyOutput.stop();
+    await wettyEchoServer.stop();
+    await wharf.stop();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run().then(
+    (rows) => {
+      for (const row of rows) console.log(`${row.scenario} | ${row.metric} | wharf ${row.wharf} | ${row.peerName} ${row.peer} | goal ${row.goal ?? ''}`);
+      process.exit(0);
+    },
+    (err: Error) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
