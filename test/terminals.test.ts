@@ -157,6 +157,17 @@ describe('shared terminals', () => {
     expect((await server.api('/api/workspaces/nope/terminals')).status).toBe(404);
   });
 
+  it('keeps keystrokes typed before the first snapshot arrives', async () => {
+    const { id } = await createTerminal(server, WS);
+    // A fresh control server has no SSH connection to the agent yet: the first attach waits for
+    // the handshake, and what is typed meanwhile must not be lost.
+    server = await server.restart({ keepAgents: true });
+    const quick = await TerminalClient.open(server, WS, id, { firstMessage: false });
+    quick.type('echo EARLY-$((3*3))\r');
+    await quick.waitForText('EARLY-9');
+    quick.close();
+  });
+
   it('answers garbled client messages with an error and keeps the session', async () => {
     const { id } = await createTerminal(server, WS);
     const a = await TerminalClient.open(server, WS, id);

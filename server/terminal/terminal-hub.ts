@@ -31,6 +31,8 @@ export type TerminalHubsOptions = {
 
 /** Input larger than this is split so one paste cannot make one huge subsystem frame. */
 const MAX_INPUT_FRAME = 64 * 1024;
+/** Keystrokes typed while the agent channel is still opening are kept, up to this much. */
+const MAX_EARLY_INPUT = 64 * 1024;
 
 class Superseded extends Error {}
 
@@ -60,6 +62,16 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
     const pending = new Map<number, { resolve: (s: Snapshot) => void; reject: (err: Error) => void }>();
     let sentSize = '';
     let sentClients = -1;
+    let earlyInput: Buffer[] = [];
+    let earlyInputBytes = 0;
+
+    function writeInput(data: Buffer): boolean {
+      let flowing = true;
+      for (let i = 0; i < data.length; i += MAX_INPUT_FRAME) {
+        flowing = (channel as Duplex).write(encodeDataFrame(data.subarray(i, i + MAX_INPUT_FRAME)));
+      }
+      return flowing;
+    }
 
     const fanout = createFanout({
       queueBytes: options.queueBytes,
@@ -190,6 +202,9 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
       channel.on('error', () => {});
       channel.on('close', () => shutdown(new WharfError('unavailable', 'lost the connection to the workspace agent; reconnect'), 'lost the connection to the workspace agent'));
       channel.write(encodeJsonFrame({ op: 'attach', id: terminal, ...(initialSize ?? {}) }));
+      // The agent applies input from the moment it has attached, before its first snapshot.
+      for (const data of earlyInput) writeInput(data);
+      earlyInput = [];
       if (fanout.congested) channel.pause();
     }
 
@@ -204,12 +219,15 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
         let detached = false;
         return {
           input(data) {
-            if (!channel || closed || client.role !== 'editor') return true;
-            let flowing = true;
-            for (let i = 0; i < data.length; i += MAX_INPUT_FRAME) {
-              flowing = channel.write(encodeDataFrame(data.subarray(i, i + MAX_INPUT_FRAME)));
+            if (closed || client.role !== 'editor') return true;
+            if (!channel) {
+              if (earlyInputBytes + data.length <= MAX_EARLY_INPUT) {
+                earlyInput.push(Buffer.from(data));
+                earlyInputBytes += data.length;
+              }
+              return true;
             }
-            return flowing;
+            return writeInput(data);
           },
           inputDrained() {
             return new Promise((resolve) => {
