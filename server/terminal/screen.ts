@@ -37,6 +37,9 @@ export type ScreenOptions = {
 };
 
 /** `force`: parse this now; otherwise it may wait in the queue to be compacted with what follows. */
+/** Snapshots travel as one websocket message: keep them well under the message limit. */
+const MAX_SNAPSHOT_CHARS = 4 * 1024 * 1024;
+
 type Entry = { data: Buffer; force: boolean } | { mark: () => void };
 
 /** The xterm.js internals compaction relies on; if a release renames them, compaction turns off. */
@@ -77,6 +80,8 @@ export function createScreen(options: ScreenOptions): Screen {
 
   function render(): ScreenState {
     let data = serializer.serialize({ scrollback: options.scrollback });
+    // Wide, colourful scrollback can make a huge snapshot: then the visible screen has to do.
+    if (data.length > MAX_SNAPSHOT_CHARS) data = serializer.serialize({ scrollback: 0 });
     // The addon leaves out cursor visibility; full-screen programs hide the cursor.
     if (core.coreService?.isCursorHidden) data += '\x1b[?25l';
     return { data, cols: term.cols, rows: term.rows };
