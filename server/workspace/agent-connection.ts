@@ -18,6 +18,30 @@ export type AgentConnection = {
   close(): void;
 };
 
+/**
+ * A fast command's exit status can arrive in the same read as the channel's open confirmation:
+ * ssh2 then emits 'exit' before a caller awaiting the channel can listen, and the status would
+ * be lost. Hold it and emit it again to the first 'exit' listener.
+ */
+function replayEarlyExit(channel: ssh2.ClientChannel): ssh2.ClientChannel {
+  let early: unknown[] | undefined;
+  const remember = (...args: unknown[]) => {
+    early = args;
+  };
+  channel.once('exit', remember);
+  const onListener = (event: string | symbol) => {
+    if (event !== 'exit') return;
+    channel.off('newListener', onListener);
+    channel.off('exit', remember);
+    if (early) {
+      const args = early;
+      process.nextTick(() => channel.emit('exit', ...args));
+    }
+  };
+  channel.on('newListener', onListener);
+  return channel;
+}
+
 export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: string, timeoutMs: number): Promise<AgentConnection> {
   const expectedHostKey = (() => {
     const parsed = ssh2.utils.parseKey(hostPublicKey);
@@ -82,7 +106,7 @@ export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: 
       return new Promise((resolve, reject) => {
         const opts: ssh2.ExecOptions = { env: options.env };
         if (options.pty) opts.pty = { cols: options.pty.cols, rows: options.pty.rows, term: options.pty.term ?? 'xterm-256color' };
-        client.exec(command, opts, (err, channel) => (err ? reject(err) : resolve(channel)));
+        client.exec(command, opts, (err, channel) => (err ? reject(err) : resolve(replayEarlyExit(channel))));
       });
     },
     async exec(command, options = {}) {
