@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import WebSocket from 'ws';
-import { createIgnoreMatcher, DEFAULT_PACK_LIMITS, packContext, packRunnerFiles, CONTEXT_PREFIX } from '../server/deploy/index.ts';
+import { createIgnoreMatcher, DEFAULT_PACK_LIMITS, packContext, packRunnerFiles, runnerBuildArgs, CONTEXT_PREFIX } from '../server/deploy/index.ts';
 import { ensureRunnerImage, makeFolder, RUNNER_IMAGE, type Engine } from '../test/support/images.ts';
 import { createWorkspace, startTestServer } from '../test/support/server.ts';
 import type { BenchRow } from './types.ts';
@@ -215,6 +215,12 @@ async function transferRows(): Promise<BenchRow[]> {
     docker.push(await dockerCliClassic(REPO));
     buildkit.push((await packInChild('send-buildkit', REPO)).seconds);
   }
+  // Every BuildKit upload of the repo left a copy of it in the build cache; drop those copies.
+  await new Promise<void>((resolve) => {
+    request({ socketPath: engine().socketPath, method: 'POST', path: '/build/prune' }, (res) => res.resume().on('end', () => resolve()))
+      .on('error', () => resolve())
+      .end();
+  });
   const scenario = 'pack + send that context to dockerd, one-line Dockerfile';
   return [
     { scenario: `${scenario} (classic builder)`, metric: 'time (s), median of 3', wharf: median(wharf).toFixed(2), peer: median(docker).toFixed(2), peerName: `${await dockerVersion()} build`, goal: '< peer' },
@@ -262,7 +268,7 @@ async function firstLineRows(): Promise<BenchRow[]> {
     for (let i = 0; i < ROUNDS + 1; i++) {
       await rm(buildDir, { recursive: true, force: true });
       await mkdir(buildDir, { recursive: true });
-      const generated = await packRunnerFiles({ runId: `bench-${i}`, image: RUNNER_IMAGE, kind: 'deploy', commands: [{ index: 1, name: 'first', command: 'echo first-line' }], nonce: `n${i}${Date.now()}`, secretsUrl: undefined });
+      const generated = await packRunnerFiles({ runId: `bench-${i}`, image: RUNNER_IMAGE, kind: 'deploy', commands: [{ index: 1, name: 'first', command: 'echo first-line' }] });
       const context = packContext({ root: project, matcher: createIgnoreMatcher([]), prefix: CONTEXT_PREFIX, ...DEFAULT_PACK_LIMITS });
       const extract = spawn('tar', ['-x', '-C', buildDir], { stdio: ['pipe', 'ignore', 'inherit'] });
       extract.stdin.write(generated);
@@ -270,7 +276,8 @@ async function firstLineRows(): Promise<BenchRow[]> {
       await new Promise((r) => extract.on('close', r));
       const started = performance.now();
       const elapsed = await new Promise<number>((resolve, reject) => {
-        const child = spawn(DOCKER_CLI, ['-H', docker.endpoint, 'build', '--progress', 'plain', '--network', 'host', '--build-arg', `WHARF_RUN_ID=bench-${i}-${Date.now()}`, '.'], {
+        const args = Object.entries(runnerBuildArgs({ runId: `bench-${i}-${Date.now()}`, nonce: `n${i}${Date.now()}`, secretsUrl: undefined })).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+        const child = spawn(DOCKER_CLI, ['-H', docker.endpoint, 'build', '--progress', 'plain', '--network', 'host', ...args, '.'], {
           cwd: buildDir,
           env: { ...process.env, DOCKER_BUILDKIT: '1' },
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -306,7 +313,13 @@ async function firstLineRows(): Promise<BenchRow[]> {
 
 export async function run(): Promise<BenchRow[]> {
   engine();
-  return [...(await packingRows()), ...(await transferRows()), ...(await firstLineRows())];
+  // `WHARF_DEPLOY_BENCH_ONLY=pack|transfer|first-line` runs one scenario (when tuning one).
+  const only = process.env.WHARF_DEPLOY_BENCH_ONLY;
+  const rows: BenchRow[] = [];
+  if (!only || only === 'pack') rows.push(...(await packingRows()));
+  if (!only || only === 'transfer') rows.push(...(await transferRows()));
+  if (!only || only === 'first-line') rows.push(...(await firstLineRows()));
+  return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}` && !process.env.WHARF_DEPLOY_BENCH_CHILD) {

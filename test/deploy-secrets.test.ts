@@ -62,7 +62,12 @@ describe('deploy: secrets stay out of images and the build cache', () => {
         '    - name: digest',
         "      command: 'printf %s \"$MY_SECRET\" | md5sum; printf %s \"$ADMIN_TOKEN\" | md5sum; md5sum < \"$KUBECONFIG\"; echo \"kubeconfig at $KUBECONFIG\"'",
         '    - name: callback',
-        '      command: grep WHARF_SECRETS_URL /okteto/wharf/run.env',
+        // Not in the commands' environment; a command that digs it out of the runner's finds it spent.
+        '      command: |',
+        '        echo "env=${WHARF_SECRETS_URL:-none} ${WHARF_NONCE:-none}"',
+        "        url=$(tr '\\000' '\\n' < /proc/$PPID/environ | sed -n 's/^WHARF_SECRETS_URL=//p')",
+        '        echo "url=$url"',
+        '        if wget -q -O /dev/null "$url" 2>/dev/null; then echo refetched; else echo refused; fi',
       ].join('\n'),
       // Not secret: proves the search below does see what the build left in the engine.
       'marker.txt': `${marker}\n`,
@@ -85,7 +90,11 @@ describe('deploy: secrets stay out of images and the build cache', () => {
     expect(out[2]).toMatch(new RegExp(`^${md5(kubeconfig)}\\b`));
     expect(out[3]).toMatch(/^kubeconfig at \/tmp\/.+\/kubeconfig$/);
 
-    runnerUrl = /WHARF_SECRETS_URL='([^']+)'/.exec(outputOf(run.events, 2))?.[1];
+    // The commands do not get the callback URL or the output nonce; dug out, the URL is spent.
+    const callback = outputOf(run.events, 2).split('\n');
+    expect(callback[0]).toBe('env=none none');
+    runnerUrl = /^url=(.*)$/.exec(callback[1])?.[1];
+    expect(callback[2]).toBe('refused');
 
     const needles = [secret, adminSecret, kubeMarker];
     // Images made since the test started (wharf removes the run's own image after the run; its
@@ -119,7 +128,6 @@ describe('deploy: secrets stay out of images and the build cache', () => {
   });
 
   it('gives each runner token exactly one use', async () => {
-    // The runner's URL is in the image's copy of the context; it no longer opens anything.
     expect(runnerUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/deploy-secrets\/[A-Za-z0-9_-]{43}$/);
     const reused = await fetch(runnerUrl as string);
     expect(reused.status).toBe(401);

@@ -13,7 +13,7 @@ import { MANIFEST_NAMES, parseManifest, type ManifestSection } from './manifest.
 import { decideMode, mergeVariables, validateRelativePath, validateVariables, type DeployMode } from './plan.ts';
 import { createRunLog, summariseRun, type RunLog } from './run-log.ts';
 import { createRunnerTracker } from './runner-output.ts';
-import { CONTEXT_PREFIX, packRunnerFiles, validateImageReference } from './runner-files.ts';
+import { CONTEXT_PREFIX, packRunnerFiles, runnerBuildArgs, validateImageReference } from './runner-files.ts';
 import { createSecretStore, renderSecretScript, type SecretPayload } from './secret-store.ts';
 import { openWorkspacePack, readWorkspaceFiles } from './workspace-source.ts';
 
@@ -203,7 +203,7 @@ export function createDeployService(options: DeployServiceOptions) {
     const secrets = await secretsFor(input.variables, entry.run.id);
     const nonce = randomBytes(12).toString('hex');
     try {
-      const generated = await packRunnerFiles({ runId: entry.run.id, image, kind: entry.run.kind, commands: input.commands, nonce, secretsUrl: secrets.url });
+      const generated = await packRunnerFiles({ runId: entry.run.id, image, kind: entry.run.kind, commands: input.commands });
       const context = await input.context();
       let packError: string | undefined;
       void context.summary?.then((summary) => {
@@ -228,7 +228,7 @@ export function createDeployService(options: DeployServiceOptions) {
       const emit = emitterFor(entry, () => `running ${plural(input.commands.length, 'command')} in ${image}`);
       const tracker = createRunnerTracker({ nonce, commands: input.commands, emit });
       const outcome = await runBuild(
-        { endpoint, info, body: Readable.from(body()), buildArgs: { WHARF_RUN_ID: entry.run.id }, signal: entry.abort.signal },
+        { endpoint, info, body: Readable.from(body()), buildArgs: runnerBuildArgs({ runId: entry.run.id, nonce, secretsUrl: secrets.url }), signal: entry.abort.signal },
         {
           onStep: (name) => emit({ type: 'phase', phase: 'building', message: name }),
           onOutput: (source, data) => tracker.feed(source, data),

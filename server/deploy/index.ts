@@ -10,7 +10,7 @@ export { decideMode, mergeVariables, parseVariableAssignments, validateVariables
 export type { DeployMode, ModeDecision } from './plan.ts';
 export { packContext, DEFAULT_PACK_LIMITS } from './pack.ts';
 export type { PackSummary, PackOptions } from './pack.ts';
-export { CONTEXT_PREFIX, packRunnerFiles, renderDockerfile } from './runner-files.ts';
+export { CONTEXT_PREFIX, packRunnerFiles, renderDockerfile, runnerBuildArgs } from './runner-files.ts';
 export { createLineSplitter } from './local-runner.ts';
 export { UPLOAD_CONTENT_TYPE, encodeUploadHeader, readUploadHeader, validateUploadOptions } from './upload-format.ts';
 export type { UploadOptions, ValidUpload } from './upload-format.ts';

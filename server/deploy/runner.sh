@@ -18,7 +18,11 @@
 set -u
 W=/okteto/wharf
 . "$W/run.env"
-P="@@$WHARF_NONCE"
+# The nonce and the variables URL are build arguments (they change every run, files do not);
+# the commands get neither.
+P="@@${WHARF_NONCE:?the build argument WHARF_NONCE is missing}"
+secrets_url=${WHARF_SECRETS_URL:-}
+unset WHARF_NONCE WHARF_SECRETS_URL WHARF_RUN_ID
 
 tmp=$(mktemp -d 2>/dev/null) || { tmp=/tmp/wharf-runner.$$; mkdir -m 700 "$tmp"; }
 chmod 700 "$tmp"
@@ -27,11 +31,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -n "${WHARF_SECRETS_URL:-}" ]; then
+if [ -n "$secrets_url" ]; then
   if command -v curl >/dev/null 2>&1; then
-    curl -fsS -o "$tmp/secrets.sh" "$WHARF_SECRETS_URL" 2>"$tmp/fetch.err"
+    curl -fsS -o "$tmp/secrets.sh" "$secrets_url" 2>"$tmp/fetch.err"
   elif command -v wget >/dev/null 2>&1; then
-    wget -q -O "$tmp/secrets.sh" "$WHARF_SECRETS_URL" 2>"$tmp/fetch.err"
+    wget -q -O "$tmp/secrets.sh" "$secrets_url" 2>"$tmp/fetch.err"
   else
     echo "$P fatal the runner image has neither curl nor wget to fetch the deploy variables"
     exit 125
