@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { lstat, open, realpath, rename, rm } from 'node:fs/promises';
+import { constants, lstatSync, renameSync, type Stats } from 'node:fs';
+import { lstat, open, realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export type FileContent =
@@ -63,10 +63,13 @@ export async function readDocFile(path: string, maxBytes: number): Promise<{ con
  * Replaces `path` atomically: a reader sees the old or the new content, never half of it. The
  * temp file lives in the same directory (rename does not cross file systems) and takes the old
  * file's mode (and owner, when we may), since rename replaces the inode.
+ *
+ * `previous` is the file as the caller last saw it. If it changed while the temp file was being
+ * written, nothing is replaced and the result is undefined: the caller merges that change first.
  */
-export async function writeFileAtomic(path: string, text: string, previous: Stats | undefined): Promise<DiskStamp> {
+export async function writeFileAtomic(path: string, text: string, previous: Stats): Promise<DiskStamp | undefined> {
   const temp = join(dirname(path), `.${basename(path)}.wharf-${randomBytes(6).toString('hex')}.tmp`);
-  const mode = previous ? previous.mode & 0o7777 : 0o644;
+  const mode = previous.mode & 0o7777;
   const handle = await open(temp, 'wx', mode);
   let renamed = false;
   try {
@@ -74,11 +77,20 @@ export async function writeFileAtomic(path: string, text: string, previous: Stat
     const written = await handle.stat();
     // The umask may have narrowed the mode given to open(). (chmod and chown leave the stamp alone.)
     if ((written.mode & 0o7777) !== mode) await handle.chmod(mode);
-    if (previous && (previous.uid !== written.uid || previous.gid !== written.gid)) {
+    if (previous.uid !== written.uid || previous.gid !== written.gid) {
       await handle.chown(previous.uid, previous.gid).catch(() => {});
     }
     await handle.close();
-    await rename(temp, path);
+    // Synchronous on purpose: the check and the rename are microseconds apart, not two turns of
+    // the event loop, so another program's write can hardly fall between them and be lost.
+    let current: Stats | undefined;
+    try {
+      current = lstatSync(path);
+    } catch {
+      current = undefined;
+    }
+    if (!current || !sameStamp(stampOf(current), stampOf(previous))) return undefined;
+    renameSync(temp, path);
     renamed = true;
     return stampOf(written);
   } finally {

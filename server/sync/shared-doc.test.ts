@@ -157,6 +157,18 @@ describe('shared document', () => {
     expect(await readFile(file, 'utf8')).toBe(merged);
   });
 
+  it('merges a change on disk the watcher has not reported before saving over it', async () => {
+    await writeFile(file, 'one\ntwo\n');
+    const shared = await open(60_000);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    browser.text.insert(0, '> ');
+    await writeFile(file, 'one\nTWO\n');
+    // No watcher event: the save at close must still notice the file changed under it.
+    await shared.close();
+    expect(await readFile(file, 'utf8')).toBe('> one\nTWO\n');
+  });
+
   it('ignores its own saves when the watcher reports them', async () => {
     await writeFile(file, 'x');
     const shared = await open(5);

@@ -259,8 +259,9 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
       broadcastJson({ type: 'error', message: `not saved: the document is ${bytes} bytes, over the limit of ${options.maxDocBytes}` });
       return;
     }
+    let written: DiskStamp | undefined;
     try {
-      stamp = await writeFileAtomic(real, current, onDisk);
+      written = await writeFileAtomic(real, current, onDisk);
     } catch (err) {
       pending = batch.concat(pending);
       broadcastJson({ type: 'error', message: `cannot save ${rel}: ${(err as Error).message}` });
@@ -271,6 +272,13 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
       }, SAVE_RETRY_MS);
       return;
     }
+    if (!written) {
+      // Changed while we were writing: take that change in, then save the merge.
+      pending = batch.concat(pending);
+      await absorbDiskChange();
+      return flush();
+    }
+    stamp = written;
     lastWritten = current;
     size = bytes;
     broadcastJson({ type: 'saved', at: Date.now() });
