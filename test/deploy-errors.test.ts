@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeUploadHeader, UPLOAD_CONTENT_TYPE } from '../server/deploy/index.ts';
 import { ensureRunnerImage, followRun, makeFolder, requireEngine, runToEnd, RUNNER_IMAGE } from './support/images.ts';
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
 
@@ -51,6 +52,20 @@ describe('deploy: errors before any command runs', () => {
     const run = await runToEnd(server, 'noimage', 'deploy');
     expect(run.done.status).toBe('error');
     expect(run.done.message).toMatch(/^the runner image "wharf-test\/does-not-exist" is not available to the builder: it is not among the builder's images and it could not be pulled/);
+  });
+
+  it('says the builder rejected a garbled context', async () => {
+    const body = Buffer.concat([encodeUploadHeader({ file: 'okteto.yml', manifest: 'deploy:\n  - echo hi\n' }), Buffer.alloc(4096, 0x41)]);
+    const res = await server.api('/api/deploys?kind=deploy', { method: 'POST', body, headers: { 'content-type': UPLOAD_CONTENT_TYPE } });
+    expect(res.status).toBe(200);
+    const events = (await res.text()).trim().split('\n').map((line) => JSON.parse(line) as { type: string; status?: string; message?: string });
+    expect(events.at(-1)).toMatchObject({ type: 'done', status: 'error', message: expect.stringMatching(/^the builder rejected the context: .*invalid tar header/) });
+    expect(events.some((e) => e.type === 'command-start')).toBe(false);
+    // Not an upload at all: a plain 400.
+    const plain = await server.api('/api/deploys?kind=deploy', { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } });
+    expect(plain.status).toBe(400);
+    const badKind = await server.api('/api/deploys?kind=build', { method: 'POST', body, headers: { 'content-type': UPLOAD_CONTENT_TYPE } });
+    expect(badKind.status).toBe(400);
   });
 
   it('says there is no manifest, or that it has no destroy commands', async () => {
