@@ -49,7 +49,7 @@ export function createDocManager(options: DocManagerOptions) {
       watcher = options.startWatcher(onWatchEvent);
       // Changes made while the tree was still being scanned were not reported: look at every open file once.
       void watcher.ready.then(() => {
-        for (const entry of docs.values()) void entry.then((doc) => doc.noteDiskEvent(), () => {});
+        for (const entry of docs.values()) void entry.then((doc) => doc.checkDisk(), () => {});
       });
     }
     return watcher;

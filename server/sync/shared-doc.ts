@@ -68,6 +68,8 @@ export type SharedDoc = {
   receive(peer: DocPeer, message: Uint8Array): Result<void, PeerFailure>;
   /** The watcher saw something happen to the file. */
   noteDiskEvent(): void;
+  /** Looks at the file now (not after the settle delay); resolves once any change is merged. */
+  checkDisk(): Promise<void>;
   /** Writes what is unsaved, stores the CRDT state and frees the document. */
   close(instruction?: CloseInstruction): Promise<void>;
   /** Current text (tests and diagnostics). */
@@ -441,6 +443,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     },
     receive,
     noteDiskEvent: scheduleReconcile,
+    checkDisk: () => (gone || closed ? Promise.resolve() : enqueue(reconcileDisk)),
     async close(instruction) {
       if (closed) return;
       closed = true;
