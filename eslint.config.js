@@ -96,7 +96,8 @@ const processGlobals = ['env', 'argv'].map((property) => ({
 
 export default defineConfig(
   {
-    ignores: ['node_modules/**', 'dist/**', 'web/dist/**', '**/*.d.ts', 'coverage/**', '.wharf-data/**'],
+    // Top-level dot folders hold local scratch and tool state (.git, .ci has no JS), not project code.
+    ignores: ['node_modules/**', 'dist/**', 'web/dist/**', '**/*.d.ts', 'coverage/**', '.*/**'],
   },
   tseslint.configs.recommended,
   {
