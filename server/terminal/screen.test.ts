@@ -86,19 +86,19 @@ describe('headless screen with scroll compaction', () => {
 
   it('compacts a long plain run into far fewer bytes, and refuses past a cursor-moving sequence', () => {
     const run = Buffer.from('\x1b[32mline\r\n'.repeat(5000) + '\x1b[H' + 'x\r\n'.repeat(10));
-    const found = findCompactableRun([run], 130);
+    const found = findCompactableRun([run], 130, 24);
     // 5000 lines before the cursor move; 130 of them must stay after the compacted prefix.
     expect('end' in found && found.end).toBe((5000 - 130) * '\x1b[32mline\r\n'.length);
-    expect('end' in found && found.replacement.length).toBeLessThan(200);
-    const blocked = findCompactableRun([Buffer.from('\x1b[H' + 'a\r\n'.repeat(1000))], 130);
+    expect('end' in found && found.replacement).toBe('\x1b[32m\x1b[24;1H');
+    const blocked = findCompactableRun([Buffer.from('\x1b[H' + 'a\r\n'.repeat(1000))], 130, 24);
     expect(blocked).toEqual({ blockedAt: 0 });
     // A UTF-8 encoded C1 control (U+009B is CSI) is not plain text.
-    const c1 = findCompactableRun([Buffer.from('a\r\n'.repeat(400) + '\u009b2J')], 130);
+    const c1 = findCompactableRun([Buffer.from('a\r\n'.repeat(400) + '\u009b2J')], 130, 24);
     expect('end' in c1).toBe(true);
-    expect(findCompactableRun([Buffer.from('\u009b2J' + 'a\r\n'.repeat(400))], 130)).toEqual({ blockedAt: 0 });
+    expect(findCompactableRun([Buffer.from('\u009b2J' + 'a\r\n'.repeat(400))], 130, 24)).toEqual({ blockedAt: 0 });
     // ... also when its two bytes arrive in different chunks; © (0xC2 0xA9) is plain text.
     const csi = Buffer.from('\u009b');
-    const split = findCompactableRun([Buffer.from(`${'\u00a9\r\n'.repeat(100)}x`), csi.subarray(0, 1), Buffer.concat([csi.subarray(1), Buffer.from('a\r\n'.repeat(400))])], 130);
+    const split = findCompactableRun([Buffer.from(`${'\u00a9\r\n'.repeat(100)}x`), csi.subarray(0, 1), Buffer.concat([csi.subarray(1), Buffer.from('a\r\n'.repeat(400))])], 130, 24);
     expect(split).toEqual({ blockedAt: 401 });
   });
 });

@@ -127,7 +127,7 @@ export function createScreen(options: ScreenOptions): Screen {
       return;
     }
     const chunks = (queue.slice(0, runEnd) as Array<{ data: Buffer }>).map((e) => e.data);
-    const found = findCompactableRun(chunks, atRest.lines + 1);
+    const found = findCompactableRun(chunks, atRest.lines + 1, term.rows);
     if (!('end' in found)) {
       if (found.blockedAt !== undefined) forcePrefix(found.blockedAt + 1);
       else forceAll();

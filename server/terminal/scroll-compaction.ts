@@ -2,13 +2,16 @@
  * Scroll compaction: the reason a headless screen can keep up with `cat hugefile`.
  *
  * Take terminal output that starts where the parser rests (between sequences, full-screen
- * scroll region) and a prefix A of it made only of text, CR/LF, tabs, backspaces and SGR/EL
- * sequences, ending in CR LF and holding at least K line feeds, where K exceeds the terminal's
- * line capacity (rows + scrollback). If at least K more line feeds of the same plain kind follow
- * A, then everything A wrote has scrolled out of the screen and the scrollback by the time they
- * are parsed. The only state A leaves behind that outlives them is the cursor (bottom row,
- * column 0) and the SGR attributes, so A can be replaced by its SGR sequences followed by
- * CR and K line feeds: the final screen is identical, byte for byte.
+ * scroll region) and split it as A + B. Suppose A is made only of text, CR/LF, tabs, backspaces
+ * and SGR/EL sequences, holds at least `rows` line feeds and ends in CR LF, and B starts with at
+ * least K more line feeds of the same plain kind, K exceeding the terminal's line capacity
+ * (rows + scrollback). Then:
+ *  - after A the cursor is on the bottom row, in column 0, with no wrap pending, and the SGR
+ *    attributes are whatever A's SGR sequences left;
+ *  - whatever the buffer holds when B starts, B's K line feeds at the bottom row scroll all of it
+ *    out of the screen and the scrollback, and nothing B does in between can read it.
+ * So A can be replaced by its SGR sequences and a cursor move to the bottom-left corner: the
+ * final screen is identical, byte for byte (a unit test checks this against parsing every byte).
  */
 
 export type Compaction = {
@@ -82,10 +85,10 @@ function resetsAll(sequence: string): boolean {
 
 /**
  * Finds the longest prefix of the queued chunks that can be replaced, with `lines` line feeds
- * standing for "more than the terminal can hold". Offsets count across the chunks, which are
+ * standing for "more than the terminal can hold" and `rows` the screen's height. Offsets count across the chunks, which are
  * scanned one by one (no concatenation: this runs on every byte of a busy terminal).
  */
-export function findCompactableRun(chunks: Buffer[], lines: number): Compaction | CompactionRefusal {
+export function findCompactableRun(chunks: Buffer[], lines: number, rows: number): Compaction | CompactionRefusal {
   // Only the last `lines` line feeds, and the one before them, matter (plus a little room to step
   // back over a bare LF): keep those in a ring instead of every position.
   const ringSize = lines + 64;
@@ -127,7 +130,7 @@ export function findCompactableRun(chunks: Buffer[], lines: number): Compaction 
   let last = count - 1 - lines;
   const oldest = Math.max(0, count - ringSize);
   while (last >= oldest && ring[last % ringSize] < 0) last--;
-  if (last < oldest || last + 1 < lines) return { blockedAt };
+  if (last < oldest || last + 1 < rows) return { blockedAt };
   const end = ring[last % ringSize] + 1;
   // Every SGR parameter assigns an attribute, so the last sequence assigning it wins: keep only
   // what follows the last full reset, and of repeated sequences only the last occurrence.
@@ -138,5 +141,5 @@ export function findCompactableRun(chunks: Buffer[], lines: number): Compaction 
     replay.delete(s.text);
     replay.set(s.text, true);
   }
-  return { end, replacement: `${[...replay.keys()].join('')}\r${'\n'.repeat(lines)}` };
+  return { end, replacement: `${[...replay.keys()].join('')}\x1b[${rows};1H` };
 }
