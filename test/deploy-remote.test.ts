@@ -1,7 +1,19 @@
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRunnerImage, makeFolder, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+
+/** 4 MiB of bytes that do not repeat: the context is far larger than an SSH channel's window. */
+function largePart(seed: number): string {
+  let out = '';
+  let state = createHash('sha256').update(`seed-${seed}`).digest('hex');
+  while (out.length < 4 * 1024 * 1024) {
+    state = createHash('sha256').update(state).digest('hex');
+    out += state;
+  }
+  return out;
+}
 
 /** Remote deploys against a real dockerd with BuildKit; local (deprecated) runs through the agent. */
 describe('deploy: remote runner on Docker BuildKit', () => {
@@ -64,6 +76,11 @@ describe('deploy: remote runner on Docker BuildKit', () => {
         link: { symlink: 'keep.txt' },
         empty: { dir: true },
       }),
+      seeded(server, 'large', {
+        'okteto.yml': "deploy:\n  remote: true\n  commands:\n    - 'md5sum data/*.bin | sort -k 2; find . -type f | wc -l'\n",
+        ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largePart(i)])),
+        ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`small/f${i}.txt`, `file ${i}\n`])),
+      }),
       seeded(server, 'where', { 'okteto.yml': whereAmI }),
       seeded(forcedServer, 'where', { 'okteto.yml': whereAmI }),
       seeded(server, 'local', {
@@ -125,6 +142,14 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     const context = run.events.find((e) => e.type === 'context');
     // okteto.yml, .oktetoignore, keep.txt, run.sh, sub/deep.log, build/keep/important.txt
     expect(context).toMatchObject({ files: 6 });
+  });
+
+  it('streams a context much larger than the SSH window from the agent intact', async () => {
+    const run = await runToEnd(server, 'large', 'deploy');
+    expect(run.done).toMatchObject({ status: 'succeeded' });
+    const expected = Array.from({ length: 4 }, (_, i) => `${createHash('md5').update(largePart(i)).digest('hex')}  data/part${i}.bin`);
+    expect(outputOf(run.events, 1)).toBe(`${expected.join('\n')}\n305\n`);
+    expect(run.events.find((e) => e.type === 'context')).toMatchObject({ files: 305 });
   });
 
   it('applies the [destroy] section of .oktetoignore to destroys only', async () => {

@@ -13,16 +13,14 @@ import { validateRelativePath } from './plan.ts';
  * context. One JSON request frame per channel:
  *
  *   {op: "read", paths: [...], maxBytes}   → one JSON frame {ok, files: {path: text | null}}
- *   {op: "pack", context, patterns, prefix} → the tar on the channel, then JSON lines on its
- *                                            stderr: {type: "summary", ...} or {type: "error", message}
+ *   {op: "pack", context, patterns, prefix} → frames: "d"+tar bytes..., then "s"+summary JSON
+ *                                            or "e"+{message} JSON (see servePack)
  */
 export const DEPLOY_SUBSYSTEM = 'wharf-deploy';
 
 export type DeployAgentRequest =
   | { op: 'read'; paths: string[]; maxBytes: number }
   | { op: 'pack'; context: string; patterns: string[]; prefix: string };
-
-type ChannelWithStderr = Duplex & { stderr?: NodeJS.WritableStream };
 
 const MAX_REQUEST_BYTES = 256 * 1024;
 
@@ -69,29 +67,30 @@ async function serveRead(stream: Duplex, root: string, request: Extract<DeployAg
   stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: true, files }))));
 }
 
-function servePack(stream: ChannelWithStderr, root: string, request: Extract<DeployAgentRequest, { op: 'pack' }>): void {
-  const report = (message: Record<string, unknown>) => stream.stderr?.write(`${JSON.stringify(message)}\n`);
+/**
+ * Everything goes in frames on the channel's main stream: `d` + tar bytes, then one `s` +
+ * summary JSON or `e` + error JSON. (Not stderr: ssh2 1.17 can lose an extended-data write that
+ * waits for window space after a main-stream write did, and a large tar always fills the window.)
+ */
+function servePack(stream: Duplex, root: string, request: Extract<DeployAgentRequest, { op: 'pack' }>): void {
+  const frame = (type: string, payload: Buffer) => encodeFrame(Buffer.concat([Buffer.from(type), payload]));
+  const finish = (type: 's' | 'e', message: Record<string, unknown>): void => {
+    stream.end(frame(type, Buffer.from(JSON.stringify(message))));
+  };
   const context = insideRoot(root, request.context || '.');
-  if (!context) {
-    report({ type: 'error', message: `the context "${request.context}" is not a folder inside the workspace` });
-    stream.end();
-    return;
-  }
+  if (!context) return finish('e', { message: `the context "${request.context}" is not a folder inside the workspace` });
   const patterns = Array.isArray(request.patterns) ? request.patterns.map(String) : [];
   const packed = packContext({ root: context, matcher: createIgnoreMatcher(patterns), prefix: String(request.prefix ?? ''), ...DEFAULT_PACK_LIMITS });
   packed.stream.on('error', () => {});
-  packed.stream.pipe(stream, { end: false });
+  packed.stream.on('data', (chunk: Buffer) => {
+    if (!stream.write(frame('d', chunk))) {
+      packed.stream.pause();
+      stream.once('drain', () => packed.stream.resume());
+    }
+  });
   packed.summary.then(
-    (summary) => {
-      report({ type: 'summary', ...summary });
-      stream.end();
-    },
-    (err: Error) => {
-      packed.stream.unpipe(stream);
-      report({ type: 'error', message: err.message });
-      // Closing without the end-of-archive marker: the half-sent tar must not look complete.
-      stream.destroy();
-    },
+    (summary) => finish('s', { ...summary }),
+    (err: Error) => finish('e', { message: err.message }),
   );
   stream.on('close', () => packed.stream.destroy());
 }
@@ -123,7 +122,7 @@ export function createDeployAgentFeature(options: { root: string }): AgentFeatur
             }
             if (request.op === 'read' && Array.isArray(request.paths)) {
               serveRead(stream, root, request).catch((err: Error) => stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: err.message })))));
-            } else if (request.op === 'pack') servePack(stream as ChannelWithStderr, root, request);
+            } else if (request.op === 'pack') servePack(stream, root, request);
             else stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'unknown op' }))));
           },
         });

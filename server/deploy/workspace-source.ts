@@ -35,55 +35,51 @@ export async function readWorkspaceFiles(agent: AgentConnection, paths: string[]
 
 export type WorkspacePack = { stream: Readable; summary: Promise<Result<PackSummary, string>> };
 
+/** Frames of the packed context: tar blocks are at most this big (the packer sends 256 KiB). */
+const MAX_PACK_FRAME = 8 * 1024 * 1024;
+
 /** Streams the packed context from the agent; a packing failure destroys the stream with its message. */
 export async function openWorkspacePack(agent: AgentConnection, request: { context: string; patterns: string[]; prefix: string }): Promise<WorkspacePack> {
   const channel = await agent.subsystem(DEPLOY_SUBSYSTEM);
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   let outcome: Result<PackSummary, string> | undefined;
-  let channelEnded = false;
   let settle: (r: Result<PackSummary, string>) => void = () => {};
   const summary = new Promise<Result<PackSummary, string>>((resolve) => (settle = resolve));
 
-  const conclude = () => {
-    if (!outcome) return;
-    settle(outcome);
-    if (!outcome.ok) out.destroy(new Error(`packing the workspace failed: ${outcome.error}`));
-    else if (channelEnded) out.end();
+  const conclude = (result: Result<PackSummary, string>) => {
+    if (outcome) return;
+    outcome = result;
+    settle(result);
+    if (result.ok) out.end();
+    else out.destroy(new Error(`packing the workspace failed: ${result.error}`));
+    channel.close();
   };
-  let stderrText = '';
-  channel.stderr.on('data', (chunk: Buffer) => {
-    stderrText += chunk.toString('utf8');
-    let nl;
-    while ((nl = stderrText.indexOf('\n')) >= 0) {
-      const line = stderrText.slice(0, nl);
-      stderrText = stderrText.slice(nl + 1);
-      try {
-        const message = JSON.parse(line) as { type: string; message?: string } & PackSummary;
-        if (message.type === 'summary') {
-          const { type: _type, ...rest } = message;
-          outcome ??= ok(rest as PackSummary);
-        } else if (message.type === 'error') outcome ??= fail(message.message ?? 'unknown error');
-      } catch {
-        // not one of ours
+  const decoder = createFrameDecoder(MAX_PACK_FRAME, {
+    onError: (e) => conclude(fail(`the workspace agent sent a broken stream: ${e.message}`)),
+    onFrame: (frame) => {
+      const type = String.fromCharCode(frame[0]);
+      const body = frame.subarray(1);
+      if (type === 'd') {
+        if (!out.write(body)) {
+          channel.pause();
+          out.once('drain', () => channel.resume());
+        }
+        return;
       }
-      conclude();
-    }
+      let message: Record<string, unknown> = {};
+      try {
+        message = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        return conclude(fail('the workspace agent sent an unreadable summary'));
+      }
+      if (type === 's') conclude(ok(message as unknown as PackSummary));
+      else conclude(fail(typeof message.message === 'string' ? message.message : 'unknown error'));
+    },
   });
-  channel.on('data', (chunk: Buffer) => {
-    if (!out.write(chunk)) {
-      channel.pause();
-      out.once('drain', () => channel.resume());
-    }
-  });
-  channel.on('end', () => {
-    channelEnded = true;
-    conclude();
-  });
-  channel.on('close', () => {
-    channelEnded = true;
-    outcome ??= fail('the workspace agent stopped while packing');
-    conclude();
-  });
+  channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+  // Only a channel that ends without its summary frame is a failure; 'end' comes after every
+  // frame has been read (ssh2 ends the stream on close as well).
+  channel.on('end', () => conclude(fail('the workspace agent stopped while packing')));
   out.on('close', () => {
     if (!outcome) channel.close();
   });
