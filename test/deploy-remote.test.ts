@@ -81,6 +81,9 @@ describe('deploy: remote runner on Docker BuildKit', () => {
         ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largePart(i)])),
         ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`small/f${i}.txt`, `file ${i}\n`])),
       }),
+      seeded(server, 'loud', {
+        'okteto.yml': "deploy:\n  remote: false\n  commands:\n    - 'sleep 1; for i in 1 2 3 4 5 6; do head -c 2000000 /dev/zero | tr \"\\\\000\" x; echo; echo \"err $i\" >&2; done'\n",
+      }),
       seeded(server, 'where', { 'okteto.yml': whereAmI }),
       seeded(forcedServer, 'where', { 'okteto.yml': whereAmI }),
       seeded(server, 'local', {
@@ -182,6 +185,15 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     const off = await runToEnd(forcedServer, 'where', 'deploy', { remote: false });
     expect(off.events.find((e) => e.type === 'plan')).toMatchObject({ mode: 'local' });
     expect(outputOf(off.events, 1)).toMatch(/\/workspaces\/where\/files\n$/);
+  });
+
+  it('keeps both streams of a local command that prints far more than the SSH window', async () => {
+    // (The command waits a second so the events socket is open before the 12 MB arrive: the
+    // replay of a run keeps only its first MiB of output.)
+    const run = await runToEnd(server, 'loud', 'deploy');
+    expect(run.done).toMatchObject({ status: 'succeeded' });
+    expect(outputOf(run.events, 1, 'stderr')).toBe('err 1\nerr 2\nerr 3\nerr 4\nerr 5\nerr 6\n');
+    expect(outputOf(run.events, 1)).toBe(`${'x'.repeat(2_000_000)}\n`.repeat(6));
   });
 
   it('runs "remote: false" commands inside the workspace through the agent, with a deprecation warning', async () => {

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   }
   const config = loadAgentConfig(ctx);
   const features: AgentFeature[] = [
-    createDeployAgentFeature({ root: config.root }),
+    createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env }),
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
     createTerminalFeature({
       root: config.root,

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AgentFeature, SubsystemContext } from '../agent/index.ts';
@@ -15,12 +17,22 @@ import { validateRelativePath } from './plan.ts';
  *   {op: "read", paths: [...], maxBytes}   → one JSON frame {ok, files: {path: text | null}}
  *   {op: "pack", context, patterns, prefix} → frames: "d"+tar bytes..., then "s"+summary JSON
  *                                            or "e"+{message} JSON (see servePack)
+ *   {op: "run", command, cwd, env}          → frames: "o"+stdout, "e"+stderr..., then "x"+{code}
+ *                                            (a local deploy's command; see serveRun)
  */
 export const DEPLOY_SUBSYSTEM = 'wharf-deploy';
 
 export type DeployAgentRequest =
   | { op: 'read'; paths: string[]; maxBytes: number }
-  | { op: 'pack'; context: string; patterns: string[]; prefix: string };
+  | { op: 'pack'; context: string; patterns: string[]; prefix: string }
+  | { op: 'run'; command: string; cwd: string; env: Record<string, string> };
+
+export type DeployAgentOptions = {
+  root: string;
+  /** Shell and base environment of workspace processes (the agent's own). */
+  shell: string;
+  env: Record<string, string>;
+};
 
 const MAX_REQUEST_BYTES = 256 * 1024;
 
@@ -95,7 +107,52 @@ function servePack(stream: Duplex, root: string, request: Extract<DeployAgentReq
   stream.on('close', () => packed.stream.destroy());
 }
 
-export function createDeployAgentFeature(options: { root: string }): AgentFeature {
+/**
+ * One command of a local (deprecated) deploy. Output comes back framed on the main stream for
+ * the same reason as the pack stream: ssh2 can drop stderr queued behind a full window, which a
+ * command printing a lot to stdout and a little to stderr triggers.
+ */
+function serveRun(stream: Duplex, options: DeployAgentOptions, root: string, request: Extract<DeployAgentRequest, { op: 'run' }>): void {
+  const frame = (type: string, payload: Buffer) => encodeFrame(Buffer.concat([Buffer.from(type), payload]));
+  const cwd = insideRoot(root, request.cwd || '.');
+  const env = { ...options.env, ...Object.fromEntries(Object.entries(request.env ?? {}).map(([k, v]) => [k, String(v)])) };
+  if (!cwd) {
+    stream.end(frame('x', Buffer.from(JSON.stringify({ code: 125, error: `"${request.cwd}" is not a folder inside the workspace` }))));
+    return;
+  }
+  const child = spawn(options.shell, ['-c', String(request.command)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const forward = (type: string) => (chunk: Buffer) => {
+    if (!stream.write(frame(type, chunk))) {
+      child.stdout?.pause();
+      child.stderr?.pause();
+      stream.once('drain', () => {
+        child.stdout?.resume();
+        child.stderr?.resume();
+      });
+    }
+  };
+  child.stdout.on('data', forward('o'));
+  child.stderr.on('data', forward('e'));
+  let spawnError: string | undefined;
+  child.on('error', (err) => (spawnError = `cannot start ${options.shell}: ${err.message}`));
+  child.on('close', (code, signal) => {
+    const number = signal ? osConstants.signals[signal as keyof typeof osConstants.signals] : undefined;
+    const exit = spawnError ? 127 : code ?? (number ? 128 + number : 1);
+    stream.end(frame('x', Buffer.from(JSON.stringify({ code: exit, error: spawnError }))));
+  });
+  // The server went away (cancelled run): stop the whole process group.
+  stream.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeature {
   const root = resolve(options.root);
   return {
     subsystems: {
@@ -123,6 +180,7 @@ export function createDeployAgentFeature(options: { root: string }): AgentFeatur
             if (request.op === 'read' && Array.isArray(request.paths)) {
               serveRead(stream, root, request).catch((err: Error) => stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: err.message })))));
             } else if (request.op === 'pack') servePack(stream, root, request);
+            else if (request.op === 'run' && typeof request.command === 'string') serveRun(stream, options, root, request);
             else stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'unknown op' }))));
           },
         });

@@ -15,7 +15,7 @@ import { createRunLog, summariseRun, type RunLog } from './run-log.ts';
 import { createRunnerTracker } from './runner-output.ts';
 import { CONTEXT_PREFIX, packRunnerFiles, runnerBuildArgs, validateImageReference } from './runner-files.ts';
 import { createSecretStore, renderSecretScript, type SecretPayload } from './secret-store.ts';
-import { openWorkspacePack, readWorkspaceFiles } from './workspace-source.ts';
+import { openWorkspacePack, readWorkspaceFiles, runInWorkspace } from './workspace-source.ts';
 
 /** What the deploy service needs of workspaces (the WorkspaceService provides it). */
 export type DeployWorkspaces = {
@@ -298,7 +298,7 @@ export function createDeployService(options: DeployServiceOptions) {
       if (section.image) entry.log.emit({ type: 'warning', message: `"image: ${section.image}" is not used: the ${kind} runs locally` });
       const emit = emitterFor(entry, () => `running ${plural(commands.length, 'command')} in the workspace`);
       const result = await runCommandsLocally({
-        start: (command, env) => agent.execStream(command, { env }),
+        run: (input, onOutput, signal) => runInWorkspace(agent, input, onOutput, signal),
         commands,
         cwd: manifestDir,
         env: variables,

@@ -86,3 +86,47 @@ export async function openWorkspacePack(agent: AgentConnection, request: { conte
   channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'pack', ...request }))));
   return { stream: out, summary };
 }
+
+/**
+ * Runs one command inside the workspace through the agent (`run` op), passing its output on as
+ * it comes; resolves to its exit code (128+n for a signal). Aborting closes the channel, which
+ * makes the agent stop the command.
+ */
+export async function runInWorkspace(
+  agent: AgentConnection,
+  input: { command: string; cwd: string; env: Record<string, string> },
+  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  const channel = await agent.subsystem(DEPLOY_SUBSYSTEM);
+  return new Promise((resolve) => {
+    let code: number | undefined;
+    const abort = () => channel.close();
+    signal.addEventListener('abort', abort, { once: true });
+    const decoder = createFrameDecoder(MAX_PACK_FRAME, {
+      onError: () => channel.close(),
+      onFrame: (frame) => {
+        const type = String.fromCharCode(frame[0]);
+        const body = frame.subarray(1);
+        if (type === 'o') onOutput('stdout', body);
+        else if (type === 'e') onOutput('stderr', body);
+        else if (type === 'x') {
+          try {
+            const exit = JSON.parse(body.toString('utf8')) as { code?: number; error?: string };
+            if (exit.error) onOutput('stderr', Buffer.from(`wharf: ${exit.error}\n`));
+            code = typeof exit.code === 'number' ? exit.code : 1;
+          } catch {
+            code = 1;
+          }
+        }
+      },
+    });
+    channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+    channel.on('end', () => {
+      signal.removeEventListener('abort', abort);
+      // No exit frame: the agent (or the connection to it) went away mid-command.
+      resolve(code ?? 255);
+    });
+    channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'run', ...input }))));
+  });
+}
