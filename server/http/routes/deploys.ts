@@ -66,7 +66,11 @@ export const registerDeployRoutes: RouteModule = (app, ws, deps) => {
       for (const event of subscription.replay) send(event);
       for (const event of early.splice(0)) send(event);
       ready = true;
-      if (!subscription.live && socket.readyState === socket.OPEN) socket.close(CLOSE_CODES.normal, 'run finished');
+      if (!subscription.live && socket.readyState === socket.OPEN) {
+        // Stored as running but not running here: another replica runs it.
+        if (subscription.replay.at(-1)?.type === 'done') socket.close(CLOSE_CODES.normal, 'run finished');
+        else socket.close(CLOSE_CODES.unavailable, 'the run is running on another server replica; see the history when it ends');
+      }
     },
   });
 
