@@ -241,7 +241,10 @@ export function createDeployService(options: DeployServiceOptions) {
         if (!removed.ok) options.log('deploy.image_not_removed', { id: entry.run.id, image: outcome.imageId, error: removed.error });
       }
       if (context.summary) {
-        const summary = await Promise.race([context.summary, new Promise<undefined>((r) => setTimeout(r, 2000))]);
+        // The build failing first can leave the packer's verdict on its way; wait for it briefly.
+        let timer: NodeJS.Timeout | undefined;
+        const summary = await Promise.race([context.summary, new Promise<undefined>((r) => (timer = setTimeout(r, 2000)))]);
+        clearTimeout(timer);
         if (summary && !summary.ok) packError = summary.error;
       }
       if (tracker.failed) {
