@@ -242,7 +242,7 @@ export function createDeployService(options: DeployServiceOptions) {
       }
       if (context.summary) {
         // The build failing first can leave the packer's verdict on its way; wait for it briefly.
-        let timer: NodeJS.Timeout | undefined;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const summary = await Promise.race([context.summary, new Promise<undefined>((r) => (timer = setTimeout(r, 2000)))]);
         clearTimeout(timer);
         if (summary && !summary.ok) packError = summary.error;
