@@ -243,7 +243,7 @@ export function createDeployService(options: DeployServiceOptions) {
       if (context.summary) {
         // The build failing first can leave the packer's verdict on its way; wait for it briefly.
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const summary = await Promise.race([context.summary, new Promise<undefined>((r) => (timer = setTimeout(r, 2000)))]);
+        const summary = await Promise.race([context.summary, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 2000)))]);
         clearTimeout(timer);
         if (summary && !summary.ok) packError = summary.error;
       }
