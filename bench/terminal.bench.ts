@@ -34,6 +34,7 @@ const ECHO_WARMUP = 50;
 const CLIENTS = 10;
 const WETTY = 'wetty 3.2.0';
 const RAW = 'raw node-pty read (in-process)';
+const MEASUREMENT_TIMEOUT_MS = 120_000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -172,15 +173,34 @@ async function attach(wharf: Wharf, id: string): Promise<WebSocket> {
   return ws;
 }
 
-async function wharfThroughput(wharf: Wharf, clients: number): Promise<number> {
+/** Gives up on a measurement that hangs instead of hanging the whole run. */
+function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${MEASUREMENT_TIMEOUT_MS / 1000} s`)), MEASUREMENT_TIMEOUT_MS);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+type Delivery = { mbps: number; resyncs: number };
+
+async function wharfThroughput(wharf: Wharf, clients: number): Promise<Delivery> {
   const id = await createTerminal(wharf, THROUGHPUT_SCRIPT);
   const sockets = await Promise.all(Array.from({ length: clients }, () => attach(wharf, id)));
+  let resyncs = 0;
   const results = sockets.map((ws) => {
     const seen = markerWatcher();
     let bytes = 0;
     return new Promise<{ bytes: number; at: number }>((resolve) => {
       ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (!isBinary) return;
+        if (!isBinary) {
+          // A client that fell behind is resynced: the end may then come inside the snapshot.
+          const message = JSON.parse(data.toString('utf8')) as { type: string; data?: string };
+          if (message.type !== 'resync') return;
+          resyncs++;
+          if (message.data?.includes(MARKER)) resolve({ bytes, at: performance.now() });
+          return;
+        }
         bytes += data.length;
         if (seen(data.toString('latin1', Math.max(0, data.length - 64)))) resolve({ bytes, at: performance.now() });
       });
@@ -188,11 +208,14 @@ async function wharfThroughput(wharf: Wharf, clients: number): Promise<number> {
   });
   const started = performance.now();
   sockets[0].send(Buffer.from('\r'), { binary: true });
-  const done = await Promise.all(results);
-  for (const ws of sockets) ws.close();
-  await fetch(`${wharf.url}/api/workspaces/bench/terminals/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${wharf.token}` } });
-  // Every client must get the whole stream; the slowest one sets the pace.
-  return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+  try {
+    const done = await withDeadline(Promise.all(results), `wharf output to ${clients} clients`);
+    // The slowest client sets the pace (a resynced one counts only the bytes it got).
+    return { mbps: Math.min(...done.map((d) => mbps(d.bytes, d.at - started))), resyncs };
+  } finally {
+    for (const ws of sockets) ws.close();
+    await fetch(`${wharf.url}/api/workspaces/bench/terminals/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${wharf.token}` } });
+  }
 }
 
 async function wharfEcho(wharf: Wharf): Promise<number[]> {
@@ -263,9 +286,12 @@ async function wettyThroughput(wetty: Wetty, clients: number): Promise<number> {
   });
   const started = performance.now();
   for (const socket of sockets) socket.emit('input', '\r');
-  const done = await Promise.all(results);
-  for (const socket of sockets) socket.close();
-  return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+  try {
+    const done = await withDeadline(Promise.all(results), `wetty output to ${clients} clients`);
+    return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+  } finally {
+    for (const socket of sockets) socket.close();
+  }
 }
 
 async function wettyEcho(wetty: Wetty): Promise<number[]> {
@@ -291,12 +317,18 @@ export async function run(): Promise<BenchRow[]> {
     const wettyOne: number[] = [];
     const ten: number[] = [];
     const wettyTen: number[] = [];
+    let resyncs = 0;
+    const wharfRun = async (clients: number) => {
+      const result = await wharfThroughput(wharf, clients);
+      resyncs += result.resyncs;
+      return result.mbps;
+    };
     await wharfThroughput(wharf, 1);
     for (let round = 0; round < ROUNDS; round++) {
       raw.push(await rawThroughput());
-      one.push(await wharfThroughput(wharf, 1));
+      one.push(await wharfRun(1));
       wettyOne.push(await wettyThroughput(wettyOutput, 1));
-      ten.push(await wharfThroughput(wharf, CLIENTS));
+      ten.push(await wharfRun(CLIENTS));
       wettyTen.push(await wettyThroughput(wettyOutput, CLIENTS));
       raw.push(await rawThroughput());
     }
@@ -306,7 +338,7 @@ export async function run(): Promise<BenchRow[]> {
 
     const rawMbps = median(raw);
     const f = (n: number) => n.toFixed(1);
-    const share = (n: number) => `${f(n)} (${Math.round((100 * n) / rawMbps)}% of raw)`;
+    const share = (n: number) => `${f(n)} (${Math.round((100 * n) / rawMbps)}% of raw${resyncs ? `; ${resyncs} client resyncs in the run` : ''})`;
     const ms = (n: number) => n.toFixed(2);
     const scenarioOut = `output of \`${OUTPUT}\``;
     return [
