@@ -17,7 +17,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -175,6 +175,8 @@ async function dockerVersion(): Promise<string> {
 
 async function packingRows(): Promise<BenchRow[]> {
   await ensureRepo();
+  // The machine is shared (2 cores): say how busy it was, since both sides slow down with it.
+  const loadAtStart = loadavg()[0].toFixed(1);
   const subset = join(REPO, 'src', 'pkg1');
   const full: Array<{ seconds: number; bytes: number; maxRssMiB: number }> = [];
   const small: number[] = [];
@@ -189,7 +191,7 @@ async function packingRows(): Promise<BenchRow[]> {
   const gnu = await tarVersion();
   const wharfSeconds = median(full.map((r) => r.seconds));
   const tarSeconds = median(tarRuns.map((r) => r.seconds));
-  const scenario = `pack ${SRC_FILES / 1000}k-file repo (${Math.round(full[0].bytes / 1e6)} MB tar) + ignored node_modules (${IGNORED_FILES / 1000}k files)`;
+  const scenario = `pack ${SRC_FILES / 1000}k-file repo (${Math.round(full[0].bytes / 1e6)} MB tar) + ignored node_modules (${IGNORED_FILES / 1000}k files; load average ${loadAtStart} at the start)`;
   return [
     { scenario, metric: 'time (s), median of 3', wharf: wharfSeconds.toFixed(2), peer: tarSeconds.toFixed(2), peerName: gnu, goal: '≤ 2× peer' },
     { scenario, metric: 'ratio to GNU tar', wharf: `${(wharfSeconds / tarSeconds).toFixed(1)}×`, peer: '1.0×', peerName: gnu, goal: '≤ 2×' },
