@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import pty from 'node-pty';
 import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
 import type { ExitStatus, Snapshot, TerminalInfo } from './protocol.ts';
-import { createScreen } from './screen.ts';
+import type { Screen, ScreenOptions } from './screen.ts';
 
 export type PtyTerminalLimits = {
   /** Per attachment: bytes queued before it is cut off and resynced. */
@@ -25,6 +25,8 @@ export type PtyTerminalOptions = {
   cols: number;
   rows: number;
   limits: PtyTerminalLimits;
+  /** Makes the headless screen kept beside the pty. */
+  createScreen: (options: ScreenOptions) => Screen;
   onRemoved: () => void;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
@@ -105,7 +107,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
   let killTimer: NodeJS.Timeout | undefined;
   let deadPoll: NodeJS.Timeout | undefined;
 
-  const screen = createScreen({ cols, rows, scrollback: limits.scrollback, onParsed: () => updatePause() });
+  const screen = options.createScreen({ cols, rows, scrollback: limits.scrollback, onParsed: () => updatePause() });
   const fanout = createFanout({
     queueBytes: limits.queueBytes,
     requestSnapshot: takeSnapshot,

@@ -8,6 +8,7 @@ import type { FanoutSink } from './fanout.ts';
 import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from './frames.ts';
 import type { AgentFailureCode, AgentReply, CreateTerminalRequest } from './protocol.ts';
 import { createPtyTerminal, type Attachment, type PtyTerminal, type PtyTerminalLimits } from './pty-terminal.ts';
+import { createScreen } from './screen.ts';
 
 export type TerminalFeatureOptions = {
   /** Workspace root as the agent sees it; terminals may not start outside it. */
@@ -152,6 +153,7 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
         ...plan.value,
         env: { ...plan.value.env, WHARF_TERMINAL: id },
         limits: options.limits,
+        createScreen,
         onRemoved: () => terminals.delete(id),
         log: options.log,
       });
