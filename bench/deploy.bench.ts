@@ -201,7 +201,7 @@ async function packingRows(): Promise<BenchRow[]> {
       metric: 'peak RSS (MiB): small → full',
       wharf: `${median(small).toFixed(0)} → ${median(full.map((r) => r.maxRssMiB)).toFixed(0)}`,
       peer: '',
-      peerName: '(flat: grows far less than the context, which grows 50×)',
+      peerName: '(wharf only; the context grows 50×)',
     },
   ];
 }
