@@ -71,7 +71,7 @@ const percentile = (values: number[], p: number) => [...values].sort((a, b) => a
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 /** Notices the end marker even when it is split across two chunks, without scanning everything. */
-function markerWatcher() {
+function watchForMarker() {
   let tail = '';
   return (chunk: string) => {
     const text = tail + chunk.slice(-64);
@@ -86,7 +86,7 @@ function rawThroughput(): Promise<number> {
   return new Promise((resolve) => {
     const started = performance.now();
     let bytes = 0;
-    const seen = markerWatcher();
+    const seen = watchForMarker();
     const term = pty.spawn('/bin/sh', ['-c', `${OUTPUT}; echo ${MARKER}; read x`], { cols: 100, rows: 30, encoding: null });
     term.onData((chunk) => {
       const data = chunk as unknown as Buffer;
@@ -189,7 +189,7 @@ async function wharfThroughput(wharf: Wharf, clients: number): Promise<Delivery>
   const sockets = await Promise.all(Array.from({ length: clients }, () => attach(wharf, id)));
   let resyncs = 0;
   const results = sockets.map((ws) => {
-    const seen = markerWatcher();
+    const seen = watchForMarker();
     let bytes = 0;
     return new Promise<{ bytes: number; at: number }>((resolve) => {
       ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -275,7 +275,7 @@ async function wettyThroughput(wetty: Wetty, clients: number): Promise<number> {
   const sockets = await Promise.all(Array.from({ length: clients }, () => wettySession(wetty)));
   await delay(200);
   const results = sockets.map((socket) => {
-    const seen = markerWatcher();
+    const seen = watchForMarker();
     let bytes = 0;
     return new Promise<{ bytes: number; at: number }>((resolve) => {
       socket.on('data', (data: string) => {

@@ -8,7 +8,7 @@ const DETACH_KEY = 0x1d;
 
 const terminalsPath = (workspace: string) => `/api/workspaces/${encodeURIComponent(workspace)}/terminals`;
 
-function exitCodeOf(code: number | null, signal: string | null): number {
+function toExitCode(code: number | null, signal: string | null): number {
   if (typeof code === 'number') return code;
   const number = signal ? osConstants.signals[signal as keyof typeof osConstants.signals] : undefined;
   return number ? 128 + number : 255;
@@ -74,7 +74,7 @@ function runAttached(ctx: CliContext, ws: WebSocket, viewer: boolean): Promise<O
       stdout.off('resize', sendSize);
       stdin.pause();
       if (raw) stdin.setRawMode?.(false);
-      if (exit) resolve({ kind: 'exited', code: exitCodeOf(exit.code, exit.signal) });
+      if (exit) resolve({ kind: 'exited', code: toExitCode(exit.code, exit.signal) });
       else if (detached) resolve({ kind: 'detached' });
       else resolve({ kind: 'closed', code, reason: reason.toString() });
     });

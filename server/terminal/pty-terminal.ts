@@ -63,7 +63,7 @@ const COALESCE_MS = 1;
 const STREAMING_BATCH_BYTES = 1024;
 const MAX_BATCH_BYTES = 256 * 1024;
 
-function signalName(signal: number | undefined): string | null {
+function nameSignal(signal: number | undefined): string | null {
   if (!signal) return null;
   return signalNames.find(([, n]) => n === signal)?.[0] ?? `SIG${signal}`;
 }
@@ -236,7 +236,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
 
   proc.onExit(({ exitCode, signal }) => {
     flush();
-    const name = signalName(signal);
+    const name = nameSignal(signal);
     exited = { code: name ? null : exitCode, signal: name };
     exitSeq = fanout.seq;
     fanout.event({ type: 'exit', ...exited });

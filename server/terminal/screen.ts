@@ -88,7 +88,7 @@ export function createScreen(options: ScreenOptions): Screen {
   }
 
   /** Whether the parser sits between sequences with a full-screen scroll region. */
-  function parserAtRest(): { lines: number } | undefined {
+  function checkParserAtRest(): { lines: number } | undefined {
     const parser = core._inputHandler?._parser;
     const interim = core._inputHandler?._utf8Decoder?.interim;
     const buffer = core.buffer;
@@ -120,7 +120,7 @@ export function createScreen(options: ScreenOptions): Screen {
     let runEnd = 0;
     while (runEnd < queue.length && 'data' in queue[runEnd]) runEnd++;
     if (runEnd === 0) return;
-    const atRest = parserAtRest();
+    const atRest = checkParserAtRest();
     if (!atRest) {
       // Mid-sequence or inside a scroll region: parse a little and look again.
       forcePrefix(1);
@@ -145,7 +145,7 @@ export function createScreen(options: ScreenOptions): Screen {
   }
 
   /** Whether the head of the queue is to be parsed now. */
-  function headIsDue(): boolean {
+  function isHeadDue(): boolean {
     const head = queue[0];
     if (!head) return false;
     return 'mark' in head || head.force || marksQueued > 0;
@@ -163,7 +163,7 @@ export function createScreen(options: ScreenOptions): Screen {
       draining = false;
       compact();
     }
-    while (inParser < feedBytes && headIsDue()) {
+    while (inParser < feedBytes && isHeadDue()) {
       const entry = queue.shift() as Entry;
       if ('mark' in entry) {
         marksQueued--;

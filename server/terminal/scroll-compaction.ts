@@ -45,7 +45,7 @@ function isNotPlain(byte: number, next: number | undefined): boolean {
  * Index of the first byte that is not plain, or -1. Four bytes at a time: a word is looked at
  * byte by byte only if it may hold a control byte or 0xC2 (about once a line for text).
  */
-function firstNotPlain(chunk: Buffer, following: number | undefined): number {
+function findFirstNotPlain(chunk: Buffer, following: number | undefined): number {
   const length = chunk.length;
   const next = (i: number) => (i + 1 < length ? chunk[i + 1] : following);
   const head = Math.min(length, (4 - (chunk.byteOffset & 3)) & 3);
@@ -64,7 +64,7 @@ function firstNotPlain(chunk: Buffer, following: number | undefined): number {
 }
 
 /** Length of an SGR (`ESC [ ... m`) or EL (`ESC [ n K`) sequence at `at`, or 0 for anything else. */
-function plainSequenceAt(chunk: Buffer, at: number): { length: number; sgr: boolean } {
+function measurePlainSequence(chunk: Buffer, at: number): { length: number; sgr: boolean } {
   if (chunk[at + 1] !== 0x5b) return { length: 0, sgr: false };
   for (let i = at + 2; i < chunk.length && i - at < 64; i++) {
     const b = chunk[i];
@@ -78,7 +78,7 @@ function plainSequenceAt(chunk: Buffer, at: number): { length: number; sgr: bool
 }
 
 /** Whether an SGR sequence starts by resetting every attribute (`ESC[m`, `ESC[0;31m`...). */
-function resetsAll(sequence: string): boolean {
+function isFullReset(sequence: string): boolean {
   const first = sequence.slice(2, -1).split(/[;:]/)[0];
   return first === '' || /^0+$/.test(first);
 }
@@ -103,10 +103,10 @@ export function findCompactableRun(chunks: Buffer[], lines: number, rows: number
     let limit = chunk.length;
     // A UTF-8 encoded C1 control split across two chunks.
     if (previous === 0xc2 && chunk[0] >= 0x80 && chunk[0] <= 0x9f) limit = 0;
-    const notPlain = firstNotPlain(chunk, chunks[c + 1]?.[0]);
+    const notPlain = findFirstNotPlain(chunk, chunks[c + 1]?.[0]);
     if (notPlain !== -1 && notPlain < limit) limit = notPlain;
     for (let at = chunk.indexOf(ESC); at !== -1 && at < limit; at = chunk.indexOf(ESC, at + 1)) {
-      const seq = plainSequenceAt(chunk, at);
+      const seq = measurePlainSequence(chunk, at);
       // A sequence cut off by the end of the chunk counts as blocking too: that is only caution.
       if (seq.length === 0) {
         limit = at;
@@ -137,7 +137,7 @@ export function findCompactableRun(chunks: Buffer[], lines: number, rows: number
   const replay = new Map<string, true>();
   for (const s of sgr) {
     if (s.at >= end) break;
-    if (resetsAll(s.text)) replay.clear();
+    if (isFullReset(s.text)) replay.clear();
     replay.delete(s.text);
     replay.set(s.text, true);
   }

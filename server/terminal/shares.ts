@@ -42,7 +42,7 @@ export type ShareService = ReturnType<typeof createShareService>;
 export function createShareService(options: ShareServiceOptions) {
   const now = options.now ?? Date.now;
 
-  function tokenOf(workspace: string, record: ShareRecord): string {
+  function issueToken(workspace: string, record: ShareRecord): string {
     const payload: SharePayload = { exp: Date.parse(record.expiresAt), kind: 'share', ws: workspace, tid: record.terminal, role: record.role, sid: record.id };
     return signToken(options.secret, payload);
   }
@@ -50,7 +50,7 @@ export function createShareService(options: ShareServiceOptions) {
   const live = (t: number) => (r: ShareRecord) => Date.parse(r.expiresAt) > t;
 
   return {
-    tokenOf,
+    issueToken,
 
     async create(
       workspace: string,
@@ -81,13 +81,13 @@ export function createShareService(options: ShareServiceOptions) {
         return [...kept, record];
       });
       if (full) return fail({ code: 'conflict', message: `this workspace already has ${options.maxShares} live share links; revoke some first` });
-      return ok({ record, token: tokenOf(workspace, record) });
+      return ok({ record, token: issueToken(workspace, record) });
     },
 
     async list(workspace: string, terminal: string): Promise<Array<ShareRecord & { token: string }>> {
       const t = now();
       const records = (await options.store.read(workspace)).filter((r) => r.terminal === terminal && live(t)(r));
-      return records.map((r) => ({ ...r, token: tokenOf(workspace, r) }));
+      return records.map((r) => ({ ...r, token: issueToken(workspace, r) }));
     },
 
     /** Marks a link revoked; false when there is no such live link for that terminal. */

@@ -29,7 +29,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 type Failure = { code: AgentFailureCode; message: string };
 
-function badRequest(message: string): { ok: false; error: Failure } {
+function refuseBadRequest(message: string): { ok: false; error: Failure } {
   return fail({ code: 'bad_request', message });
 }
 
@@ -77,16 +77,16 @@ type Launch = { file: string; args: string[]; cwd: string; cwdLabel: string; env
 export function planLaunch(request: CreateTerminalRequest, options: Pick<TerminalFeatureOptions, 'root' | 'shell' | 'env'>): Result<Launch, Failure> {
   const cols = request.cols ?? 80;
   const rows = request.rows ?? 24;
-  if (!isDimension(cols) || !isDimension(rows)) return badRequest(`"cols" and "rows" must be integers from 1 to ${MAX_DIMENSION}`);
+  if (!isDimension(cols) || !isDimension(rows)) return refuseBadRequest(`"cols" and "rows" must be integers from 1 to ${MAX_DIMENSION}`);
 
   const env: Record<string, string> = { ...options.env, TERM: 'xterm-256color', COLORTERM: 'truecolor' };
   if (request.env !== undefined) {
-    if (!request.env || typeof request.env !== 'object' || Array.isArray(request.env)) return badRequest('"env" must be an object of strings');
+    if (!request.env || typeof request.env !== 'object' || Array.isArray(request.env)) return refuseBadRequest('"env" must be an object of strings');
     const entries = Object.entries(request.env);
-    if (entries.length > MAX_ENV) return badRequest(`"env" may hold at most ${MAX_ENV} variables`);
+    if (entries.length > MAX_ENV) return refuseBadRequest(`"env" may hold at most ${MAX_ENV} variables`);
     for (const [name, value] of entries) {
       if (!ENV_NAME.test(name) || typeof value !== 'string' || value.includes('\0')) {
-        return badRequest(`"env.${name}" must be a variable name with a string value`);
+        return refuseBadRequest(`"env.${name}" must be a variable name with a string value`);
       }
       env[name] = value;
     }
@@ -98,29 +98,29 @@ export function planLaunch(request: CreateTerminalRequest, options: Pick<Termina
   } catch {
     return fail({ code: 'internal', message: 'the workspace root is missing' });
   }
-  if (request.cwd !== undefined && (typeof request.cwd !== 'string' || request.cwd.includes('\0'))) return badRequest('"cwd" must be a path');
+  if (request.cwd !== undefined && (typeof request.cwd !== 'string' || request.cwd.includes('\0'))) return refuseBadRequest('"cwd" must be a path');
   let cwd: string;
   try {
     cwd = realpathSync(resolve(realRoot, request.cwd ?? '.'));
   } catch {
-    return badRequest(`"cwd" does not exist: ${request.cwd}`);
+    return refuseBadRequest(`"cwd" does not exist: ${request.cwd}`);
   }
-  if (cwd !== realRoot && !cwd.startsWith(realRoot + sep)) return badRequest('"cwd" must be inside the workspace');
-  if (!statSync(cwd).isDirectory()) return badRequest(`"cwd" is not a directory: ${request.cwd}`);
+  if (cwd !== realRoot && !cwd.startsWith(realRoot + sep)) return refuseBadRequest('"cwd" must be inside the workspace');
+  if (!statSync(cwd).isDirectory()) return refuseBadRequest(`"cwd" is not a directory: ${request.cwd}`);
 
   let file = options.shell;
   let args = ['-l'];
   if (request.command !== undefined) {
-    if (typeof request.command !== 'string' || !request.command || request.command.includes('\0')) return badRequest('"command" must be a non-empty string');
+    if (typeof request.command !== 'string' || !request.command || request.command.includes('\0')) return refuseBadRequest('"command" must be a non-empty string');
     const found = findExecutable(request.command, cwd, env.PATH ?? '');
-    if (!found) return badRequest(`command not found: ${request.command}`);
+    if (!found) return refuseBadRequest(`command not found: ${request.command}`);
     file = found;
     args = [];
   }
   if (request.args !== undefined) {
-    if (request.command === undefined) return badRequest('"args" needs a "command"');
+    if (request.command === undefined) return refuseBadRequest('"args" needs a "command"');
     if (!Array.isArray(request.args) || request.args.length > MAX_ARGS || request.args.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-      return badRequest(`"args" must be an array of at most ${MAX_ARGS} strings`);
+      return refuseBadRequest(`"args" must be an array of at most ${MAX_ARGS} strings`);
     }
     args = request.args;
   }

@@ -49,13 +49,13 @@ function parseCreateBody(body: Record<string, unknown>): CreateTerminalRequest {
   return request;
 }
 
-function originOf(c: Context<AppEnv>, publicUrl: string | undefined): string {
+function readOrigin(c: Context<AppEnv>, publicUrl: string | undefined): string {
   return (publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
-function sharePage(title: string, body: string): string {
+function renderSharePage(title: string, body: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title>
 <style>body{font:15px system-ui;background:#1e1e1e;color:#ddd;display:grid;place-items:center;height:100vh;margin:0}</style></head><body>${body}</body></html>`;
 }
@@ -137,12 +137,12 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
     const created = await terminals.shares.create(workspace, terminal, { role: body.role, expiresInSeconds: body.expiresInSeconds });
     if (!created.ok) throw new WharfError(created.error.code, created.error.message);
     const { record, token } = created.value;
-    return c.json({ id: record.id, url: `${originOf(c, deps.publicUrl)}/s/${token}`, token, role: record.role, expiresAt: record.expiresAt }, 201);
+    return c.json({ id: record.id, url: `${readOrigin(c, deps.publicUrl)}/s/${token}`, token, role: record.role, expiresAt: record.expiresAt }, 201);
   });
 
   app.get(`${BASE}/:tid/shares`, async (c) => {
     requireAdmin(c);
-    const origin = originOf(c, deps.publicUrl);
+    const origin = readOrigin(c, deps.publicUrl);
     const list = await terminals.shares.list(c.req.param('id'), c.req.param('tid'));
     return c.json({ shares: list.map((s) => ({ ...s, url: `${origin}/s/${s.token}` })) });
   });
@@ -169,7 +169,7 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
     if (!verified.ok) {
       const status = verified.error.code === 'revoked' ? 403 : 401;
       if ((c.req.header('accept') ?? '').includes('text/html')) {
-        return c.html(sharePage('wharf — share link', `<p>${escapeHtml(verified.error.message)}. Ask for a new link.</p>`), status);
+        return c.html(renderSharePage('wharf — share link', `<p>${escapeHtml(verified.error.message)}. Ask for a new link.</p>`), status);
       }
       return c.json({ error: { code: status === 403 ? 'forbidden' : 'unauthorized', message: verified.error.message } }, status);
     }
@@ -179,7 +179,7 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
     c.header('Set-Cookie', `${SHARE_COOKIE}=${c.req.param('token')}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`);
     const target = `/share/${encodeURIComponent(share.workspace)}/${encodeURIComponent(share.terminal)}`;
     if (c.req.header('sec-fetch-site') === 'cross-site') {
-      return c.html(sharePage('wharf — shared terminal', `<meta http-equiv="refresh" content="0;url=${escapeHtml(target)}"><p><a href="${escapeHtml(target)}">Open the shared terminal</a></p>`));
+      return c.html(renderSharePage('wharf — shared terminal', `<meta http-equiv="refresh" content="0;url=${escapeHtml(target)}"><p><a href="${escapeHtml(target)}">Open the shared terminal</a></p>`));
     }
     return c.redirect(target, 303);
   });
