@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pty from 'node-pty';
@@ -307,6 +307,9 @@ async function wettyEcho(wetty: Wetty): Promise<number[]> {
 // ------------------------------------------------------------------------------------------- run
 
 export async function run(): Promise<BenchRow[]> {
+  // Four busy processes share the cores: other work on the machine weighs on wharf more than on
+  // the one-process raw read, so the load is part of the result.
+  const load = loadavg()[0].toFixed(1);
   const wharf = await startWharf();
   const wettyOutput = await startWetty(THROUGHPUT_SCRIPT);
   const wettyEchoServer = await startWetty(ECHO_SCRIPT);
@@ -342,7 +345,7 @@ export async function run(): Promise<BenchRow[]> {
     // A client that could not keep up was resynced (it skipped output): say so beside the numbers.
     const resynced = resyncs ? `; ${resyncs} resync${resyncs === 1 ? '' : 's'} of a slow client during the run` : '';
     const ms = (n: number) => n.toFixed(2);
-    const scenarioOut = `output of \`${OUTPUT}\``;
+    const scenarioOut = `output of \`${OUTPUT}\` (load average ${load} at the start)`;
     return [
       { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: share(median(one)), peerName: RAW, peer: f(rawMbps), goal: '≥ 90% of raw' },
       { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: f(median(one)), peerName: WETTY, peer: f(median(wettyOne)) },
