@@ -50,4 +50,17 @@ describe('workspace agent over the websocket SSH tunnel', () => {
     });
     expect(error.message).toMatch(/authentication methods failed/);
   });
+
+  it('closes an oversized tunnel frame with 1009 and keeps serving', async () => {
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/ssh1/ssh`, { headers: { authorization: `Bearer ${server.token}` } });
+    await new Promise((r) => ws.once('open', r));
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.send(Buffer.alloc(17 * 1024 * 1024));
+    expect(await closed).toBe(1009);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const client = await sshThroughServer(server, 'ssh1');
+    expect((await execOver(client, 'echo still-here')).stdout).toBe('still-here\n');
+    client.end();
+  });
 });

@@ -62,6 +62,9 @@ export function createWsRouter(options: { authenticator: Authenticator; maxPaylo
     const matched = route;
     const matchedParams = params;
     wss.handleUpgrade(request, socket, head, (ws) => {
+      // `ws` reports an oversized or malformed frame as an 'error' and then closes the socket
+      // (1009 / 1002); without a listener that error would crash the whole control server.
+      ws.on('error', (err) => options.log('ws.protocol_error', { path: url.pathname, error: err.message }));
       const failed = (err: unknown) => {
         options.log('ws.error', { path: url.pathname, error: (err as Error).message });
         ws.close(closeCodeOf(err), closeReasonOf(err));
