@@ -63,4 +63,14 @@ describe('workspace agent over the websocket SSH tunnel', () => {
     expect((await execOver(client, 'echo still-here')).stdout).toBe('still-here\n');
     client.end();
   });
+
+  it('delivers every stderr line of a command whose stdout fills the SSH window', async () => {
+    const client = await sshThroughServer(server, 'ssh1');
+    const out = await execOver(client, "for i in 1 2 3 4 5; do head -c 5000000 /dev/zero | tr '\\0' a; echo err$i >&2; done");
+    expect(out.code).toBe(0);
+    expect(out.stdout.length).toBe(25_000_000);
+    expect(out.stdout.replace(/a/g, '')).toBe('');
+    expect(out.stderr).toBe('err1\nerr2\nerr3\nerr4\nerr5\n');
+    client.end();
+  });
 });

@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import pty from 'node-pty';
 import type ssh2 from 'ssh2';
+import { repairChannelWindowing } from './channel-window-repair.ts';
 import type { KeyGrant } from './key-store.ts';
 import { serveSftp } from './sftp-server.ts';
 
@@ -81,6 +82,7 @@ export function serveSession(
       return;
     }
     const child = spawn(proc.shell, args, { cwd: proc.root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    repairChannelWindowing(stream);
     signal = (name) => child.kill(name as NodeJS.Signals);
     child.stdout.pipe(stream, { end: false });
     child.stderr.pipe(stream.stderr, { end: false });
