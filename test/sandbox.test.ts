@@ -113,7 +113,8 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     }
     expect(res?.stdout).toBe('back\n');
     // The old namespace is torn down by the kernel once its init is killed: allow it a moment.
-    for (let i = 0; i < 30 && sleeper(); i++) await new Promise((r) => setTimeout(r, 100));
+    // Its init may linger a moment as a zombie until bwrap reaps it, so wait for both.
+    for (let i = 0; i < 50 && (sleeper() || existsSync(`/proc/${init}`)); i++) await new Promise((r) => setTimeout(r, 100));
     expect(sleeper()).toBe(false);
     expect(existsSync(`/proc/${init}`)).toBe(false);
   });
