@@ -221,7 +221,11 @@ export function createFilesService(options: FilesServiceOptions) {
         });
         // pipeline, not pipe: a client that goes away must also stop the reader and free its handle.
         // The error, if any, reaches the client through `verify`, which pipeline destroys with it.
-        const body = connectStreams(io.createReader(handle, path, () => io.close(handle, path)), verify, () => {});
+        const reader = io.createReader(handle, path, () => io.close(handle, path));
+        // When the client goes away, pipeline destroys the reader with the AbortError and stops
+        // listening; the reader reports it after closing its handle, so keep a listener for that.
+        reader.on('error', () => {});
+        const body = connectStreams(reader, verify, () => {});
         return { kind: 'file' as const, etag, ...meta, notModified: false as const, body };
       });
     },

@@ -43,6 +43,9 @@ function requestBody(c: Context<AppEnv>): Readable {
 }
 
 function toWebStream(stream: Readable): ReadableStream<Uint8Array> {
+  // A client that goes away makes the adapter destroy the stream with an AbortError; the
+  // stream's own cleanup frees the agent's handle, and an unheard 'error' would kill the server.
+  stream.on('error', () => {});
   return Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
 }
 
