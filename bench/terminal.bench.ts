@@ -10,10 +10,9 @@
  *
  * Run alone: `npx tsx bench/terminal.bench.ts`, or with the others: `npm run bench -- terminal`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +20,7 @@ import pty from 'node-pty';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import type { BenchRow } from './types.ts';
+import { delay, freePort, waitForOutput } from './support.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUTPUT = 'head -c 50000000 /dev/zero | base64 -w 100';
@@ -35,36 +35,6 @@ const CLIENTS = 10;
 const WETTY = 'wetty 3.2.0';
 const RAW = 'raw node-pty read (in-process)';
 const MEASUREMENT_TIMEOUT_MS = 120_000;
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-function waitForOutput(child: ChildProcess, pattern: RegExp, what: string): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = seen.match(pattern);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}: ${seen}`)));
-  });
-}
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))];
