@@ -261,6 +261,29 @@ describe('live editing', () => {
     await b.disconnect();
   });
 
+  it('shows a change another program writes just after the agent saved', async () => {
+    const path = join(files, 'todo.md');
+    await writeFile(path, 'first\n');
+    const a = await client('todo.md').open();
+    const b = await client('todo.md').open();
+    // The watcher reports a file at most once per 50 ms: a write landing in that window after
+    // the report of our own save must still reach the editors.
+    for (const [round, delay] of [5, 15, 25, 35, 45].entries()) {
+      const saves = a.notices.filter((n) => n.type === 'saved').length;
+      a.text.insert(a.text.length, `typed ${round}\n`);
+      await eventually(() => expect(a.notices.filter((n) => n.type === 'saved').length).toBeGreaterThan(saves));
+      await sleep(delay);
+      const outside = `${a.text.toString()}from disk ${round}\n`;
+      await writeFile(path, outside);
+      await eventually(() => {
+        expect(a.text.toString()).toBe(outside);
+        expect(b.text.toString()).toBe(outside);
+      }, 2000);
+    }
+    await a.disconnect();
+    await b.disconnect();
+  });
+
   it('merges what a client typed while disconnected, also after the document was closed', async () => {
     await writeFile(join(files, 'offline.txt'), 'one\n');
     const a = await client('offline.txt').open();

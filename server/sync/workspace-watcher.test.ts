@@ -64,6 +64,23 @@ describe('workspace watcher', () => {
     await eventually(() => expect(seen('change', 'build/later.js')).toBe(true));
   });
 
+  it('reports a second write that lands just after the first was reported', async () => {
+    // chokidar drops a file's change events for 50 ms after reporting one (no trailing event):
+    // an outside write right after our own save must still be reported.
+    await writeFile(join(root, 'notes.md'), 'start');
+    await start().ready;
+    for (let round = 0; round < 5; round++) {
+      events.length = 0;
+      await writeFile(join(root, 'notes.md'), `first ${round}`);
+      await eventually(() => expect(seen('change', 'notes.md')).toBe(true));
+      await new Promise((r) => setTimeout(r, 15));
+      events.length = 0;
+      await writeFile(join(root, 'notes.md'), `second write of round ${round}`);
+      await eventually(() => expect(seen('change', 'notes.md')).toBe(true), 1000);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
   it('watches the folder of an ignored file someone opened, until released', async () => {
     await writeFile(join(root, '.gitignore'), '.env\nvendor/\n');
     await mkdir(join(root, 'vendor', 'lib'), { recursive: true });

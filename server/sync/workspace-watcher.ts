@@ -3,6 +3,14 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import { TEMP_FILE_PATTERN } from './doc-file.ts';
 import type { GitignoreMatcher } from './gitignore-matcher.ts';
 
+/**
+ * chokidar reports a file's change at most once per 50 ms and drops, with no trailing event, any
+ * change in that window: a write landing just after our own save would never be reported. Every
+ * change is therefore reported once more a little after the window closes.
+ */
+const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
+const TRAILING_CHANGE_MS = CHOKIDAR_CHANGE_THROTTLE_MS + 25;
+
 export type WatchEventType = 'change' | 'unlink' | 'unlinkDir';
 
 export type WorkspaceWatcherOptions = {
@@ -45,6 +53,25 @@ export function createWorkspaceWatcher(options: WorkspaceWatcherOptions): Worksp
     ignored: (path) => isTemp(path),
   });
   const extraDirs = new Map<string, number>();
+  /** Per watcher, so releasing an ignored file's folder cancels only what that watch scheduled. */
+  const trailingOf = new Map<FSWatcher, Map<string, NodeJS.Timeout>>([
+    [main, new Map()],
+    [extra, new Map()],
+  ]);
+  let closed = false;
+
+  function reportChange(watcher: FSWatcher, path: string): void {
+    options.onEvent('change', path);
+    const trailing = trailingOf.get(watcher)!;
+    clearTimeout(trailing.get(path));
+    trailing.set(
+      path,
+      setTimeout(() => {
+        trailing.delete(path);
+        if (!closed) options.onEvent('change', path);
+      }, TRAILING_CHANGE_MS),
+    );
+  }
 
   const ready = new Promise<void>((resolve) => main.once('ready', () => resolve()));
 
@@ -57,11 +84,11 @@ export function createWorkspaceWatcher(options: WorkspaceWatcherOptions): Worksp
   for (const watcher of [main, extra]) {
     watcher.on('add', (path) => {
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
-      options.onEvent('change', path);
+      reportChange(watcher, path);
     });
     watcher.on('change', (path) => {
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
-      options.onEvent('change', path);
+      reportChange(watcher, path);
     });
     watcher.on('unlink', (path) => {
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
@@ -88,10 +115,21 @@ export function createWorkspaceWatcher(options: WorkspaceWatcherOptions): Worksp
         else {
           extraDirs.delete(dir);
           extra.unwatch(dir);
+          const trailing = trailingOf.get(extra)!;
+          for (const [file, timer] of trailing) {
+            if (dirname(file) !== dir) continue;
+            clearTimeout(timer);
+            trailing.delete(file);
+          }
         }
       };
     },
     async close() {
+      closed = true;
+      for (const trailing of trailingOf.values()) {
+        for (const timer of trailing.values()) clearTimeout(timer);
+        trailing.clear();
+      }
       await Promise.all([main.close(), extra.close()]);
     },
   };
