@@ -33,7 +33,10 @@ function entryDone(pack: tar.Pack, header: Partial<tar.Header> & { name: string 
   });
   // A torn-down pack fails every pending entry; the walk reports the first failure, not each one.
   finished.catch(() => {});
-  return { entry: pack.entry(header, settle), finished };
+  const entry = pack.entry(header, settle);
+  // tar-stream reports a failure to `settle` but also emits it, and nobody else listens.
+  entry.on('error', () => {});
+  return { entry, finished };
 }
 
 /**
@@ -43,6 +46,9 @@ function entryDone(pack: tar.Pack, header: Partial<tar.Header> & { name: string 
  */
 export function packTarFrom(io: SftpIo, folder: WorkspacePath): Readable {
   const pack = tar.pack();
+  // A client that goes away destroys the wrapper, which destroys `pack` with an AbortError;
+  // the consumer learns of failures through the wrapper, and an unheard 'error' would kill the server.
+  pack.on('error', () => {});
 
   async function addFile(path: WorkspacePath, name: string, size: number, mode: number, mtime: Date): Promise<void> {
     const handle = await io.open(toSftpPath(path), 'r', path);
