@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { createFrameDecoder } from '../common/index.ts';
 import type { SubsystemHandler } from '../agent/index.ts';
 import type { DocManager } from './doc-manager.ts';
-import { encodeJsonEnvelope, ENVELOPE, readEnvelope, type CloseInstruction, type DocRequest } from './envelope.ts';
+import { encodeJsonEnvelope, ENVELOPE, readEnvelope, readFannedOut, type CloseInstruction, type DocRequest, type RelayMembership } from './envelope.ts';
 import type { DocPeer, SharedDoc } from './shared-doc.ts';
 
 export type DocSubsystemOptions = {
@@ -45,7 +45,13 @@ export function createDocSubsystem(options: DocSubsystemOptions): SubsystemHandl
       stream.end(encodeJsonEnvelope(ENVELOPE.close, instruction));
     }
 
+    /** Set by the `open` request when the server fans this socket's updates out itself. */
+    let relay: RelayMembership | undefined;
+
     const peer: DocPeer = {
+      get relay() {
+        return relay;
+      },
       write(frame) {
         if (phase === 'done') return;
         if (stream.writableLength > options.maxQueuedBytes) {
@@ -59,10 +65,17 @@ export function createDocSubsystem(options: DocSubsystemOptions): SubsystemHandl
 
     function deliver(frame: Buffer): void {
       const envelope = readEnvelope(frame);
-      if (!envelope || envelope.kind !== ENVELOPE.yjs) return finish({ code: 'bad_request', message: 'unexpected frame on a document channel' });
+      let message: Buffer;
+      let fannedOutAt: number | undefined;
+      if (envelope?.kind === ENVELOPE.yjs) message = envelope.payload;
+      else if (envelope?.kind === ENVELOPE.fannedOut && relay) {
+        const fannedOut = readFannedOut(envelope.payload);
+        if (!fannedOut) return finish({ code: 'bad_request', message: 'truncated fanned-out frame' });
+        ({ message, version: fannedOutAt } = fannedOut);
+      } else return finish({ code: 'bad_request', message: 'unexpected frame on a document channel' });
       const current = doc;
       if (!current) return;
-      const result = current.receive(peer, envelope.payload);
+      const result = current.receive(peer, message, fannedOutAt);
       if (!result.ok) finish({ code: result.error.code, message: result.error.message });
     }
 
@@ -84,6 +97,11 @@ export function createDocSubsystem(options: DocSubsystemOptions): SubsystemHandl
         return;
       }
       if (request.op !== 'open') return finish({ code: 'bad_request', message: `unknown request "${String((request as { op?: unknown }).op)}"` });
+      if (request.relay !== undefined) {
+        const { group, member } = request.relay as Partial<RelayMembership>;
+        if (typeof group !== 'string' || group === '' || !Number.isSafeInteger(member)) return finish({ code: 'bad_request', message: 'bad relay membership' });
+        relay = { group, member: member as number };
+      }
       phase = 'opening';
       const opened = await manager.open(request.path);
       if (!opened.ok) return finish({ code: opened.error.code, message: opened.error.message });

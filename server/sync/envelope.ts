@@ -18,11 +18,26 @@ export const ENVELOPE = {
   request: 3,
   /** JSON answer to a non-`open` request; the channel ends after it. */
   reply: 4,
+  /**
+   * server → agent: a y-websocket message the server has already handed to its own other
+   * sockets of this document (see `RelayMembership`). Payload: uint32 BE group version, then the
+   * message. The agent relays it only to editors outside that group, or that joined it later.
+   */
+  fannedOut: 5,
 } as const;
 
 export type EnvelopeKind = (typeof ENVELOPE)[keyof typeof ENVELOPE];
 
-export type DocRequest = { op: 'open'; path: string } | { op: 'ignored'; dir: string };
+/**
+ * A control server passes a browser's updates straight to the other browsers it serves on the
+ * same document. Those sockets form a relay group: `group` names it (unique per server process
+ * and requested path), `member` is the group's version when this channel's socket joined it. A
+ * `fannedOut` frame carries the group's version when it was sent, so the agent knows exactly which
+ * members already have it: those of the same group with `member` ≤ that version.
+ */
+export type RelayMembership = { group: string; member: number };
+
+export type DocRequest = { op: 'open'; path: string; relay?: RelayMembership } | { op: 'ignored'; dir: string };
 
 /** `code` is a WharfError code, or `normal` for an orderly end (a deleted file). */
 export type CloseInstruction = { code: string; message: string };
@@ -46,6 +61,24 @@ export function encodeEnvelope(kind: EnvelopeKind, payload: Uint8Array): Buffer 
 
 export function encodeJsonEnvelope(kind: EnvelopeKind, value: unknown): Buffer {
   return encodeEnvelope(kind, Buffer.from(JSON.stringify(value)));
+}
+
+const VERSION_BYTES = 4;
+
+/** A `fannedOut` frame: header, kind, the relay group's version, the browser's message. */
+export function encodeFannedOut(version: number, message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + VERSION_BYTES + message.length);
+  out.writeUInt32BE(1 + VERSION_BYTES + message.length, 0);
+  out[FRAME_HEADER_BYTES] = ENVELOPE.fannedOut;
+  out.writeUInt32BE(version, FRAME_HEADER_BYTES + 1);
+  out.set(message, FRAME_HEADER_BYTES + 1 + VERSION_BYTES);
+  return out;
+}
+
+/** The payload of a `fannedOut` envelope, or undefined when it is too short to hold a version. */
+export function readFannedOut(payload: Buffer): { version: number; message: Buffer } | undefined {
+  if (payload.length < VERSION_BYTES) return undefined;
+  return { version: payload.readUInt32BE(0), message: payload.subarray(VERSION_BYTES) };
 }
 
 /** Splits a decoded frame into its kind and a view of its payload (no copy). */

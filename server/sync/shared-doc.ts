@@ -1,19 +1,14 @@
 import type { Stats } from 'node:fs';
-import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import { fail, FRAME_HEADER_BYTES, ok, type Result } from '../common/index.ts';
+import { fail, ok, type Result } from '../common/index.ts';
 import { readDocFile, sameStamp, stampOf, statInPlace, writeFileAtomic, type DiskStamp } from './doc-file.ts';
+import { asRelayedUpdate, MESSAGE_AWARENESS, MESSAGE_SYNC, parseDocMessage, type PeerFailure } from './doc-message.ts';
 import type { DocStateStore } from './doc-state-store.ts';
-import { encodeEnvelope, encodeJsonEnvelope, ENVELOPE, type CloseInstruction, type DocServerMessage, type DocStateMessage } from './envelope.ts';
+import { encodeEnvelope, encodeJsonEnvelope, ENVELOPE, type CloseInstruction, type DocServerMessage, type DocStateMessage, type RelayMembership } from './envelope.ts';
 import { applyTextChange } from './text-diff.ts';
-
-/** y-websocket's message types (the first varUint of every binary message). */
-const MESSAGE_SYNC = 0;
-const MESSAGE_AWARENESS = 1;
-const MESSAGE_QUERY_AWARENESS = 3;
 
 /** The Y.Text every client binds its editor to. */
 export const TEXT_NAME = 'content';
@@ -36,6 +31,8 @@ export type DocPeer = {
   write(frame: Buffer): void;
   /** Ends the connection with this close instruction. */
   close(instruction: CloseInstruction): void;
+  /** The server's relay group this connection belongs to, if its server fans updates out itself. */
+  readonly relay?: RelayMembership;
 };
 
 export type SharedDocOptions = {
@@ -54,7 +51,7 @@ export type SharedDocOptions = {
   onGone: () => void;
 };
 
-export type PeerFailure = { code: 'bad_request'; message: string };
+export type { PeerFailure };
 
 export type SharedDoc = {
   readonly real: string;
@@ -64,8 +61,12 @@ export type SharedDoc = {
   readonly readOnly: false | 'binary' | 'too_large';
   attach(peer: DocPeer): void;
   detach(peer: DocPeer): void;
-  /** One binary message from a peer. A failure means the message was garbled: close that peer. */
-  receive(peer: DocPeer, message: Uint8Array): Result<void, PeerFailure>;
+  /**
+   * One binary message from a peer. A failure means the message was garbled: close that peer.
+   * `fannedOutAt` is set when the peer's server already gave the message to the members of the
+   * peer's relay group up to that version; they are skipped when relaying it.
+   */
+  receive(peer: DocPeer, message: Uint8Array, fannedOutAt?: number): Result<void, PeerFailure>;
   /** The watcher saw something happen to the file. */
   noteDiskEvent(): void;
   /** Looks at the file now (not after the settle delay); resolves once any change is merged. */
@@ -88,11 +89,6 @@ function awarenessMessage(awareness: awarenessProtocol.Awareness, clients: numbe
   encoding.writeVarUint(encoder, MESSAGE_AWARENESS);
   encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients));
   return encoding.toUint8Array(encoder);
-}
-
-function isEmptyUpdate(update: Uint8Array): boolean {
-  const decoded = Y.decodeUpdate(update);
-  return decoded.structs.length === 0 && decoded.ds.clients.size === 0;
 }
 
 /**
@@ -158,6 +154,17 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     for (const peer of peers.keys()) if (peer !== except) peer.write(frame);
   }
 
+  /** Whether `peer` already has what `origin`'s server fanned out at version `fannedOutAt`. */
+  function hasFannedOut(peer: DocPeer, origin: DocPeer, fannedOutAt: number | undefined): boolean {
+    if (fannedOutAt === undefined || !peer.relay || !origin.relay) return false;
+    return peer.relay.group === origin.relay.group && peer.relay.member <= fannedOutAt;
+  }
+
+  /** A peer's message to everyone else who does not have it yet. */
+  function relay(frame: Buffer, origin: DocPeer, fannedOutAt: number | undefined): void {
+    for (const peer of peers.keys()) if (peer !== origin && !hasFannedOut(peer, origin, fannedOutAt)) peer.write(frame);
+  }
+
   function broadcastJson(message: DocServerMessage): void {
     broadcast(encodeJsonEnvelope(ENVELOPE.json, message));
   }
@@ -191,6 +198,9 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     }, Math.max(0, due - now));
   }
 
+  /** Set while a peer's awareness update, already fanned out by its server, is being applied. */
+  let awarenessFannedOutAt: number | undefined;
+
   awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
     const controlled = peers.get(origin as DocPeer);
     if (controlled) {
@@ -199,7 +209,8 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     }
     // Sent to the origin too, as y-websocket's server does: its client counts any message as a
     // sign of life and reconnects after 30 s of silence.
-    broadcast(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, added.concat(updated, removed))));
+    const frame = encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, added.concat(updated, removed)));
+    for (const peer of peers.keys()) if (peer === origin || !controlled || !hasFannedOut(peer, origin as DocPeer, awarenessFannedOutAt)) peer.write(frame);
   });
 
   /** Moves saved updates into the mirror now, and into the state log a little later. */
@@ -356,60 +367,62 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     await absorbDiskChange();
   }
 
-  function receive(peer: DocPeer, message: Uint8Array): Result<void, PeerFailure> {
-    const garbled = (why: string) => fail({ code: 'bad_request' as const, message: `garbled sync message: ${why}` });
-    const decoder = decoding.createDecoder(message);
-    try {
-      const type = decoding.readVarUint(decoder);
-      if (type === MESSAGE_SYNC) {
-        const syncType = decoding.readVarUint(decoder);
-        const payload = decoding.readVarUint8Array(decoder);
-        if (decoder.pos !== message.length) return garbled('trailing bytes');
-        if (syncType === syncProtocol.messageYjsSyncStep1) {
-          const encoder = encoding.createEncoder();
-          encoding.writeVarUint(encoder, MESSAGE_SYNC);
-          syncProtocol.writeSyncStep2(encoder, doc, payload);
-          peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
-          return ok(undefined);
-        }
-        if (syncType !== syncProtocol.messageYjsSyncStep2 && syncType !== syncProtocol.messageYjsUpdate) return garbled(`unknown sync type ${syncType}`);
-        // Decoding first means a malformed update is refused whole, never half applied.
-        if (isEmptyUpdate(payload)) return ok(undefined);
-        if (readOnly) {
-          peer.write(encodeJsonEnvelope(ENVELOPE.json, { type: 'error', message: `${rel} is read-only (${readOnly}): the edit was not applied` }));
-          return ok(undefined);
-        }
-        if (gone || closed) return ok(undefined);
-        // Relay the message as it came, then apply it: the other editors see the keystroke
-        // without waiting for it to be integrated and re-encoded here. Yjs updates commute, so
-        // the order does not matter, and the update decoded cleanly above. A step 2 (a
-        // reconnecting client's offline edits) is relayed as a plain update.
-        const relay = encodeEnvelope(ENVELOPE.yjs, message);
-        if (syncType === syncProtocol.messageYjsSyncStep2) relay[FRAME_HEADER_BYTES + 2] = syncProtocol.messageYjsUpdate;
-        broadcast(relay, peer);
-        relayed = true;
-        try {
-          Y.applyUpdate(doc, payload, peer);
-        } finally {
-          relayed = false;
-        }
-        return ok(undefined);
+  /** Decoded cleanly but could not be applied (not seen in practice): still that peer's fault. */
+  function garbled(err: unknown): Result<void, PeerFailure> {
+    return fail({ code: 'bad_request', message: `garbled sync message: ${(err as Error).message}` });
+  }
+
+  function receive(peer: DocPeer, message: Uint8Array, fannedOutAt?: number): Result<void, PeerFailure> {
+    const parsed = parseDocMessage(message);
+    if (!parsed.ok) return parsed;
+    const msg = parsed.value;
+    if (msg.type === 'sync-step1') {
+      const encoder = encoding.createEncoder();
+      encoding.writeVarUint(encoder, MESSAGE_SYNC);
+      try {
+        // The state vector is only decoded here.
+        syncProtocol.writeSyncStep2(encoder, doc, msg.stateVector);
+      } catch (err) {
+        return garbled(err);
       }
-      if (type === MESSAGE_AWARENESS) {
-        const update = decoding.readVarUint8Array(decoder);
-        if (decoder.pos !== message.length) return garbled('trailing bytes');
-        awarenessProtocol.applyAwarenessUpdate(awareness, update, peer);
-        return ok(undefined);
-      }
-      if (type === MESSAGE_QUERY_AWARENESS) {
-        if (decoder.pos !== message.length) return garbled('trailing bytes');
-        peer.write(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, [...awareness.getStates().keys()])));
-        return ok(undefined);
-      }
-      return garbled(`unknown message type ${type}`);
-    } catch (err) {
-      return garbled((err as Error).message);
+      peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
+      return ok(undefined);
     }
+    if (msg.type === 'query-awareness') {
+      peer.write(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, [...awareness.getStates().keys()])));
+      return ok(undefined);
+    }
+    if (msg.type === 'awareness') {
+      awarenessFannedOutAt = fannedOutAt;
+      try {
+        awarenessProtocol.applyAwarenessUpdate(awareness, msg.update, peer);
+      } catch (err) {
+        return garbled(err);
+      } finally {
+        awarenessFannedOutAt = undefined;
+      }
+      return ok(undefined);
+    }
+    if (msg.empty) return ok(undefined);
+    if (readOnly) {
+      peer.write(encodeJsonEnvelope(ENVELOPE.json, { type: 'error', message: `${rel} is read-only (${readOnly}): the edit was not applied` }));
+      return ok(undefined);
+    }
+    if (gone || closed) return ok(undefined);
+    // Relay the message as it came, then apply it: the other editors see the keystroke without
+    // waiting for it to be integrated and re-encoded here. Yjs updates commute, so the order does
+    // not matter, and parseDocMessage decoded the update fully (a malformed one is refused whole,
+    // never half applied).
+    relay(encodeEnvelope(ENVELOPE.yjs, asRelayedUpdate(message, msg)), peer, fannedOutAt);
+    relayed = true;
+    try {
+      Y.applyUpdate(doc, msg.update, peer);
+    } catch (err) {
+      return garbled(err);
+    } finally {
+      relayed = false;
+    }
+    return ok(undefined);
   }
 
   return {

@@ -1,8 +1,19 @@
 import type ssh2 from 'ssh2';
 import { CLOSE_CODES, createFrameDecoder, WharfError, type ErrorCode } from '../../common/index.ts';
-import { DOC_SUBSYSTEM, encodeEnvelope, encodeJsonEnvelope, ENVELOPE, readEnvelope, type CloseInstruction } from '../../sync/index.ts';
+import {
+  asRelayedUpdate,
+  DOC_SUBSYSTEM,
+  encodeEnvelope,
+  encodeFannedOut,
+  encodeJsonEnvelope,
+  ENVELOPE,
+  parseDocMessage,
+  readEnvelope,
+  type CloseInstruction,
+} from '../../sync/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
+import { createDocRelay } from './doc-relay.ts';
 
 /** Codes the agent may ask us to close with; anything else is reported as internal. */
 const AGENT_CLOSE_CODES = new Set<ErrorCode>(['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'unavailable', 'internal']);
@@ -11,9 +22,28 @@ const AGENT_CLOSE_CODES = new Set<ErrorCode>(['bad_request', 'forbidden', 'not_f
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const LOW_WATER_BYTES = 1024 * 1024;
 
+/**
+ * Larger messages (a big paste) are not fanned out here but take the agent's path: it alone
+ * knows its frame limit, and a message that size is not typing.
+ */
+const FAN_OUT_MAX_BYTES = 1024 * 1024;
+
 function errorOf(instruction: CloseInstruction): WharfError {
   const code = AGENT_CLOSE_CODES.has(instruction.code as ErrorCode) ? (instruction.code as ErrorCode) : 'internal';
   return new WharfError(code, String(instruction.message ?? 'closed by the workspace agent'));
+}
+
+/**
+ * Follows the agent's `state` notices: fan-out stops the moment the document turns read-only
+ * (binary or too large), and starts only once the agent said it takes edits.
+ */
+function takesEdits(notice: Buffer, current: boolean): boolean {
+  try {
+    const parsed = JSON.parse(notice.toString('utf8')) as { type?: unknown; readOnly?: unknown };
+    return parsed.type === 'state' ? parsed.readOnly === false : current;
+  } catch {
+    return false;
+  }
 }
 
 function requirePath(value: string | undefined, name: string): string {
@@ -48,8 +78,13 @@ function readReply(channel: ssh2.ClientChannel, maxBytes: number): Promise<Recor
  * channel to the agent, and messages are relayed as they are, with a 5-byte header added or
  * removed. y-websocket binary messages pass through untouched; the agent's JSON notices become
  * text frames; its close instruction becomes the websocket close code.
+ *
+ * A browser's update is also handed straight to the other websockets of this server that have
+ * the same document open (doc-relay.ts), after the same validation the agent does, so an editor
+ * next door does not wait for the agent's round trip; the agent skips them when it relays.
  */
 export const registerDocRoutes: RouteModule = (app, ws, deps) => {
+  const relayGroups = createDocRelay({ maxBufferedBytes: deps.maxWebSocketMessageBytes });
   ws.add({
     pattern: '/api/workspaces/:id/docs',
     handle: async (socket, ctx) => {
@@ -72,9 +107,15 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
         return;
       }
       let closing = false;
+      const member = relayGroups.join(`${ctx.params.id}\0${path}`, socket, () =>
+        closeWithError(new WharfError('unavailable', 'this connection is not keeping up with the document; reconnect to re-sync')),
+      );
+      /** Whether the agent said (in its `state` notice on this channel) that the document takes edits. */
+      let writable = false;
       const closeSocket = (code: number, reason: string) => {
         if (closing) return;
         closing = true;
+        member.leave();
         // A paused socket would never read the browser's half of the closing handshake.
         socket.resume();
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
@@ -82,7 +123,7 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       };
       const closeWithError = (err: unknown) => closeSocket(closeCodeOf(err), closeReasonOf(err));
 
-      channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'open', path }));
+      channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'open', path, relay: member.membership }));
 
       const decoder = createFrameDecoder(deps.maxWebSocketMessageBytes + 1, {
         onError: (e) => closeWithError(new WharfError('internal', `bad frame from the workspace agent: ${e.message}`)),
@@ -90,7 +131,10 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
           const envelope = readEnvelope(frame);
           if (!envelope) return;
           if (envelope.kind === ENVELOPE.yjs) socket.send(envelope.payload, { binary: true });
-          else if (envelope.kind === ENVELOPE.json) socket.send(envelope.payload, { binary: false });
+          else if (envelope.kind === ENVELOPE.json) {
+            writable = takesEdits(envelope.payload, writable);
+            socket.send(envelope.payload, { binary: false });
+          }
           else if (envelope.kind === ENVELOPE.close) {
             let instruction: CloseInstruction;
             try {
@@ -116,16 +160,29 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       channel.on('close', () => closeWithError(new WharfError('unavailable', 'lost the workspace agent; reconnect')));
       channel.on('error', () => {});
 
+      /** The frame that takes a browser message to the agent, fanning it out here first when it may be. */
+      const frameFor = (data: Buffer): Buffer | WharfError => {
+        if (!writable || data.length > FAN_OUT_MAX_BYTES || !member.hasOthers) return encodeEnvelope(ENVELOPE.yjs, data);
+        const parsed = parseDocMessage(data);
+        if (!parsed.ok) return new WharfError('bad_request', parsed.error.message);
+        const message = parsed.value;
+        if (message.type === 'awareness') return encodeFannedOut(member.fanOut(data), data);
+        if (message.type === 'sync-update' && !message.empty) return encodeFannedOut(member.fanOut(asRelayedUpdate(data, message)), data);
+        return encodeEnvelope(ENVELOPE.yjs, data);
+      };
       const relay = (data: Buffer, isBinary: boolean) => {
         if (closing) return;
         if (!isBinary) return closeWithError(new WharfError('bad_request', 'document sync uses binary messages only'));
-        if (!channel.write(encodeEnvelope(ENVELOPE.yjs, data))) socket.pause();
+        const frame = frameFor(data);
+        if (frame instanceof WharfError) return closeWithError(frame);
+        if (!channel.write(frame)) socket.pause();
       };
       channel.on('drain', () => socket.resume());
       for (const [data, isBinary] of early) relay(data, isBinary);
       socket.on('message', relay);
       socket.on('close', () => {
         closing = true;
+        member.leave();
         channel.close();
       });
     },
