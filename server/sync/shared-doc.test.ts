@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { createFrameDecoder } from '../common/index.ts';
 import { createDocStateStore } from './doc-state-store.ts';
-import { ENVELOPE, readEnvelope, type CloseInstruction } from './envelope.ts';
+import { ENVELOPE, readEnvelope, type CloseInstruction, type RelayMembership } from './envelope.ts';
 import { openSharedDoc, type DocPeer, type SharedDoc } from './shared-doc.ts';
 
 /** A connection as the subsystem would drive it, with a browser's Y.Doc on the far side. */
@@ -16,6 +17,10 @@ class BrowserPeer implements DocPeer {
   readonly doc = new Y.Doc();
   readonly text = this.doc.getText('content');
   notices: Array<Record<string, unknown>> = [];
+  /** Awareness messages received. */
+  awarenessMessages = 0;
+  /** When set, this browser's server has already fanned its updates out up to this group version. */
+  fannedOutAt: number | undefined;
   closedWith: CloseInstruction | undefined;
   private shared: SharedDoc | undefined;
   private readonly decoder = createFrameDecoder(64 * 1024 * 1024, {
@@ -25,13 +30,13 @@ class BrowserPeer implements DocPeer {
     onFrame: (frame) => this.onFrame(frame),
   });
 
-  constructor() {
+  constructor(readonly relay?: RelayMembership) {
     this.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === this || !this.shared) return;
       const encoder = encoding.createEncoder();
       encoding.writeVarUint(encoder, 0);
       syncProtocol.writeUpdate(encoder, update);
-      expect(this.shared.receive(this, encoding.toUint8Array(encoder)).ok).toBe(true);
+      expect(this.shared.receive(this, encoding.toUint8Array(encoder), this.fannedOutAt).ok).toBe(true);
     });
   }
 
@@ -66,7 +71,9 @@ class BrowserPeer implements DocPeer {
       return;
     }
     const decoder = decoding.createDecoder(envelope.payload);
-    if (decoding.readVarUint(decoder) !== 0) return;
+    const type = decoding.readVarUint(decoder);
+    if (type === 1) this.awarenessMessages++;
+    if (type !== 0) return;
     const encoder = encoding.createEncoder();
     encoding.writeVarUint(encoder, 0);
     syncProtocol.readSyncMessage(decoder, encoder, this.doc, this);
@@ -201,6 +208,43 @@ describe('shared document', () => {
     expect(browser.text.toString()).toBe('offline: hello\n');
     await second.close();
     expect(await readFile(file, 'utf8')).toBe('offline: hello\n');
+  });
+
+  it('relays a fanned-out message to everyone its server did not already give it to', async () => {
+    await writeFile(file, 'x\n');
+    const shared = await open(5);
+    const origin = new BrowserPeer({ group: 'g', member: 1 });
+    const before = new BrowserPeer({ group: 'g', member: 2 });
+    const after = new BrowserPeer({ group: 'g', member: 4 });
+    const elsewhere = new BrowserPeer({ group: 'h', member: 1 });
+    const plain = new BrowserPeer();
+    const all = [origin, before, after, elsewhere, plain];
+    for (const p of all) p.join(shared);
+    // Group g was at version 3 when its server fanned this out: members 1 to 3 have it.
+    origin.fannedOutAt = 3;
+    origin.text.insert(0, '>');
+    expect(shared.text()).toBe('>x\n');
+    expect(before.text.toString()).toBe('x\n');
+    for (const p of [after, elsewhere, plain]) expect(p.text.toString()).toBe('>x\n');
+    // What the server did for member 2.
+    Y.applyUpdate(before.doc, Y.encodeStateAsUpdate(origin.doc), before);
+
+    // Sent as it came (not fanned out): everyone gets it.
+    origin.fannedOutAt = undefined;
+    origin.text.insert(0, '>');
+    for (const p of [before, after, elsewhere, plain]) expect(p.text.toString()).toBe('>>x\n');
+
+    // Awareness: the origin still hears its own (y-websocket's sign of life), member 2 is skipped.
+    const cursor = new awarenessProtocol.Awareness(origin.doc);
+    cursor.setLocalStateField('user', { name: 'ann' });
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, 1);
+    encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(cursor, [origin.doc.clientID]));
+    for (const p of all) p.awarenessMessages = 0;
+    expect(shared.receive(origin, encoding.toUint8Array(encoder), 3).ok).toBe(true);
+    expect(all.map((p) => p.awarenessMessages)).toEqual([1, 0, 1, 1, 1]);
+    cursor.destroy();
+    await shared.close();
   });
 
   it('refuses garbled messages and leaves the document as it was', async () => {
