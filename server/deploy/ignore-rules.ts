@@ -23,6 +23,12 @@ export type IgnoreMatcher = {
    * packer skips the folder without reading it.
    */
   mayReinclude(dir: string): boolean;
+  /**
+   * Whether every path inside a folder gets the same answer as the folder itself (no pattern can
+   * tell them apart), so the packer keeps a kept folder's contents without asking path by path.
+   * False whenever that is not certain.
+   */
+  decidesBelow(dir: string): boolean;
   readonly patterns: readonly string[];
 };
 
@@ -142,9 +148,26 @@ function segmentRegExp(segment: string): RegExp {
   }
 }
 
+/**
+ * A pattern's segments when each one matches exactly one path segment (only `*`, `?` and literal
+ * text), else undefined: `**`, character classes and escapes are left to the full matcher.
+ */
+function plainSegments(pattern: string): RegExp[] | undefined {
+  const body = normalisePattern(pattern.startsWith('!') ? pattern.slice(1) : pattern);
+  if (body === undefined || /\*\*|[[\]\\]/.test(body)) return undefined;
+  return body.split('/').map(segmentRegExp);
+}
+
 export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher {
   const matcher = createDockerIgnore({ ignorecase: false }).add(patterns.map(adaptForBalena));
   const exceptions = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1).split('/'));
+  // Docker's matcher tries a pattern of n segments on the whole path and on its first n
+  // segments. So a plain pattern no longer than a folder's depth gives everything inside the
+  // answer it gives the folder, and a longer one matters inside only if its first segments match
+  // the folder's.
+  const segmented = patterns.map(plainSegments);
+  const plain = segmented.filter((segments): segments is RegExp[] => segments !== undefined);
+  const complex = plain.length < segmented.length;
   return {
     patterns,
     excludes: (path) => patterns.length > 0 && matcher.ignores(path),
@@ -158,6 +181,15 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
           if (!segmentRegExp(segments[i]).test(dirSegments[i])) return false;
         }
         return true;
+      });
+    },
+    decidesBelow(dir) {
+      if (complex) return false;
+      const dirSegments = dir.split('/');
+      return plain.every((segments) => {
+        if (segments.length <= dirSegments.length) return true;
+        for (let i = 0; i < dirSegments.length; i++) if (!segments[i].test(dirSegments[i])) return true;
+        return false;
       });
     },
   };

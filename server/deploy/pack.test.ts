@@ -107,7 +107,7 @@ describe('context packer', () => {
     const first = createHash('sha256').update((await pack(root, ignore)).archive).digest('hex');
     await utimes(join(root, 'app/config.yml'), new Date(2020, 1, 1), new Date(2020, 1, 1));
     await chown(join(root, 'app/config.yml'), 1234, 1234);
-    const second = createHash('sha256').update((await pack(root, ignore, 'deploy', { readAheadEntries: 3, smallFileBytes: 1024 })).archive).digest('hex');
+    const second = createHash('sha256').update((await pack(root, ignore, 'deploy', { slabBytes: 1024, slabsInFlight: 1, outputBlockBytes: 1000 })).archive).digest('hex');
     expect(second).toBe(first);
   });
 

@@ -1,25 +1,31 @@
-import { close, constants as fsConstants, fstat, lstat, open, read, readdir, type Dirent, type Stats } from 'node:fs';
-import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { lstat, readdir, type Dirent, type Stats } from 'node:fs';
+import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { IgnoreMatcher } from './ignore-rules.ts';
-import { startPackReader, type ReadResult } from './pack-reader.ts';
+import { NAMED, RECORD, RECORD_FIELDS, startPackReader, type ReadSlab } from './pack-reader.ts';
 
 /**
  * Packs a folder as a tar stream for the builder: `.oktetoignore` applied while walking,
  * file modes, symlinks (as links) and empty folders kept, owners and times normalised so the
- * same tree always gives the same bytes. Streams: only a bounded window of upcoming files is
- * read ahead (concurrently), never the whole context.
+ * same tree always gives the same bytes. Streams: the walker runs at most a bounded number of
+ * entries ahead of the encoder, and file contents pass through a bounded number of slabs.
+ *
+ * The work is split in three, so that each part runs while the others wait:
+ * - the walker (main thread) lists folders and applies the ignore rules;
+ * - a worker thread stats and reads the files it is sent, into slabs (see pack-reader.ts);
+ * - tar-stream encodes each slab's entries (main thread) into output blocks of OUTPUT_BLOCK.
  */
 export type PackOptions = {
   root: string;
   matcher: IgnoreMatcher;
   /** Every entry goes under this folder of the archive (`src/`); empty for none. */
   prefix: string;
-  /** How many upcoming entries are being read at once. */
-  readAheadEntries: number;
-  /** Files up to this size are read whole, ahead of their turn; larger ones stream at their turn. */
-  smallFileBytes: number;
+  /** Size of the buffers file contents are read into; a larger file spans several. */
+  slabBytes: number;
+  /** How many slabs may be read ahead of the encoder. */
+  slabsInFlight: number;
+  /** Size of the chunks the packed stream gives out (the last one may be smaller). */
+  outputBlockBytes: number;
 };
 
 export type PackSummary = {
@@ -36,21 +42,21 @@ export type PackSummary = {
 
 export type PackedContext = { stream: Readable; summary: Promise<PackSummary> };
 
-export const DEFAULT_PACK_LIMITS = { readAheadEntries: 128, smallFileBytes: 128 * 1024 };
+/**
+ * 1 MiB slabs: large enough that a slab holds hundreds of typical source files (one message
+ * each way per slab), small enough that four of them in flight keep memory flat. 256 KiB output
+ * blocks: an HTTP chunk or SSH frame per block instead of three per file.
+ */
+export const DEFAULT_PACK_LIMITS = { slabBytes: 1024 * 1024, slabsInFlight: 4, outputBlockBytes: 256 * 1024 };
 
 /** Every entry gets this time, so packing the same tree twice gives identical archives. */
 const FIXED_MTIME = new Date(Date.UTC(2000, 0, 1));
-const STREAM_CHUNK = 256 * 1024;
-const OUTPUT_BLOCK = 256 * 1024;
-const MAX_QUEUED = 4096;
+/** Entries sent to the reader in one message. */
+const BATCH = 256;
+/** The walker waits when this many entries are sent but not yet encoded. */
+const MAX_AHEAD = 8192;
 
-type Item = {
-  type: 'dir' | 'file' | 'symlink';
-  /** Path inside the context, POSIX, no leading or trailing slash. */
-  rel: string;
-  abs: string;
-  result?: Promise<ReadResult>;
-};
+type Kind = 'd' | 'f' | 'l' | 'w';
 
 function describeFailure(message: string, code: string | undefined, detail: string): Error {
   const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : detail;
@@ -61,42 +67,74 @@ function readdirAsync(path: string): Promise<Dirent[]> {
   return new Promise((resolve, reject) => readdir(path, { withFileTypes: true }, (err, entries) => (err ? reject(err) : resolve(entries))));
 }
 
-function readChunk(fd: number, buffer: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buffer, 0, buffer.length, position, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
 export function packContext(options: PackOptions): PackedContext {
   const pack = tar.pack();
   const summary: PackSummary = { bytes: 0, files: 0, directories: 0, symlinks: 0, contentBytes: 0, skipped: [] };
-  const counted = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const reader = startPackReader({ smallFileBytes: options.smallFileBytes });
-
-  // The walker fills `queue` in archive order; the writer drains it, with reads requested a
-  // window ahead of it.
-  const queue: Item[] = [];
-  let head = 0;
-  let requested = 0;
-  let walking = true;
+  // One block buffered at most: a paused reader (`for await`, `read()`) then gets each block as
+  // it is, where two buffered blocks would be concatenated into a copy.
+  let packPaused = false;
+  const counted = new Readable({
+    highWaterMark: options.outputBlockBytes,
+    read() {
+      if (!packPaused) return;
+      packPaused = false;
+      pack.resume();
+    },
+  });
   let failed: Error | undefined;
-  let wakeWriter: (() => void) | undefined;
-  let wakeWalker: (() => void) | undefined;
-  const signalWriter = () => {
-    const w = wakeWriter;
-    wakeWriter = undefined;
-    w?.();
+  const stop = (err: Error) => {
+    if (failed) return;
+    failed = err;
+    // Destroying (not finalizing) leaves a truncated archive, so a half-packed context is never
+    // mistaken for a complete one downstream.
+    counted.destroy(err);
+    pack.destroy();
+    wakeWalker();
   };
 
-  /** Queues an item; the walker awaits `room()` only when the writer has fallen far behind. */
-  function enqueue(item: Item): void {
-    queue.push(item);
-    if (queue.length - requested >= 16) signalWriter();
+  /* ---- walker → reader: the names sent and not yet encoded, in archive order ---- */
+  let names: string[] = [];
+  let nameHead = 0;
+  let batchKinds = '';
+  let batchPaths: string[] = [];
+  let batchNames: string[] = [];
+  let walkerWaiting: (() => void) | undefined;
+  const ahead = () => names.length - nameHead;
+  function wakeWalker(): void {
+    const w = walkerWaiting;
+    walkerWaiting = undefined;
+    w?.();
   }
-  const room = (): Promise<void> | undefined => (queue.length - head > MAX_QUEUED ? new Promise<void>((r) => (wakeWalker = r)) : undefined);
 
-  async function walk(dirAbs: string, dirRel: string, pendingParents: Item[]): Promise<void> {
+  const reader = startPackReader({ slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight, onSlab: encodeSlab, onFailure: stop });
+
+  function sendBatch(): void {
+    if (batchPaths.length === 0) return;
+    reader.read({ kinds: batchKinds, paths: batchPaths, names: batchNames });
+    batchKinds = '';
+    batchPaths = [];
+    batchNames = [];
+  }
+
+  function add(kind: Kind, rel: string): void {
+    const name = `${options.prefix}${rel}`;
+    names.push(name);
+    if (kind === 'w') batchNames.push(name);
+    batchKinds += kind;
+    batchPaths.push(`${options.root}/${rel}`);
+    if (batchPaths.length >= BATCH) sendBatch();
+  }
+
+  /** Before the walker waits for anything: a reader with little left to do gets what we have. */
+  async function pause<T>(wait: Promise<T>): Promise<T> {
+    if (ahead() - batchPaths.length < BATCH) sendBatch();
+    return wait;
+  }
+
+  async function walk(dirAbs: string, dirRel: string, pendingParents: string[]): Promise<void> {
     let entries: Dirent[];
     try {
-      entries = await readdirAsync(dirAbs);
+      entries = await pause(readdirAsync(dirAbs));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT') return;
@@ -106,166 +144,184 @@ export function packContext(options: PackOptions): PackedContext {
     for (const entry of entries) {
       if (failed) return;
       const rel = dirRel ? `${dirRel}/${entry.name}` : entry.name;
-      const abs = join(dirAbs, entry.name);
       const excluded = options.matcher.excludes(rel);
       if (entry.isDirectory()) {
-        const item: Item = { type: 'dir', rel, abs };
         if (!excluded) {
-          for (const p of pendingParents.splice(0)) enqueue(p);
-          enqueue(item);
-          await walk(abs, rel, []);
+          for (const p of pendingParents.splice(0)) add('d', p);
+          add('d', rel);
+          // No ignore rule can tell anything inside apart from this kept folder: the reader
+          // walks it itself, without a message (or a match) per entry.
+          if (options.matcher.decidesBelow(rel)) add('w', rel);
+          else await walk(`${dirAbs}/${entry.name}`, rel, []);
         } else if (options.matcher.mayReinclude(rel)) {
           // Its header is written only if something inside is brought back by a `!` rule.
-          const parents = [...pendingParents, item];
-          await walk(abs, rel, parents);
+          const parents = [...pendingParents, rel];
+          await walk(`${dirAbs}/${entry.name}`, rel, parents);
           if (parents.length === 0) pendingParents.splice(0);
         }
         continue;
       }
       if (excluded) continue;
       if (entry.isFile() || entry.isSymbolicLink()) {
-        for (const p of pendingParents.splice(0)) enqueue(p);
-        enqueue({ type: entry.isFile() ? 'file' : 'symlink', rel, abs });
-        const wait = room();
-        if (wait) await wait;
+        for (const p of pendingParents.splice(0)) add('d', p);
+        add(entry.isFile() ? 'f' : 'l', rel);
+        if (ahead() > MAX_AHEAD) await pause(new Promise<void>((r) => (walkerWaiting = r)));
       } else if (summary.skipped.length < 20) summary.skipped.push(rel);
     }
   }
 
-  /** Asks the reader for everything from `requested` up to a window ahead of the writer. */
-  function requestReads(): void {
-    const end = Math.min(queue.length, head + options.readAheadEntries);
-    if (end <= requested) return;
-    if (end - requested < options.readAheadEntries / 4 && requested > head && walking) return;
-    const batch = queue.slice(requested, end);
-    const results = reader.read(batch.map((item) => ({ kind: item.type === 'symlink' ? 'link' : item.type, path: item.abs })));
-    for (let i = 0; i < batch.length; i++) batch[i].result = results[i];
-    requested = end;
+  /* ---- reader → tar-stream ---- */
+  // The entry whose content continues in the next slab.
+  let openSink: { sink: ReturnType<typeof pack.entry>; left: number; name: string } | undefined;
+  let finalizing = false;
+
+  function nextName(): string {
+    const name = names[nameHead];
+    names[nameHead++] = '';
+    if (nameHead > 4096 && nameHead * 2 > names.length) {
+      names = names.slice(nameHead);
+      nameHead = 0;
+    }
+    if (walkerWaiting && ahead() <= MAX_AHEAD / 2) wakeWalker();
+    return name;
   }
 
-  // Entries are handed to tar-stream without waiting for each one; only this many may be queued
-  // inside it before the writer waits, which bounds memory when the consumer is slow.
-  let outstanding = 0;
-  let entryWaiter: (() => void) | undefined;
-  let entryError: Error | undefined;
-  const MAX_OUTSTANDING = 32;
+  /** Writes bytes of the file being streamed; `taken` runs once tar-stream has accepted them. */
+  function writeBody(bytes: Buffer, taken: (() => void) | undefined): void {
+    const open = openSink as NonNullable<typeof openSink>;
+    open.left -= bytes.length;
+    const more = open.sink.write(bytes);
+    if (open.left === 0) {
+      openSink = undefined;
+      open.sink.end(undefined);
+    }
+    if (taken) {
+      if (more) queueMicrotask(taken);
+      else open.sink.once('drain', taken);
+    }
+  }
 
-  async function writeEntry(header: Partial<tar.Header> & { name: string }, data?: Buffer): Promise<void> {
-    if (entryError) throw entryError;
-    outstanding++;
-    const onWritten = (err?: Error | null) => {
-      outstanding--;
-      if (err) entryError ??= err;
-      const w = entryWaiter;
-      entryWaiter = undefined;
-      w?.();
+  /*
+   * Slabs given to tar-stream, oldest first. One goes back to the reader when its last record has
+   * been taken and every byte of it has come out of tar-stream (and been copied into a block), so
+   * nothing can still read it when the worker refills it.
+   */
+  const slabs: Array<{ buffer: ArrayBuffer; unread: number; taken: boolean }> = [];
+  function recycleSlabs(): void {
+    while (slabs.length > 0 && slabs[0].taken && slabs[0].unread === 0) {
+      inFlight--;
+      reader.release((slabs.shift() as (typeof slabs)[number]).buffer);
+    }
+    if (finalizing) finishIfDone();
+  }
+
+  /** Hands every record of a slab to tar-stream. */
+  function encodeSlab({ slab, meta, names: found, extras }: ReadSlab): void {
+    if (failed) return;
+    inFlight++;
+    const count = meta.length / RECORD_FIELDS;
+    let unread = 0;
+    for (let at = 0; at < meta.length; at += RECORD_FIELDS) unread += meta[at + 4];
+    const state = { buffer: slab.buffer as ArrayBuffer, unread, taken: false };
+    slabs.push(state);
+    let nextFound = 0;
+    const released = (err?: Error | null) => {
+      if (err) return stop(err);
+      state.taken = true;
+      recycleSlabs();
     };
-    if (data) pack.entry(header, data, onWritten);
-    else pack.entry(header, onWritten);
-    while (outstanding >= MAX_OUTSTANDING && !entryError) await new Promise<void>((r) => (entryWaiter = r));
-  }
-
-  async function streamBigFile(name: string, rel: string, abs: string): Promise<boolean> {
-    let fd: number;
-    try {
-      fd = await new Promise<number>((resolve, reject) => open(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW, (err, f) => (err ? reject(err) : resolve(f))));
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ENOENT' || e.code === 'ELOOP') return false;
-      throw describeFailure(`cannot read ${rel}`, e.code, e.message);
-    }
-    try {
-      const stats = await new Promise<Stats>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
-      while (outstanding > 0 && !entryError) await new Promise<void>((r) => (entryWaiter = r));
-      let sinkDone: (err?: Error | null) => void = () => {};
-      const finished = new Promise<void>((resolve, reject) => (sinkDone = (err) => (err ? reject(err) : resolve())));
-      const sink = pack.entry({ name, size: stats.size, mode: stats.mode & 0o7777, type: 'file', mtime: FIXED_MTIME, uid: 0, gid: 0 }, (err) => sinkDone(err));
-      let position = 0;
-      while (position < stats.size) {
-        const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, stats.size - position));
-        let n = await readChunk(fd, chunk, position);
-        // Shrunk while packing: pad with zeros so the archive stays well-formed.
-        if (n === 0) {
-          chunk.fill(0);
-          n = chunk.length;
-        }
-        position += n;
-        if (!sink.write(n === chunk.length ? chunk : chunk.subarray(0, n))) await new Promise<void>((r) => sink.once('drain', () => r(undefined)));
-      }
-      sink.end(undefined);
-      await finished;
-      summary.contentBytes += stats.size;
-      return true;
-    } finally {
-      close(fd, () => {});
-    }
-  }
-
-  async function writeAll(): Promise<void> {
-    const rootStats = await new Promise<Stats>((resolve, reject) => lstat(options.root, (err, st) => (err ? reject(err) : resolve(st)))).catch(
-      (err: NodeJS.ErrnoException) => {
-        throw describeFailure(`cannot pack ${options.root}`, err.code, err.message);
-      },
-    );
-    if (!rootStats.isDirectory()) throw new Error(`cannot pack ${options.root}: not a folder`);
-    if (options.prefix) {
-      await writeEntry({ name: options.prefix, type: 'directory', mode: rootStats.mode & 0o7777, mtime: FIXED_MTIME, uid: 0, gid: 0 });
-      summary.directories++;
-    }
-    const walker = walk(options.root, '', []).then(
-      () => {
-        walking = false;
-        signalWriter();
-      },
-      (err: Error) => {
-        failed ??= err;
-        walking = false;
-        signalWriter();
-      },
-    );
-    for (;;) {
-      if (failed) throw failed;
-      if (head >= queue.length) {
-        if (!walking) break;
-        await new Promise<void>((r) => (wakeWriter = r));
+    for (let i = 0; i < count; i++) {
+      const at = i * RECORD_FIELDS;
+      const named = meta[at] > NAMED;
+      const kind = named ? meta[at] - NAMED : meta[at];
+      const onLast = i === count - 1 ? released : undefined;
+      const offset = meta[at + 3];
+      const length = meta[at + 4];
+      if (kind === RECORD.piece) {
+        writeBody(slab.subarray(offset, offset + length), onLast);
         continue;
       }
-      requestReads();
-      const item = queue[head];
-      item.result ??= reader.read([{ kind: item.type === 'symlink' ? 'link' : item.type, path: item.abs }])[0];
-      const result = await item.result;
-      queue[head] = undefined as unknown as Item;
-      head++;
-      if (head > 1024 && head * 2 > queue.length) {
-        queue.splice(0, head);
-        requested -= head;
-        head = 0;
-      }
-      if (wakeWalker && queue.length - head <= MAX_QUEUED / 2) {
-        const w = wakeWalker;
-        wakeWalker = undefined;
-        w();
-      }
-      const name = `${options.prefix}${item.rel}`;
-      if (result.kind === 'gone') continue;
-      if (result.kind === 'error') throw describeFailure(`cannot read ${item.rel}`, result.code, result.message);
-      if (result.kind === 'dir') {
-        await writeEntry({ name: `${name}/`, type: 'directory', mode: result.mode, mtime: FIXED_MTIME, uid: 0, gid: 0 });
-        summary.directories++;
-      } else if (result.kind === 'link') {
-        await writeEntry({ name, type: 'symlink', linkname: result.target, mode: 0o777, mtime: FIXED_MTIME, uid: 0, gid: 0 });
-        summary.symlinks++;
-      } else if (result.kind === 'file') {
-        await writeEntry({ name, type: 'file', mode: result.mode, size: result.size, mtime: FIXED_MTIME, uid: 0, gid: 0 }, result.data);
+      // A read that failed halfway through a file is reported for that file.
+      const name = named ? found[nextFound++] : kind === RECORD.error && openSink ? openSink.name : nextName();
+      if (kind === RECORD.file) {
+        const size = meta[at + 2];
+        const header = { name, type: 'file' as const, mode: meta[at + 1], size, mtime: FIXED_MTIME, uid: 0, gid: 0 };
+        const body = slab.subarray(offset, offset + length);
         summary.files++;
-        summary.contentBytes += result.size;
-      } else if (await streamBigFile(name, item.rel, item.abs)) summary.files++;
+        summary.contentBytes += size;
+        if (length === size) pack.entry(header, body, onLast);
+        else {
+          openSink = { sink: pack.entry(header, (err) => err && stop(err)), left: size, name };
+          writeBody(body, onLast);
+        }
+      } else if (kind === RECORD.dir) {
+        pack.entry({ name: `${name}/`, type: 'directory', mode: meta[at + 1], mtime: FIXED_MTIME, uid: 0, gid: 0 }, onLast);
+        summary.directories++;
+      } else if (kind === RECORD.link) {
+        pack.entry({ name, type: 'symlink', linkname: extras.get(i)?.text ?? '', mode: 0o777, mtime: FIXED_MTIME, uid: 0, gid: 0 }, onLast);
+        summary.symlinks++;
+      } else if (kind === RECORD.gone || kind === RECORD.walked || kind === RECORD.skipped) {
+        if (kind === RECORD.skipped && summary.skipped.length < 20) summary.skipped.push(name.slice(options.prefix.length));
+        onLast?.();
+      } else {
+        const extra = extras.get(i);
+        const verb = meta[at + 1] === 1 ? 'list' : 'read';
+        return stop(describeFailure(`cannot ${verb} ${name.slice(options.prefix.length)}`, extra?.code, extra?.text ?? 'failed'));
+      }
     }
-    await walker;
-    while (outstanding > 0 && !entryError) await new Promise<void>((r) => (entryWaiter = r));
-    if (entryError) throw entryError;
+  }
+
+  let inFlight = 0;
+  /** The walk is over: once every name has come back from the reader and been encoded, finalize. */
+  function finishIfDone(): void {
+    if (failed || !finalizing || ahead() > 0 || inFlight > 0 || openSink) return;
+    finalizing = false;
     pack.finalize();
   }
+
+  /* ---- tar-stream → output blocks ---- */
+  // tar-stream emits every header, body and padding as its own small chunk; copying them into
+  // blocks of outputBlockBytes keeps the per-chunk cost of whatever consumes the stream (an SSH
+  // channel, an HTTP request) off the hot path. The block is fresh each time: the consumer may
+  // still hold the last one.
+  let block = Buffer.allocUnsafe(options.outputBlockBytes);
+  let blockUsed = 0;
+  const flushBlock = (): boolean => {
+    if (blockUsed === 0) return true;
+    const full = blockUsed === block.length ? block : block.subarray(0, blockUsed);
+    block = Buffer.allocUnsafe(options.outputBlockBytes);
+    blockUsed = 0;
+    return counted.push(full);
+  };
+  pack.on('data', (chunk: unknown) => {
+    if (!(chunk instanceof Uint8Array)) return;
+    summary.bytes += chunk.length;
+    // File contents come out as the very views of the slab they were read into.
+    for (const state of slabs) {
+      if (state.buffer !== chunk.buffer) continue;
+      state.unread -= chunk.length;
+      if (state.unread === 0 && state === slabs[0]) queueMicrotask(recycleSlabs);
+      break;
+    }
+    let from = 0;
+    let blocked = false;
+    while (from < chunk.length) {
+      const n = Math.min(chunk.length - from, block.length - blockUsed);
+      block.set(from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n), blockUsed);
+      blockUsed += n;
+      from += n;
+      if (blockUsed === block.length && !flushBlock()) blocked = true;
+    }
+    if (blocked && !packPaused) {
+      packPaused = true;
+      pack.pause();
+    }
+  });
+  pack.on('end', () => {
+    flushBlock();
+    counted.push(null);
+  });
+  pack.on('error', (err: unknown) => stop(err as Error));
 
   const done = new Promise<PackSummary>((resolve, reject) => {
     counted.on('end', () => resolve(summary));
@@ -275,50 +331,34 @@ export function packContext(options: PackOptions): PackedContext {
     });
   });
   done.catch(() => {});
-
-  // tar-stream emits every header, body and padding as its own small chunk; passing them on in
-  // blocks of OUTPUT_BLOCK keeps the per-chunk cost of whatever consumes the stream (an SSH
-  // channel, an HTTP request) off the hot path.
-  let staged: Buffer[] = [];
-  let stagedBytes = 0;
-  const flushStaged = (): boolean => {
-    if (stagedBytes === 0) return true;
-    const block = staged.length === 1 ? staged[0] : Buffer.concat(staged, stagedBytes);
-    staged = [];
-    stagedBytes = 0;
-    return counted.write(block);
-  };
-  pack.on('data', (chunk: unknown) => {
-    if (!(chunk instanceof Uint8Array)) return;
-    summary.bytes += chunk.length;
-    staged.push(chunk as Buffer);
-    stagedBytes += chunk.length;
-    if (stagedBytes >= OUTPUT_BLOCK && !flushStaged()) {
-      pack.pause();
-      counted.once('drain', () => pack.resume());
-    }
-  });
-  pack.on('end', () => {
-    flushStaged();
-    counted.end();
-  });
-  pack.on('error', (err: unknown) => counted.destroy(err as Error));
   counted.on('close', () => {
     void reader.close();
     // The consumer went away (build aborted): stop walking and reading.
-    if (!counted.readableEnded) {
-      failed ??= new Error('packing was stopped');
-      pack.destroy();
-    }
+    if (!counted.readableEnded) stop(new Error('packing was stopped'));
   });
 
-  writeAll().catch((err: Error) => {
-    failed ??= err;
-    // Destroying (not finalizing) leaves a truncated archive, so a half-packed context is never
-    // mistaken for a complete one downstream.
-    counted.destroy(failed);
-    pack.destroy();
-  });
+  async function walkAll(): Promise<void> {
+    const rootStats = await new Promise<Stats>((resolve, reject) => lstat(options.root, (err, st) => (err ? reject(err) : resolve(st)))).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw describeFailure(`cannot pack ${options.root}`, err.code, err.message);
+      },
+    );
+    if (!rootStats.isDirectory()) throw new Error(`cannot pack ${options.root}: not a folder`);
+    if (options.prefix) {
+      pack.entry({ name: options.prefix, type: 'directory', mode: rootStats.mode & 0o7777, mtime: FIXED_MTIME, uid: 0, gid: 0 });
+      summary.directories++;
+    }
+    await walk(options.root, '', []);
+    sendBatch();
+  }
+
+  walkAll().then(
+    () => {
+      finalizing = true;
+      finishIfDone();
+    },
+    (err: Error) => stop(err),
+  );
 
   return { stream: counted, summary: done };
 }
