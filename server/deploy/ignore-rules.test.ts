@@ -25,6 +25,30 @@ describe('.oktetoignore matching (Docker semantics)', () => {
     expect(differs.map(([p, path]) => `${p.join(',')}:${path}`)).toEqual(expect.arrayContaining(['foo:a/foo', '*.log:sub/b.log']));
   });
 
+  it('says a folder decides everything inside it only when the full matcher agrees, for every case', () => {
+    let decided = 0;
+    for (const [patterns, path] of IGNORE_CASES) {
+      const parsed = parseIgnoreFile(patterns.join('\n'));
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      const matcher = createIgnoreMatcher(patternsFor(parsed.value, 'deploy'));
+      const parts = path.split('/');
+      for (let depth = 1; depth < parts.length; depth++) {
+        const folder = parts.slice(0, depth).join('/');
+        if (!matcher.decidesBelow(folder)) continue;
+        decided++;
+        expect(matcher.excludes(path), `${patterns.join(',')}: ${folder} decides ${path}`).toBe(matcher.excludes(folder));
+      }
+    }
+    expect(decided).toBeGreaterThan(5);
+    const matcher = createIgnoreMatcher(['node_modules', '*.log', 'docs/*/draft', '!docs/keep']);
+    expect(matcher.decidesBelow('src')).toBe(true);
+    expect(matcher.decidesBelow('docs')).toBe(false);
+    expect(matcher.decidesBelow('docs/a')).toBe(false);
+    expect(matcher.decidesBelow('docs/a/b')).toBe(true);
+    expect(createIgnoreMatcher(['**/*.tmp']).decidesBelow('src')).toBe(false);
+    expect(createIgnoreMatcher(['src/[ab]']).decidesBelow('src')).toBe(false);
+  });
+
   it('rewrites only the cases where @balena/dockerignore differs from Docker', () => {
     expect(adaptForBalena('**.log')).toBe('**/*.log');
     expect(adaptForBalena('!**.log')).toBe('!**/*.log');

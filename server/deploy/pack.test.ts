@@ -25,7 +25,7 @@ async function entriesOf(archive: Buffer): Promise<Entry[]> {
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
-        out.push({ name: header.name, type: header.type ?? 'file', mode: header.mode ?? 0, linkname: header.linkname, content: Buffer.concat(chunks).toString(), uid: header.uid ?? -1, mtime: header.mtime?.getTime() ?? 0 });
+        out.push({ name: header.name, type: header.type ?? 'file', mode: header.mode ?? 0, linkname: header.linkname, content: Buffer.concat(chunks).toString('latin1'), uid: header.uid ?? -1, mtime: header.mtime?.getTime() ?? 0 });
         next();
       });
     });
@@ -65,6 +65,7 @@ describe('context packer', () => {
     await mkdir(join(root, 'a'.repeat(60) + '/' + 'b'.repeat(60)), { recursive: true });
     await writeFile(join(root, 'a'.repeat(60) + '/' + 'b'.repeat(60) + '/long-name.txt'), 'long\n');
     execFileSync('mkfifo', [join(root, 'pipe')]);
+    execFileSync('mkfifo', [join(root, 'app/pipe')]);
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
@@ -87,7 +88,9 @@ describe('context packer', () => {
     expect(byName.get('src/big.bin')?.content.length).toBe(3 * 1024 * 1024 + 17);
     expect(byName.get(`src/${'a'.repeat(60)}/${'b'.repeat(60)}/long-name.txt`)).toMatchObject({ content: 'long\n' });
     expect(byName.has('src/pipe')).toBe(false);
-    expect(summary.skipped).toEqual(['pipe']);
+    // app/ is walked by the reader itself (no rule can tell its contents apart): same rules there.
+    expect(byName.has('src/app/pipe')).toBe(false);
+    expect([...summary.skipped].sort()).toEqual(['app/pipe', 'pipe']);
     expect(summary.bytes).toBe(archive.length);
     expect(summary.files).toBe(entries.filter((e) => e.type === 'file').length);
     // Parents come before children, so extracting in order works.
@@ -116,6 +119,40 @@ describe('context packer', () => {
     const listing = execFileSync('tar', ['-tvf', '-'], { input: archive, encoding: 'utf8' });
     expect(listing).toMatch(/lrwxrwxrwx 0\/0\s+0 2000-01-01 00:00 src\/app\/link\.yml -> config\.yml/);
     expect(listing).toMatch(/-rwxr-xr-x 0\/0\s+19 2000-01-01 00:00 src\/app\/run\.sh/);
+  });
+
+  it('skips an excluded folder without listing it when no rule can bring anything back', async () => {
+    const parsed = parseIgnoreFile(ignore);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const real = createIgnoreMatcher(patternsFor(parsed.value, 'deploy'));
+    const asked: string[] = [];
+    const matcher = { ...real, excludes: (path: string) => (asked.push(path), real.excludes(path)) };
+    const packed = packContext({ root, matcher, prefix: 'src/', ...DEFAULT_PACK_LIMITS });
+    const entries = await entriesOf(await readAll(packed.stream));
+    expect(asked).toContain('node_modules');
+    expect(asked.filter((p) => p.startsWith('node_modules/'))).toEqual([]);
+    // build/ holds a file a `!` rule brings back, so it is walked.
+    expect(asked).toContain('build/deep/keep.txt');
+    expect(entries.some((e) => e.name === 'src/build/deep/keep.txt')).toBe(true);
+  });
+
+  it('packs a file much larger than a slab, and many slabs of small files, byte for byte', async () => {
+    const big = await mkdtemp(join(tmpdir(), 'wharf-pack-big-'));
+    try {
+      const content = Buffer.alloc(5 * 1024 * 1024 + 3);
+      for (let i = 0; i < content.length; i++) content[i] = (i * 31 + (i >> 12)) & 0xff;
+      await writeFile(join(big, 'huge.bin'), content);
+      await mkdir(join(big, 'many'));
+      for (let i = 0; i < 300; i++) await writeFile(join(big, 'many', `f${String(i).padStart(3, '0')}`), `file ${i}\n`.repeat(i));
+      const packed = packContext({ root: big, matcher: createIgnoreMatcher([]), prefix: '', slabBytes: 4096, slabsInFlight: 2, outputBlockBytes: 3000 });
+      const entries = await entriesOf(await readAll(packed.stream));
+      expect(createHash('sha256').update(entries.find((e) => e.name === 'huge.bin')?.content ?? '', 'latin1').digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
+      const many = entries.filter((e) => e.name.startsWith('many/f'));
+      expect(many.map((e) => e.name)).toEqual(Array.from({ length: 300 }, (_, i) => `many/f${String(i).padStart(3, '0')}`));
+      expect(many.every((e, i) => e.content === `file ${i}\n`.repeat(i))).toBe(true);
+    } finally {
+      await rm(big, { recursive: true, force: true });
+    }
   });
 
   it('fails clearly for a missing folder', async () => {
