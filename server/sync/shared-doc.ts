@@ -161,8 +161,10 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
   }
 
   /** A peer's message to everyone else who does not have it yet. */
-  function relay(frame: Buffer, origin: DocPeer, fannedOutAt: number | undefined): void {
-    for (const peer of peers.keys()) if (peer !== origin && !hasFannedOut(peer, origin, fannedOutAt)) peer.write(frame);
+  function relay(message: () => Buffer, origin: DocPeer, fannedOutAt: number | undefined): void {
+    // Encoded only if someone needs it: when every editor is on the origin's server, nobody does.
+    let frame: Buffer | undefined;
+    for (const peer of peers.keys()) if (peer !== origin && !hasFannedOut(peer, origin, fannedOutAt)) peer.write((frame ??= message()));
   }
 
   function broadcastJson(message: DocServerMessage): void {
@@ -413,7 +415,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     // waiting for it to be integrated and re-encoded here. Yjs updates commute, so the order does
     // not matter, and parseDocMessage decoded the update fully (a malformed one is refused whole,
     // never half applied).
-    relay(encodeEnvelope(ENVELOPE.yjs, asRelayedUpdate(message, msg)), peer, fannedOutAt);
+    relay(() => encodeEnvelope(ENVELOPE.yjs, asRelayedUpdate(message, msg)), peer, fannedOutAt);
     relayed = true;
     try {
       Y.applyUpdate(doc, msg.update, peer);
