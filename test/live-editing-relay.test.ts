@@ -176,6 +176,30 @@ describe('live editing: updates fanned out by the server', () => {
     await b.disconnect();
   });
 
+  it('saves what an editor typed just before it left or sent something garbled', async () => {
+    // With every editor on this server, the server sends the agent their keystrokes in batches.
+    await writeFile(join(files, 'last.txt'), '');
+    const b = await client(server, 'last.txt').open();
+    let expected = '';
+    for (const how of ['leaves', 'is cut off', 'misbehaves']) {
+      const a = await client(server, 'last.txt').open();
+      const line = `${how}\n`;
+      for (const ch of line) a.text.insert(a.text.length, ch);
+      expected += line;
+      if (how === 'leaves') a.ws?.close();
+      else if (how === 'is cut off') a.ws?.terminate();
+      else a.ws?.send(Buffer.from([42]));
+      await eventually(() => expect(b.text.toString()).toBe(expected));
+      if (how === 'misbehaves') expect((await a.waitClosed()).code).toBe(4400);
+      await eventually(async () => expect(await readFile(join(files, 'last.txt'), 'utf8')).toBe(expected));
+    }
+    // Alone again: the agent's copy is complete, so a newcomer gets everything from it.
+    await b.disconnect();
+    const c = await client(server, 'last.txt').open();
+    expect(c.text.toString()).toBe(expected);
+    await c.disconnect();
+  });
+
   it('stops fanning out the moment the document turns read-only on disk', async () => {
     await writeFile(join(files, 'turns.txt'), 'text for now\n');
     const a = await client(server, 'turns.txt').open();

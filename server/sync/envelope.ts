@@ -24,6 +24,12 @@ export const ENVELOPE = {
    * message. The agent relays it only to editors outside that group, or that joined it later.
    */
   fannedOut: 5,
+  /**
+   * agent → server, one byte: 1 when the document has editors outside this channel's relay
+   * group (they wait for what the server sends the agent), 0 when it has none (what the server
+   * sends only feeds the disk, so it may be sent in batches). Sent when that changes.
+   */
+  audience: 6,
 } as const;
 
 export type EnvelopeKind = (typeof ENVELOPE)[keyof typeof ENVELOPE];

@@ -19,6 +19,8 @@ class BrowserPeer implements DocPeer {
   notices: Array<Record<string, unknown>> = [];
   /** Awareness messages received. */
   awarenessMessages = 0;
+  /** The last `audience` byte received: 1 if editors outside this peer's relay group wait for its updates. */
+  audience: number | undefined;
   /** When set, this browser's server has already fanned its updates out up to this group version. */
   fannedOutAt: number | undefined;
   closedWith: CloseInstruction | undefined;
@@ -68,6 +70,10 @@ class BrowserPeer implements DocPeer {
     if (!envelope) throw new Error('empty frame');
     if (envelope.kind === ENVELOPE.json) {
       this.notices.push(JSON.parse(envelope.payload.toString('utf8')) as Record<string, unknown>);
+      return;
+    }
+    if (envelope.kind === ENVELOPE.audience) {
+      this.audience = envelope.payload[0];
       return;
     }
     const decoder = decoding.createDecoder(envelope.payload);
@@ -244,6 +250,26 @@ describe('shared document', () => {
     expect(shared.receive(origin, encoding.toUint8Array(encoder), 3).ok).toBe(true);
     expect(all.map((p) => p.awarenessMessages)).toEqual([1, 0, 1, 1, 1]);
     cursor.destroy();
+    await shared.close();
+  });
+
+  it('tells each server whether editors elsewhere wait for what it sends', async () => {
+    await writeFile(file, 'x\n');
+    const shared = await open(5);
+    const a = new BrowserPeer({ group: 'g', member: 1 });
+    const b = new BrowserPeer({ group: 'g', member: 2 });
+    a.join(shared);
+    b.join(shared);
+    expect([a.audience, b.audience]).toEqual([0, 0]);
+    const replica = new BrowserPeer({ group: 'h', member: 1 });
+    replica.join(shared);
+    expect([a.audience, b.audience, replica.audience]).toEqual([1, 1, 1]);
+    replica.leave();
+    expect([a.audience, b.audience]).toEqual([0, 0]);
+    // A connection from a server that does not fan out counts as elsewhere.
+    const old = new BrowserPeer();
+    old.join(shared);
+    expect([a.audience, b.audience, old.audience]).toEqual([1, 1, undefined]);
     await shared.close();
   });
 

@@ -154,6 +154,27 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     for (const peer of peers.keys()) if (peer !== except) peer.write(frame);
   }
 
+  /** What each peer in a relay group was last told by `ENVELOPE.audience`. */
+  const toldAudience = new Map<DocPeer, boolean>();
+
+  /** Tells each grouped peer's server whether anyone outside its group waits for its updates. */
+  function tellAudience(): void {
+    for (const peer of peers.keys()) {
+      const group = peer.relay?.group;
+      if (group === undefined) continue;
+      let outside = false;
+      for (const other of peers.keys()) {
+        if (other.relay?.group !== group) {
+          outside = true;
+          break;
+        }
+      }
+      if (toldAudience.get(peer) === outside) continue;
+      toldAudience.set(peer, outside);
+      peer.write(encodeEnvelope(ENVELOPE.audience, Uint8Array.of(outside ? 1 : 0)));
+    }
+  }
+
   /** Whether `peer` already has what `origin`'s server fanned out at version `fannedOutAt`. */
   function hasFannedOut(peer: DocPeer, origin: DocPeer, fannedOutAt: number | undefined): boolean {
     if (fannedOutAt === undefined || !peer.relay || !origin.relay) return false;
@@ -448,11 +469,14 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
       peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
       const states = [...awareness.getStates().keys()];
       if (states.length > 0) peer.write(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, states)));
+      tellAudience();
     },
     detach(peer) {
       const controlled = peers.get(peer);
       if (!controlled) return;
       peers.delete(peer);
+      toldAudience.delete(peer);
+      tellAudience();
       // The others see this client's cursor go away at once, not after the 30 s timeout.
       if (controlled.size > 0) awarenessProtocol.removeAwarenessStates(awareness, [...controlled], null);
     },

@@ -1,5 +1,5 @@
 import type ssh2 from 'ssh2';
-import { CLOSE_CODES, createFrameDecoder, WharfError, type ErrorCode } from '../../common/index.ts';
+import { CLOSE_CODES, createFrameDecoder, FRAME_HEADER_BYTES, WharfError, type ErrorCode } from '../../common/index.ts';
 import {
   asRelayedUpdate,
   DOC_SUBSYSTEM,
@@ -27,6 +27,14 @@ const LOW_WATER_BYTES = 1024 * 1024;
  * knows its frame limit, and a message that size is not typing.
  */
 const FAN_OUT_MAX_BYTES = 1024 * 1024;
+
+/**
+ * When every editor of a document is on this server, what we send the agent only feeds the disk
+ * (saved 20 ms after the last change anyway): fanned-out updates are then sent at most this often,
+ * so a burst of typing wakes the agent once, not once per keystroke, and it takes no CPU from
+ * the editors that are waiting for those keystrokes.
+ */
+const AGENT_BATCH_MS = 4;
 
 function errorOf(instruction: CloseInstruction): WharfError {
   const code = AGENT_CLOSE_CODES.has(instruction.code as ErrorCode) ? (instruction.code as ErrorCode) : 'internal';
@@ -112,10 +120,26 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       );
       /** Whether the agent said (in its `state` notice on this channel) that the document takes edits. */
       let writable = false;
+      /** Whether the agent said nobody outside this server's group has the document open. */
+      let agentMayWait = false;
+      /** Fanned-out frames held back while the agent may wait, in order. */
+      let held: Buffer[] = [];
+      let heldTimer: NodeJS.Timeout | undefined;
+      const flushHeld = () => {
+        clearTimeout(heldTimer);
+        heldTimer = undefined;
+        // A channel the agent closed takes nothing more; the editors re-sync when they reconnect.
+        if (held.length === 0 || !channel.writable) return;
+        const out = held.length === 1 ? held[0] : Buffer.concat(held);
+        held = [];
+        if (!channel.write(out)) socket.pause();
+      };
       const closeSocket = (code: number, reason: string) => {
         if (closing) return;
         closing = true;
         member.leave();
+        // Other editors here already have these: the agent (and the disk) must get them too.
+        flushHeld();
         // A paused socket would never read the browser's half of the closing handshake.
         socket.resume();
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
@@ -134,6 +158,9 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
           else if (envelope.kind === ENVELOPE.json) {
             writable = takesEdits(envelope.payload, writable);
             socket.send(envelope.payload, { binary: false });
+          } else if (envelope.kind === ENVELOPE.audience) {
+            agentMayWait = envelope.payload[0] === 0;
+            if (!agentMayWait) flushHeld();
           }
           else if (envelope.kind === ENVELOPE.close) {
             let instruction: CloseInstruction;
@@ -175,6 +202,13 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
         if (!isBinary) return closeWithError(new WharfError('bad_request', 'document sync uses binary messages only'));
         const frame = frameFor(data);
         if (frame instanceof WharfError) return closeWithError(frame);
+        if (agentMayWait && frame[FRAME_HEADER_BYTES] === ENVELOPE.fannedOut) {
+          held.push(frame);
+          heldTimer ??= setTimeout(flushHeld, AGENT_BATCH_MS);
+          return;
+        }
+        // Anything else keeps its place after what is held.
+        flushHeld();
         if (!channel.write(frame)) socket.pause();
       };
       channel.on('drain', () => socket.resume());
@@ -183,6 +217,7 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       socket.on('close', () => {
         closing = true;
         member.leave();
+        flushHeld();
         channel.close();
       });
     },
