@@ -10,6 +10,34 @@ export function encodeDataFrame(data: Uint8Array): Buffer {
   return out;
 }
 
+/** Payloads made by `encodeOutputFrame`, and the frame each one sits in. */
+const framedPayloads = new WeakMap<Buffer, Buffer>();
+
+/**
+ * Gathers pty reads straight into a data frame (one copy instead of a concatenation and then a
+ * frame) and returns the payload, a view of that frame: `dataFrameOf` later hands out the frame
+ * itself instead of copying the payload again.
+ */
+export function encodeOutputFrame(chunks: readonly Uint8Array[], totalBytes: number): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + totalBytes);
+  frame.writeUInt32BE(totalBytes + 1, 0);
+  frame[FRAME_HEADER_BYTES] = FRAME_DATA;
+  let at = FRAME_HEADER_BYTES + 1;
+  for (const chunk of chunks) {
+    frame.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== frame.length) throw new Error(`output chunks hold ${at - FRAME_HEADER_BYTES - 1} bytes, not ${totalBytes}`);
+  const payload = frame.subarray(FRAME_HEADER_BYTES + 1);
+  framedPayloads.set(payload, frame);
+  return payload;
+}
+
+/** The data frame carrying `payload`: the one it was gathered into, or a fresh copy. */
+export function dataFrameOf(payload: Buffer): Buffer {
+  return framedPayloads.get(payload) ?? encodeDataFrame(payload);
+}
+
 export function encodeJsonFrame(message: unknown): Buffer {
   const json = Buffer.from(JSON.stringify(message));
   const payload = Buffer.allocUnsafe(json.length + 1);

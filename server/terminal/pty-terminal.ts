@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import pty from 'node-pty';
 import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
+import { encodeOutputFrame } from './frames.ts';
 import type { ExitStatus, Snapshot, TerminalInfo } from './protocol.ts';
 import type { Screen, ScreenOptions } from './screen.ts';
 
@@ -136,7 +137,8 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     if (batch.length === 0) return;
     lastFlushAt = performance.now();
     lastFlushBytes = batchBytes;
-    const data = batch.length === 1 ? batch[0] : Buffer.concat(batch, batchBytes);
+    // Gathered straight into the frame the attachments send: no separate concatenation.
+    const data = encodeOutputFrame(batch, batchBytes);
     batch = [];
     batchBytes = 0;
     // The screen first: a snapshot requested while fanning out must already include this chunk.

@@ -84,6 +84,25 @@ describe('headless screen with scroll compaction', () => {
     expect(compactedBytes).toBeGreaterThan(1_000_000);
   });
 
+  it('takes output at any byte alignment, as pty reads gathered into frames arrive', async () => {
+    // Output is a view 5 bytes into its frame; short chunks at odd offsets once crashed the
+    // word-at-a-time scan (a typed-array view must start on a word boundary, even an empty one).
+    const chunks = makeStream(7, 3000).flatMap((chunk, i) => (i % 3 === 0 ? [chunk.subarray(0, 2), chunk.subarray(2)] : [chunk]));
+    const expected = await parseAll(chunks, 80, 24, 100);
+    const screen = createScreen({ cols: 80, rows: 24, scrollback: 100, feedBytes: 4096, compactAtBytes: 16 * 1024 });
+    for (const chunk of chunks) {
+      const frame = Buffer.alloc(chunk.length + 5);
+      chunk.copy(frame, 5);
+      screen.write(frame.subarray(5));
+    }
+    const state = await screen.snapshot();
+    screen.dispose();
+    expect(state.data).toBe(expected);
+    expect(screen.compactedBytes).toBeGreaterThan(10_000);
+    const odd = Buffer.from('.ab\r\n');
+    expect(findCompactableRun([odd.subarray(1, 3), odd.subarray(3)], 130, 24)).toEqual({ blockedAt: undefined });
+  });
+
   it('compacts a long plain run into far fewer bytes, and refuses past a cursor-moving sequence', () => {
     const run = Buffer.from('\x1b[32mline\r\n'.repeat(5000) + '\x1b[H' + 'x\r\n'.repeat(10));
     const found = findCompactableRun([run], 130, 24);

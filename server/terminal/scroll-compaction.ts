@@ -51,7 +51,9 @@ function findFirstNotPlain(chunk: Buffer, following: number | undefined): number
   const head = Math.min(length, (4 - (chunk.byteOffset & 3)) & 3);
   for (let i = 0; i < head; i++) if (isNotPlain(chunk[i], next(i))) return i;
   const words = (length - head) >> 2;
-  const view = new Uint32Array(chunk.buffer, chunk.byteOffset + head, words);
+  // A typed-array view must start on a word boundary even when it is empty: a chunk shorter than
+  // its misalignment (a short view into a larger buffer) has no words to look at.
+  const view = words > 0 ? new Uint32Array(chunk.buffer, chunk.byteOffset + head, words) : new Uint32Array(0);
   for (let w = 0; w < words; w++) {
     const x = view[w];
     const c2 = x ^ 0xc2c2c2c2;

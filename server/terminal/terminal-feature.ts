@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { AgentFeature } from '../agent/index.ts';
 import { ok, fail, type Result } from '../common/index.ts';
 import type { FanoutSink } from './fanout.ts';
-import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from './frames.ts';
+import { createTypedFrameDecoder, dataFrameOf, encodeJsonFrame } from './frames.ts';
 import type { AgentFailureCode, AgentReply, CreateTerminalRequest } from './protocol.ts';
 import { createPtyTerminal, type Attachment, type PtyTerminal, type PtyTerminalLimits } from './pty-terminal.ts';
 import { createScreen } from './screen.ts';
@@ -176,7 +176,7 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
       snapshot: (snapshot, kind, done) => stream.write(encodeJsonFrame({ type: 'snapshot', kind, ...snapshot }), done),
       output: (data, done) => {
         const uncork = corkConnection(stream);
-        stream.write(encodeDataFrame(data), done);
+        stream.write(dataFrameOf(data), done);
         uncork();
       },
       event: (event, done) => stream.write(encodeJsonFrame(event), done),
