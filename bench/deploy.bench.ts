@@ -210,6 +210,8 @@ async function transferRows(): Promise<BenchRow[]> {
   const wharf: number[] = [];
   const docker: number[] = [];
   const buildkit: number[] = [];
+  // The one-line Dockerfile starts FROM the runner image: on a fresh engine it must be built first.
+  await ensureRunnerImage(engine());
   await dockerCliClassic(REPO);
   // Alternated, so a busy moment of the machine hits both sides alike.
   for (let i = 0; i < ROUNDS; i++) {

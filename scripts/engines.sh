@@ -138,6 +138,22 @@ wharf_docker_clean_stale() {
   rm -f "$WHARF_DOCKER_SOCK" "$WHARF_DOCKERD_DIR/pid"
 }
 
+# dockerd's data in memory: the classic builder unpacks every context into its data root and
+# deletes it after, and on ext4 each later unpack gets slower (ext4's inode allocator scans for
+# recently deleted inodes; seen here going from 2 s to 13 s for the same 30,000-file context).
+# Engines here are temporary anyway; when no tmpfs can be mounted, the disk is used.
+wharf_docker_mount_root() {
+  local root=$WHARF_DOCKERD_DIR/root
+  mkdir -p "$root"
+  awk -v dir="$root" '$2 == dir { found = 1 } END { exit !found }' /proc/mounts && return 0
+  [ "$(id -u)" = 0 ] || return 0
+  if mount -t tmpfs -o mode=0711 wharf-dockerd "$root" 2>/dev/null; then
+    wharf_say "dockerd: data root on a tmpfs at $root"
+  else
+    wharf_say "dockerd: no tmpfs for the data root; using the disk"
+  fi
+}
+
 wharf_docker_start_locked() {
   mkdir -p "$WHARF_DOCKERD_DIR"
   local log=$WHARF_DOCKERD_DIR/log pid
@@ -152,6 +168,7 @@ wharf_docker_start_locked() {
     else
       command -v dockerd >/dev/null || { wharf_say "dockerd not found: install docker.io"; return 1; }
       wharf_docker_clean_stale
+      wharf_docker_mount_root
       dockerd --host "unix://$WHARF_DOCKER_SOCK" \
         --data-root "$WHARF_DOCKERD_DIR/root" --exec-root "$WHARF_DOCKERD_DIR/exec" \
         --pidfile "$WHARF_DOCKERD_DIR/pid" --iptables=false --bridge=none \
