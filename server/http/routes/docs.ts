@@ -35,6 +35,8 @@ const FAN_OUT_MAX_BYTES = 1024 * 1024;
  * the editors that are waiting for those keystrokes.
  */
 const AGENT_BATCH_MS = 4;
+/** ...or as soon as this much is held. */
+const AGENT_BATCH_MAX_BYTES = 256 * 1024;
 
 function errorOf(instruction: CloseInstruction): WharfError {
   const code = AGENT_CLOSE_CODES.has(instruction.code as ErrorCode) ? (instruction.code as ErrorCode) : 'internal';
@@ -124,14 +126,16 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       let agentMayWait = false;
       /** Fanned-out frames held back while the agent may wait, in order. */
       let held: Buffer[] = [];
+      let heldBytes = 0;
       let heldTimer: NodeJS.Timeout | undefined;
       const flushHeld = () => {
         clearTimeout(heldTimer);
         heldTimer = undefined;
         // A channel the agent closed takes nothing more; the editors re-sync when they reconnect.
         if (held.length === 0 || !channel.writable) return;
-        const out = held.length === 1 ? held[0] : Buffer.concat(held);
+        const out = held.length === 1 ? held[0] : Buffer.concat(held, heldBytes);
         held = [];
+        heldBytes = 0;
         if (!channel.write(out)) socket.pause();
       };
       const closeSocket = (code: number, reason: string) => {
@@ -204,7 +208,9 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
         if (frame instanceof WharfError) return closeWithError(frame);
         if (agentMayWait && frame[FRAME_HEADER_BYTES] === ENVELOPE.fannedOut) {
           held.push(frame);
-          heldTimer ??= setTimeout(flushHeld, AGENT_BATCH_MS);
+          heldBytes += frame.length;
+          if (heldBytes >= AGENT_BATCH_MAX_BYTES) flushHeld();
+          else heldTimer ??= setTimeout(flushHeld, AGENT_BATCH_MS);
           return;
         }
         // Anything else keeps its place after what is held.
