@@ -81,16 +81,22 @@ export function createWorkspaceWatcher(options: WorkspaceWatcherOptions): Worksp
     main.add(dirname(path));
   }
 
+  /** chokidar may still emit an event it had pending (throttled, atomic-write wait) after unwatch. */
+  const released = (watcher: FSWatcher, path: string) => watcher === extra && !extraDirs.has(dirname(path));
+
   for (const watcher of [main, extra]) {
     watcher.on('add', (path) => {
+      if (released(watcher, path)) return;
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
       reportChange(watcher, path);
     });
     watcher.on('change', (path) => {
+      if (released(watcher, path)) return;
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
       reportChange(watcher, path);
     });
     watcher.on('unlink', (path) => {
+      if (released(watcher, path)) return;
       if (watcher === main && basename(path) === '.gitignore') onGitignore(path);
       options.onEvent('unlink', path);
     });
