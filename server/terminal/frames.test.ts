@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createFrameDecoder, encodeFrame } from '../common/index.ts';
-import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from './frames.ts';
+import { createTypedFrameDecoder, dataFrameOf, encodeDataFrame, encodeJsonFrame, encodeOutputFrame } from './frames.ts';
 
 function collect(maxFrameBytes = 1 << 20) {
   const seen: string[] = [];
@@ -37,6 +37,21 @@ describe('terminal frames', () => {
     const common = createFrameDecoder(1024, { onFrame: (f) => frames.push(f.subarray(1).toString()), onError: () => frames.push('error') });
     common.push(stream);
     expect(frames).toEqual(['hello', '{"type":"resize","cols":80,"rows":24}', '', 'x'.repeat(300)]);
+  });
+
+  it('gathers pty reads into one data frame and sends that very frame, not a copy', () => {
+    const reads = [Buffer.from('first read, '), Buffer.alloc(0), Buffer.from('second\r\n'), Buffer.from('x'.repeat(5000))];
+    const payload = encodeOutputFrame(reads, 12 + 8 + 5000);
+    expect(payload.toString('latin1')).toBe(Buffer.concat(reads).toString('latin1'));
+    const frame = dataFrameOf(payload);
+    expect(frame.buffer).toBe(payload.buffer);
+    expect(frame).toEqual(encodeDataFrame(Buffer.concat(reads)));
+    const { seen, decoder } = collect();
+    decoder.push(frame);
+    expect(seen).toEqual([`data:${Buffer.concat(reads).toString('latin1')}`]);
+    // Bytes that were not gathered here are framed as before.
+    expect(dataFrameOf(Buffer.from('other'))).toEqual(encodeDataFrame(Buffer.from('other')));
+    expect(() => encodeOutputFrame(reads, 10)).toThrow(/not 10/);
   });
 
   it('reports bad frames and carries on, but stops for good at an oversized one', () => {

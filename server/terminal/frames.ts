@@ -19,6 +19,9 @@ const framedPayloads = new WeakMap<Buffer, Buffer>();
  * itself instead of copying the payload again.
  */
 export function encodeOutputFrame(chunks: readonly Uint8Array[], totalBytes: number): Buffer {
+  let sum = 0;
+  for (const chunk of chunks) sum += chunk.length;
+  if (sum !== totalBytes) throw new Error(`output chunks hold ${sum} bytes, not ${totalBytes}`);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + totalBytes);
   frame.writeUInt32BE(totalBytes + 1, 0);
   frame[FRAME_HEADER_BYTES] = FRAME_DATA;
@@ -27,7 +30,6 @@ export function encodeOutputFrame(chunks: readonly Uint8Array[], totalBytes: num
     frame.set(chunk, at);
     at += chunk.length;
   }
-  if (at !== frame.length) throw new Error(`output chunks hold ${at - FRAME_HEADER_BYTES - 1} bytes, not ${totalBytes}`);
   const payload = frame.subarray(FRAME_HEADER_BYTES + 1);
   framedPayloads.set(payload, frame);
   return payload;
