@@ -93,7 +93,11 @@ async function childPack(folder: string, mode: string): Promise<void> {
   const packed = packContext({ root: folder, matcher: createIgnoreMatcher(['node_modules', '.dockerignore', 'Dockerfile.bench']), prefix: CONTEXT_PREFIX, ...DEFAULT_PACK_LIMITS });
   let bytes = 0;
   if (!send) {
-    for await (const chunk of packed.stream) bytes += (chunk as Buffer).length;
+    for await (const chunk of packed.stream) {
+      bytes += (chunk as Buffer).length;
+      // Done with it, as a socket writer is in its write callback.
+      packed.recycle(chunk as Buffer);
+    }
   } else {
     // A one-line Dockerfile in front of the context, as wharf sends a deploy's.
     const head = tar.pack();

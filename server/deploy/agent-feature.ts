@@ -95,7 +95,10 @@ function servePack(stream: Duplex, root: string, request: Extract<DeployAgentReq
   const packed = packContext({ root: context, matcher: createIgnoreMatcher(patterns), prefix: String(request.prefix ?? ''), ...DEFAULT_PACK_LIMITS });
   packed.stream.on('error', () => {});
   packed.stream.on('data', (chunk: Buffer) => {
-    if (!stream.write(frame('d', chunk))) {
+    const framed = frame('d', chunk);
+    // The frame is a copy: the packer may fill this block again.
+    packed.recycle(chunk);
+    if (!stream.write(framed)) {
       packed.stream.pause();
       stream.once('drain', () => packed.stream.resume());
     }

@@ -155,6 +155,45 @@ describe('context packer', () => {
     }
   });
 
+  it('reuses a block the consumer gives back, and never one it still holds', async () => {
+    const big = await mkdtemp(join(tmpdir(), 'wharf-pack-recycle-'));
+    try {
+      for (let i = 0; i < 200; i++) await writeFile(join(big, `f${String(i).padStart(3, '0')}`), `${i} `.repeat(100 + i * 7));
+      const limits = { ...DEFAULT_PACK_LIMITS, slabBytes: 8192, slabsInFlight: 2, outputBlockBytes: 4096 };
+      const expected = await readAll(packContext({ root: big, matcher: createIgnoreMatcher([]), prefix: '', ...limits }).stream);
+
+      const packed = packContext({ root: big, matcher: createIgnoreMatcher([]), prefix: '', ...limits });
+      const copies: Buffer[] = [];
+      const held: Array<{ chunk: Buffer; copy: Buffer }> = [];
+      const buffers = new Set<ArrayBufferLike>();
+      let index = 0;
+      for await (const c of packed.stream) {
+        const chunk = c as Buffer;
+        copies.push(Buffer.from(chunk));
+        buffers.add(chunk.buffer);
+        // Every third block is kept (as a socket with queued writes would); the others are
+        // given back, some twice, along with a buffer that is not the packer's.
+        if (index % 3 === 0) held.push({ chunk, copy: Buffer.from(chunk) });
+        else {
+          packed.recycle(chunk);
+          if (index % 3 === 1) packed.recycle(chunk);
+          packed.recycle(Buffer.alloc(4096));
+        }
+        index++;
+      }
+      await packed.summary;
+      expect(Buffer.concat(copies).equals(expected)).toBe(true);
+      // Held blocks were never written again after they were handed out.
+      expect(held.length).toBeGreaterThan(5);
+      expect(held.every(({ chunk, copy }) => chunk.equals(copy))).toBe(true);
+      // Given-back blocks were filled again: far fewer buffers than blocks.
+      expect(index).toBeGreaterThan(30);
+      expect(buffers.size).toBeLessThan(held.length + 10);
+    } finally {
+      await rm(big, { recursive: true, force: true });
+    }
+  });
+
   it('fails clearly for a missing folder', async () => {
     await expect(pack(join(root, 'nope'))).rejects.toThrow(/cannot pack .*nope: ENOENT/);
   });

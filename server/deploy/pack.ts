@@ -26,6 +26,8 @@ export type PackOptions = {
   slabsInFlight: number;
   /** Size of the chunks the packed stream gives out (the last one may be smaller). */
   outputBlockBytes: number;
+  /** Bound on the reader thread's young generation, in MB; unset: V8's default. */
+  readerYoungGenerationMb?: number;
 };
 
 export type PackSummary = {
@@ -40,19 +42,32 @@ export type PackSummary = {
   skipped: string[];
 };
 
-export type PackedContext = { stream: Readable; summary: Promise<PackSummary> };
+export type PackedContext = {
+  stream: Readable;
+  summary: Promise<PackSummary>;
+  /**
+   * Gives a chunk of `stream` back once the consumer is completely done with it (for a socket:
+   * in the write callback, when the bytes have left). The packer then fills it again instead of
+   * allocating a new block. Optional: a chunk never given back is simply garbage-collected.
+   */
+  recycle(chunk: Buffer): void;
+};
 
 /**
  * 1 MiB slabs: large enough that a slab holds hundreds of typical source files (one message
  * each way per slab), small enough that four of them in flight keep memory flat. 256 KiB output
- * blocks: an HTTP chunk or SSH frame per block instead of three per file.
+ * blocks: an HTTP chunk or SSH frame per block instead of three per file. 8 MB of young
+ * generation for the reader: its live data is a batch of paths, but its per-file garbage let V8
+ * grow its nursery towards its 48 MB default on a large context, so the peak grew with it.
  */
-export const DEFAULT_PACK_LIMITS = { slabBytes: 1024 * 1024, slabsInFlight: 4, outputBlockBytes: 256 * 1024 };
+export const DEFAULT_PACK_LIMITS: Omit<PackOptions, 'root' | 'matcher' | 'prefix'> = { slabBytes: 1024 * 1024, slabsInFlight: 4, outputBlockBytes: 256 * 1024, readerYoungGenerationMb: 8 };
 
 /** Every entry gets this time, so packing the same tree twice gives identical archives. */
 const FIXED_MTIME = new Date(Date.UTC(2000, 0, 1));
 /** Entries sent to the reader in one message. */
 const BATCH = 256;
+/** Blocks given back by the consumer and kept for reuse; any more are left to the GC. */
+const MAX_SPARE_BLOCKS = 8;
 /** The walker waits when this many entries are sent but not yet encoded. */
 const MAX_AHEAD = 8192;
 
@@ -106,7 +121,7 @@ export function packContext(options: PackOptions): PackedContext {
     w?.();
   }
 
-  const reader = startPackReader({ slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight, onSlab: encodeSlab, onFailure: stop });
+  const reader = startPackReader({ slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight, youngGenerationMb: options.readerYoungGenerationMb, onSlab: encodeSlab, onFailure: stop });
 
   function sendBatch(): void {
     if (batchPaths.length === 0) return;
@@ -282,14 +297,28 @@ export function packContext(options: PackOptions): PackedContext {
   /* ---- tar-stream → output blocks ---- */
   // tar-stream emits every header, body and padding as its own small chunk; copying them into
   // blocks of outputBlockBytes keeps the per-chunk cost of whatever consumes the stream (an SSH
-  // channel, an HTTP request) off the hot path. The block is fresh each time: the consumer may
-  // still hold the last one.
-  let block = Buffer.allocUnsafe(options.outputBlockBytes);
+  // channel, an HTTP request) off the hot path. A block handed out is never written again unless
+  // the consumer gives it back with `recycle` (it may still hold it, e.g. queued in a socket).
+  // Without that, every block is fresh, and dead blocks pile up as external memory until V8
+  // next collects: the peak then grew with the size of the context.
+  const given = new WeakSet<ArrayBuffer>();
+  const spare: Buffer[] = [];
+  const takeBlock = (): Buffer => {
+    return spare.pop() ?? Buffer.allocUnsafeSlow(options.outputBlockBytes);
+  };
+  const recycle = (chunk: Buffer): void => {
+    // Only a block of ours that is out, once: a second call, or any other buffer, is ignored.
+    const buffer = chunk.buffer as ArrayBuffer;
+    if (!given.delete(buffer) || failed || spare.length >= MAX_SPARE_BLOCKS) return;
+    spare.push(Buffer.from(buffer, 0, options.outputBlockBytes));
+  };
+  let block = takeBlock();
   let blockUsed = 0;
   const flushBlock = (): boolean => {
     if (blockUsed === 0) return true;
     const full = blockUsed === block.length ? block : block.subarray(0, blockUsed);
-    block = Buffer.allocUnsafe(options.outputBlockBytes);
+    given.add(full.buffer as ArrayBuffer);
+    block = takeBlock();
     blockUsed = 0;
     return counted.push(full);
   };
@@ -360,5 +389,5 @@ export function packContext(options: PackOptions): PackedContext {
     (err: Error) => stop(err),
   );
 
-  return { stream: counted, summary: done };
+  return { stream: counted, summary: done, recycle };
 }
