@@ -19,7 +19,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
@@ -108,13 +107,6 @@ async function childPack(folder: string, mode: string): Promise<void> {
     head.finalize();
     await ended;
     const prefix = Buffer.concat(headChunks).subarray(0, -1024);
-    async function* body() {
-      yield prefix;
-      for await (const chunk of packed.stream) {
-        bytes += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-    }
     await new Promise<void>((resolve, reject) => {
       const path = mode === 'send-buildkit' ? '/build?version=2&q=1' : '/build?q=1';
       const req = request({ socketPath: engine().socketPath, method: 'POST', path, headers: { 'content-type': 'application/x-tar' } }, (res) => {
@@ -123,7 +115,17 @@ async function childPack(folder: string, mode: string): Promise<void> {
         res.on('end', () => (res.statusCode === 200 && !text.includes('errorDetail') ? resolve() : reject(new Error(`build failed: ${text.slice(-300)}`))));
       });
       req.on('error', reject);
-      Readable.from(body()).pipe(req);
+      // Each block goes back to the packer once the socket has taken it (the write callback).
+      req.write(prefix);
+      packed.stream.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (!req.write(chunk, () => packed.recycle(chunk))) {
+          packed.stream.pause();
+          req.once('drain', () => packed.stream.resume());
+        }
+      });
+      packed.stream.on('end', () => req.end());
+      packed.stream.on('error', reject);
     });
   }
   await packed.summary;
