@@ -38,8 +38,6 @@ export type ReadSlab = {
 export type PackReaderOptions = {
   slabBytes: number;
   slabsInFlight: number;
-  /** Bound on the worker's young generation (V8's default lets it grow to 48 MB); unset: V8's. */
-  youngGenerationMb?: number;
   onSlab(slab: ReadSlab): void;
   onFailure(err: Error): void;
 };
@@ -275,8 +273,7 @@ parentPort.on('message', (msg) => {
 `;
 
 export function startPackReader(options: PackReaderOptions): PackReader {
-  const resourceLimits = options.youngGenerationMb ? { maxYoungGenerationSizeMb: options.youngGenerationMb } : undefined;
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight }, resourceLimits });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight } });
   worker.unref();
   let closed = false;
   const fail = (err: Error) => {

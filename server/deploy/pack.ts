@@ -26,8 +26,6 @@ export type PackOptions = {
   slabsInFlight: number;
   /** Size of the chunks the packed stream gives out (the last one may be smaller). */
   outputBlockBytes: number;
-  /** Bound on the reader thread's young generation, in MB; unset: V8's default. */
-  readerYoungGenerationMb?: number;
 };
 
 export type PackSummary = {
@@ -56,11 +54,9 @@ export type PackedContext = {
 /**
  * 1 MiB slabs: large enough that a slab holds hundreds of typical source files (one message
  * each way per slab), small enough that four of them in flight keep memory flat. 256 KiB output
- * blocks: an HTTP chunk or SSH frame per block instead of three per file. 8 MB of young
- * generation for the reader: its live data is a batch of paths, but its per-file garbage let V8
- * grow its nursery towards its 48 MB default on a large context, so the peak grew with it.
+ * blocks: an HTTP chunk or SSH frame per block instead of three per file.
  */
-export const DEFAULT_PACK_LIMITS: Omit<PackOptions, 'root' | 'matcher' | 'prefix'> = { slabBytes: 1024 * 1024, slabsInFlight: 4, outputBlockBytes: 256 * 1024, readerYoungGenerationMb: 8 };
+export const DEFAULT_PACK_LIMITS = { slabBytes: 1024 * 1024, slabsInFlight: 4, outputBlockBytes: 256 * 1024 };
 
 /** Every entry gets this time, so packing the same tree twice gives identical archives. */
 const FIXED_MTIME = new Date(Date.UTC(2000, 0, 1));
@@ -121,7 +117,7 @@ export function packContext(options: PackOptions): PackedContext {
     w?.();
   }
 
-  const reader = startPackReader({ slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight, youngGenerationMb: options.readerYoungGenerationMb, onSlab: encodeSlab, onFailure: stop });
+  const reader = startPackReader({ slabBytes: options.slabBytes, slabsInFlight: options.slabsInFlight, onSlab: encodeSlab, onFailure: stop });
 
   function sendBatch(): void {
     if (batchPaths.length === 0) return;
