@@ -261,6 +261,17 @@ wharf_release_locked() {
   wharf_say "$name: stopped"
 }
 
+# Also gives back the tmpfs holding the data root once the engine we started has stopped.
+wharf_docker_release_locked() {
+  local managed=0
+  [ -e "$WHARF_DOCKERD_DIR/managed" ] && managed=1
+  wharf_release_locked "$WHARF_DOCKERD_DIR" dockerd || return 1
+  if [ "$managed" = 1 ] && [ ! -e "$WHARF_DOCKERD_DIR/managed" ] && ! wharf_ping "$WHARF_DOCKER_SOCK"; then
+    wharf_docker_clean_stale
+  fi
+  return 0
+}
+
 wharf_engine_start() {
   case $1 in
     docker)
@@ -284,7 +295,7 @@ wharf_engine_start() {
 
 wharf_engine_stop() {
   case $1 in
-    docker) wharf_locked wharf_release_locked "$WHARF_DOCKERD_DIR" dockerd ;;
+    docker) wharf_locked wharf_docker_release_locked ;;
     podman) wharf_locked wharf_release_locked "$WHARF_PODMAN_DIR" podman ;;
     chromium) ;;
     *) wharf_say "unknown engine \"$1\"" ;;
