@@ -29,7 +29,8 @@ async function readOrCreate(file: string, make: () => string): Promise<{ value: 
 export async function loadAuthSecrets(dataDir: string, givenToken: string | undefined): Promise<AuthSecrets> {
   const secret = await readOrCreate(join(dataDir, 'signing.key'), () => randomBytes(32).toString('hex'));
   if (givenToken) return { token: givenToken, secret: Buffer.from(secret.value, 'hex'), generated: false };
-  const token = await readOrCreate(join(dataDir, 'token'), () => randomBytes(24).toString('base64url'));
+  // Hex, not base64url: a token starting with '-' is read as an option by `wharf login --token`.
+  const token = await readOrCreate(join(dataDir, 'token'), () => randomBytes(24).toString('hex'));
   return { token: token.value, secret: Buffer.from(secret.value, 'hex'), generated: token.created };
 }
 
