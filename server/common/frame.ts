@@ -18,48 +18,67 @@ export type FrameDecoderEvents = {
 };
 
 /**
- * Incremental decoder. Rejects (once, then ignores input) a frame whose declared length exceeds
- * `maxFrameBytes`, so a hostile peer cannot make us buffer without bound.
+ * Incremental decoder. A frame that lies within one chunk is passed on as a view of that chunk,
+ * without copying (terminal output crosses this for every byte); a frame spread over chunks is
+ * copied once into its own buffer. Rejects (once, then ignores input) a frame whose declared
+ * length exceeds `maxFrameBytes`, so a hostile peer cannot make us buffer without bound.
  */
 export function createFrameDecoder(maxFrameBytes: number, events: FrameDecoderEvents) {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  let headerFill = 0;
+  let frame: Buffer | undefined;
+  let frameFill = 0;
   let failed = false;
 
-  function take(n: number): Buffer {
-    const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-    const head = all.subarray(0, n);
-    const rest = all.subarray(n);
-    pending = rest.length > 0 ? [rest] : [];
-    pendingBytes = rest.length;
-    return head;
+  function fail(length: number): void {
+    failed = true;
+    frame = undefined;
+    events.onError({ code: 'frame_too_large', message: `frame of ${length} bytes exceeds the limit of ${maxFrameBytes} bytes` });
   }
 
-  function peekLength(): number {
-    if (pending[0].length >= FRAME_HEADER_BYTES) return pending[0].readUInt32BE(0);
-    return Buffer.concat(pending, pendingBytes).readUInt32BE(0);
+  /** Starts a frame of `length` bytes whose payload is not all in the current chunk. */
+  function begin(length: number): void {
+    if (length === 0) return events.onFrame(Buffer.alloc(0));
+    frame = Buffer.allocUnsafe(length);
+    frameFill = 0;
   }
 
   return {
     push(chunk: Buffer): void {
-      if (failed) return;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      while (pendingBytes >= FRAME_HEADER_BYTES) {
-        const length = peekLength();
-        if (length > maxFrameBytes) {
-          failed = true;
-          pending = [];
-          pendingBytes = 0;
-          events.onError({
-            code: 'frame_too_large',
-            message: `frame of ${length} bytes exceeds the limit of ${maxFrameBytes} bytes`,
-          });
-          return;
+      let at = 0;
+      while (!failed && at < chunk.length) {
+        if (frame) {
+          const n = Math.min(frame.length - frameFill, chunk.length - at);
+          chunk.copy(frame, frameFill, at, at + n);
+          frameFill += n;
+          at += n;
+          if (frameFill === frame.length) {
+            const done = frame;
+            frame = undefined;
+            events.onFrame(done);
+          }
+          continue;
         }
-        if (pendingBytes < FRAME_HEADER_BYTES + length) return;
-        const frame = take(FRAME_HEADER_BYTES + length);
-        events.onFrame(Buffer.from(frame.subarray(FRAME_HEADER_BYTES)));
+        if (headerFill === 0 && chunk.length - at >= FRAME_HEADER_BYTES) {
+          const length = chunk.readUInt32BE(at);
+          if (length > maxFrameBytes) return fail(length);
+          const start = at + FRAME_HEADER_BYTES;
+          if (chunk.length - start >= length) {
+            at = start + length;
+            events.onFrame(chunk.subarray(start, at));
+          } else {
+            at = start;
+            begin(length);
+          }
+          continue;
+        }
+        header[headerFill++] = chunk[at++];
+        if (headerFill === FRAME_HEADER_BYTES) {
+          headerFill = 0;
+          const length = header.readUInt32BE(0);
+          if (length > maxFrameBytes) return fail(length);
+          begin(length);
+        }
       }
     },
   };
