@@ -220,12 +220,7 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       channel.on('drain', () => socket.resume());
       for (const [data, isBinary] of early) relay(data, isBinary);
       socket.on('message', relay);
-      socket.on('close', () => {
-        closing = true;
-        member.leave();
-        flushHeld();
-        channel.close();
-      });
+      socket.on('close', () => closeSocket(CLOSE_CODES.normal, ''));
     },
   });
 
