@@ -34,6 +34,13 @@ const BLOCKS = 10;
  * one server and then the other had it recompile when the measured blocks began to alternate.
  */
 const WARMUP_BLOCKS = 50;
+/**
+ * Quiet time before each measured block. wharf's agent saves the document up to 50 ms after a
+ * block's last edit and then sees its own write come back from the watcher; without a pause that
+ * work ran during the stock server's next block (the agent was on a core in a third of the stock
+ * server's slow samples). Applied before every block, of either server.
+ */
+const SETTLE_MS = 100;
 const DISK_SAMPLES = 200;
 const LOAD_CLIENTS = 10;
 const LOAD_EDITS = 200;
@@ -197,7 +204,10 @@ async function measurePropagation(targets: Target[]): Promise<number[][]> {
     for (const pair of pairs) await pair.measure(EDITS / BLOCKS, []);
   }
   for (let block = 0; block < BLOCKS; block++) {
-    for (let t = 0; t < pairs.length; t++) await pairs[t].measure(EDITS / BLOCKS, samples[t]);
+    for (let t = 0; t < pairs.length; t++) {
+      await delay(SETTLE_MS);
+      await pairs[t].measure(EDITS / BLOCKS, samples[t]);
+    }
   }
   for (const pair of pairs) pair.close();
   return samples.map((s) => s.sort((x, y) => x - y));
