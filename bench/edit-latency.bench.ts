@@ -27,17 +27,16 @@ const BLOCKS = 10;
  * Blocks of warm-up edits per pair before measuring, alternating like the measured blocks. Every
  * process here (both servers, the agent, this one with its four clients) has just started: during
  * its first few thousand edits V8 is still compiling the hot code with TurboFan on background
- * threads, which on 2 cores took a quarter of the machine during a 100-edit warm-up and made most
- * of the slow 1 % for both servers (a woken relay or client waiting for a core). A running server
- * has long compiled its relay code, so the measured part starts after that. Alternating blocks
- * also let this process's client code see both servers' sockets before measuring; a warm-up of
- * one server and then the other had it recompile when the measured blocks began to alternate.
+ * threads, which on 2 cores took a quarter of the machine while measuring after a 100-edit warm-up
+ * and made most of the slow 1 % for both servers (a woken relay or client waiting for a core). A running server
+ * has long compiled its relay code, so the measured part starts after that. The blocks alternate
+ * as the measured ones do, so the clients' code has met both servers' sockets too.
  */
 const WARMUP_BLOCKS = 50;
 /**
- * Quiet time before each measured block. wharf's agent saves the document up to 50 ms after a
- * block's last edit and then sees its own write come back from the watcher; without a pause that
- * work ran during the stock server's next block (the agent was on a core in a third of the stock
+ * Quiet time before each measured block. wharf's agent saves the document 20 ms after a block's
+ * last edit and then looks at its own write when the watcher reports it, 20 ms later; without a
+ * pause that work ran during the stock server's next block (the agent was on a core in a third of the stock
  * server's slow samples). Applied before every block, of either server.
  */
 const SETTLE_MS = 100;
