@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRunnerImage, makeFolder, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
@@ -83,6 +86,16 @@ describe('deploy: remote runner on Docker BuildKit', () => {
       }),
       seeded(server, 'loud', {
         'okteto.yml': "deploy:\n  remote: false\n  commands:\n    - 'sleep 1; for i in 1 2 3 4 5 6; do head -c 2000000 /dev/zero | tr \"\\\\000\" x; echo; echo \"err $i\" >&2; done'\n",
+      }),
+      seeded(server, 'slow', {
+        'okteto.yml': [
+          'deploy:',
+          '  remote: true',
+          '  commands:',
+          '    - name: waits',
+          '      command: wget -q -O /dev/null "$MARKER/early"; echo started; sleep 4; wget -q -O /dev/null "$MARKER/late"; echo after',
+          '    - echo never',
+        ].join('\n'),
       }),
       seeded(server, 'where', { 'okteto.yml': whereAmI }),
       seeded(forcedServer, 'where', { 'okteto.yml': whereAmI }),
@@ -194,6 +207,54 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     expect(run.done).toMatchObject({ status: 'succeeded' });
     expect(outputOf(run.events, 1, 'stderr')).toBe('err 1\nerr 2\nerr 3\nerr 4\nerr 5\nerr 6\n');
     expect(outputOf(run.events, 1)).toBe(`${'x'.repeat(2_000_000)}\n`.repeat(6));
+  });
+
+  it('cancels a running deploy on request: the runner stops, and the run ends as cancelled', async () => {
+    // The command calls this server before and after a pause: the first call shows it can
+    // reach it, the second must never come once the run is cancelled.
+    const hits: string[] = [];
+    const marker = createServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.end('ok');
+    });
+    await new Promise<void>((r) => marker.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(marker.address() as AddressInfo).port}`;
+      const res = await server.api('/api/workspaces/slow/deploys', { method: 'POST', json: { variables: { MARKER: url } } });
+      const { id } = (await res.json()) as { id: string };
+      const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/workspaces/slow/deploys/${id}/events`, { headers: { authorization: `Bearer ${server.token}` } });
+      const events: Array<{ type: string; text?: string; index?: number; status?: string; message?: string }> = [];
+      let cancelled: Promise<Response> | undefined;
+      const closed = new Promise<void>((resolve, reject) => {
+        socket.on('message', (data) => {
+          const event = JSON.parse(String(data)) as (typeof events)[number];
+          events.push(event);
+          if (event.type === 'output' && event.text === 'started\n') cancelled = server.api(`/api/workspaces/slow/deploys/${id}`, { method: 'DELETE' });
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      await closed;
+      expect(cancelled).toBeDefined();
+      const answer = await (cancelled as Promise<Response>);
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toMatchObject({ id, status: 'error', message: 'the run was cancelled' });
+      expect(events.at(-1)).toMatchObject({ type: 'done', status: 'error', message: 'the run was cancelled' });
+      expect(events.some((e) => e.type === 'command-end' || (e.type === 'command-start' && e.index === 2))).toBe(false);
+      // Long enough for the command to have reached its second call, had it still been running.
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(hits).toEqual(['/early']);
+
+      const history = (await (await server.api('/api/workspaces/slow/deploys')).json()) as { deploys: Array<Record<string, unknown>> };
+      expect(history.deploys[0]).toMatchObject({ id, status: 'error', message: 'the run was cancelled' });
+      // Cancelling an ended run changes nothing; an unknown run is 404.
+      const again = await server.api(`/api/workspaces/slow/deploys/${id}`, { method: 'DELETE' });
+      expect(again.status).toBe(200);
+      expect(await again.json()).toMatchObject({ id, status: 'error' });
+      expect((await server.api('/api/workspaces/slow/deploys/no-such-run', { method: 'DELETE' })).status).toBe(404);
+    } finally {
+      marker.close();
+    }
   });
 
   it('runs "remote: false" commands inside the workspace through the agent, with a deprecation warning', async () => {

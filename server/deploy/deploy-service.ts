@@ -471,6 +471,31 @@ export function createDeployService(options: DeployServiceOptions) {
       return resolveStored(stored);
     },
 
+    /**
+     * Cancels a run of this server: its build is aborted (the engine stops the runner) or its
+     * local command killed, and it ends as `error`, "the run was cancelled". Waits up to `waitMs`
+     * for the run to end and be stored; returns the run as it then is (a run that had already
+     * ended is returned unchanged). A run another replica runs cannot be cancelled from here.
+     */
+    async cancel(workspace: string, id: string, waitMs: number): Promise<DeployRun> {
+      const entry = live.get(id);
+      if (!entry || entry.run.workspace !== workspace) {
+        const stored = await this.get(workspace, id);
+        if (stored.status === 'running') {
+          throw new WharfError('conflict', `the run "${id}" is running on another server replica (${stored.server ?? 'unknown'}): cancel it there`, { server: stored.server });
+        }
+        return summariseRun(stored);
+      }
+      if (!entry.log.done) {
+        options.log('deploy.cancel', { id, workspace });
+        entry.abort.abort();
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([entry.finished, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+      return summariseRun({ ...entry.run });
+    },
+
     /** Replay, then live events; for a finished or remote-replica run, the stored log only. */
     async subscribe(workspace: string, id: string, listener: (event: DeployEvent) => void): Promise<RunSubscription> {
       const entry = live.get(id);

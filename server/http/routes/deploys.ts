@@ -8,6 +8,11 @@ import type { AppEnv, RouteModule } from '../app-types.ts';
 /** A slow websocket reader is cut off beyond this; it reconnects and gets the replay. */
 const MAX_BUFFERED_EVENT_BYTES = 8 * 1024 * 1024;
 const MAX_UPLOAD_OPTIONS_BYTES = 1024 * 1024;
+/**
+ * How long a cancel request waits for the run to end: an aborted build or killed command ends
+ * within a second or two, and the caller then gets the final state in the answer.
+ */
+const CANCEL_WAIT_MS = 15_000;
 
 async function readOptionalJson(c: Context<AppEnv>): Promise<Record<string, unknown>> {
   const text = await c.req.text();
@@ -44,6 +49,12 @@ export const registerDeployRoutes: RouteModule = (app, ws, deps) => {
 
   app.get('/api/workspaces/:id/deploys', async (c) => c.json({ deploys: await deploys.list(c.req.param('id')) }));
   app.get('/api/workspaces/:id/deploys/:runId', async (c) => c.json(await deploys.get(c.req.param('id'), c.req.param('runId'))));
+  // Cancels the run (the history keeps it, ended as cancelled): 200 once it has ended, 202 if
+  // it is still stopping when the wait is over.
+  app.delete('/api/workspaces/:id/deploys/:runId', async (c) => {
+    const run = await deploys.cancel(c.req.param('id'), c.req.param('runId'), CANCEL_WAIT_MS);
+    return c.json(run, run.status === 'running' ? 202 : 200);
+  });
 
   ws.add({
     pattern: '/api/workspaces/:id/deploys/:runId/events',
