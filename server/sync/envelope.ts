@@ -81,6 +81,11 @@ export function encodeFannedOut(version: number, message: Uint8Array): Buffer {
   return out;
 }
 
+/** Whether an encoded frame (header included, as `encodeFannedOut` makes it) is a `fannedOut` one. */
+export function isFannedOutFrame(frame: Uint8Array): boolean {
+  return frame[FRAME_HEADER_BYTES] === ENVELOPE.fannedOut;
+}
+
 /** The payload of a `fannedOut` envelope, or undefined when it is too short to hold a version. */
 export function readFannedOut(payload: Buffer): { version: number; message: Buffer } | undefined {
   if (payload.length < VERSION_BYTES) return undefined;

@@ -1,5 +1,6 @@
 import type ssh2 from 'ssh2';
-import { CLOSE_CODES, createFrameDecoder, FRAME_HEADER_BYTES, WharfError, type ErrorCode } from '../../common/index.ts';
+import type { WebSocket } from 'ws';
+import { CLOSE_CODES, createFrameDecoder, WharfError, type ErrorCode } from '../../common/index.ts';
 import {
   asRelayedUpdate,
   DOC_SUBSYSTEM,
@@ -13,6 +14,7 @@ import {
 } from '../../sync/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
+import { createDocAgentWriter } from './doc-agent-writer.ts';
 import { createDocRelay } from './doc-relay.ts';
 
 /** Codes the agent may ask us to close with; anything else is reported as internal. */
@@ -54,6 +56,26 @@ function takesEdits(notice: Buffer, current: boolean): boolean {
   } catch {
     return false;
   }
+}
+
+/** The agent's close instruction; a garbled one is reported as internal. */
+function readCloseInstruction(payload: Buffer): CloseInstruction {
+  try {
+    return JSON.parse(payload.toString('utf8')) as CloseInstruction;
+  } catch {
+    return { code: 'internal', message: 'garbled close from the workspace agent' };
+  }
+}
+
+/** Stops reading the agent until what waits for a slow browser is down to LOW_WATER_BYTES (or the socket is gone). */
+function pauseUntilDrained(channel: ssh2.ClientChannel, socket: WebSocket): void {
+  channel.pause();
+  const wait = setInterval(() => {
+    if (socket.bufferedAmount < LOW_WATER_BYTES || socket.readyState !== socket.OPEN) {
+      clearInterval(wait);
+      channel.resume();
+    }
+  }, 5);
 }
 
 function requirePath(value: string | undefined, name: string): string {
@@ -122,28 +144,19 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       );
       /** Whether the agent said (in its `state` notice on this channel) that the document takes edits. */
       let writable = false;
-      /** Whether the agent said nobody outside this server's group has the document open. */
-      let agentMayWait = false;
-      /** Fanned-out frames held back while the agent may wait, in order. */
-      let held: Buffer[] = [];
-      let heldBytes = 0;
-      let heldTimer: NodeJS.Timeout | undefined;
-      const flushHeld = () => {
-        clearTimeout(heldTimer);
-        heldTimer = undefined;
+      const toAgent = createDocAgentWriter({
+        batchMs: AGENT_BATCH_MS,
+        batchMaxBytes: AGENT_BATCH_MAX_BYTES,
         // A channel the agent closed takes nothing more; the editors re-sync when they reconnect.
-        if (held.length === 0 || !channel.writable) return;
-        const out = held.length === 1 ? held[0] : Buffer.concat(held, heldBytes);
-        held = [];
-        heldBytes = 0;
-        if (!channel.write(out)) socket.pause();
-      };
+        write: (frames) => {
+          if (channel.writable && !channel.write(frames)) socket.pause();
+        },
+      });
       const closeSocket = (code: number, reason: string) => {
         if (closing) return;
         closing = true;
         member.leave();
-        // Other editors here already have these: the agent (and the disk) must get them too.
-        flushHeld();
+        toAgent.flush();
         // A paused socket would never read the browser's half of the closing handshake.
         socket.resume();
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
@@ -158,33 +171,19 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
         onFrame: (frame) => {
           const envelope = readEnvelope(frame);
           if (!envelope) return;
-          if (envelope.kind === ENVELOPE.yjs) socket.send(envelope.payload, { binary: true });
-          else if (envelope.kind === ENVELOPE.json) {
+          if (envelope.kind === ENVELOPE.yjs) {
+            socket.send(envelope.payload, { binary: true });
+          } else if (envelope.kind === ENVELOPE.json) {
             writable = takesEdits(envelope.payload, writable);
             socket.send(envelope.payload, { binary: false });
           } else if (envelope.kind === ENVELOPE.audience) {
-            agentMayWait = envelope.payload[0] === 0;
-            if (!agentMayWait) flushHeld();
-          }
-          else if (envelope.kind === ENVELOPE.close) {
-            let instruction: CloseInstruction;
-            try {
-              instruction = JSON.parse(envelope.payload.toString('utf8')) as CloseInstruction;
-            } catch {
-              instruction = { code: 'internal', message: 'garbled close from the workspace agent' };
-            }
+            toAgent.setAgentMayWait(envelope.payload[0] === 0);
+          } else if (envelope.kind === ENVELOPE.close) {
+            const instruction = readCloseInstruction(envelope.payload);
             if (instruction.code === 'normal') closeSocket(CLOSE_CODES.normal, String(instruction.message ?? '').slice(0, 120));
             else closeWithError(errorOf(instruction));
           }
-          if (socket.bufferedAmount > HIGH_WATER_BYTES && !channel.isPaused()) {
-            channel.pause();
-            const wait = setInterval(() => {
-              if (socket.bufferedAmount < LOW_WATER_BYTES || socket.readyState !== socket.OPEN) {
-                clearInterval(wait);
-                channel.resume();
-              }
-            }, 5);
-          }
+          if (socket.bufferedAmount > HIGH_WATER_BYTES && !channel.isPaused()) pauseUntilDrained(channel, socket);
         },
       });
       channel.on('data', (chunk: Buffer) => decoder.push(chunk));
@@ -206,16 +205,7 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
         if (!isBinary) return closeWithError(new WharfError('bad_request', 'document sync uses binary messages only'));
         const frame = frameFor(data);
         if (frame instanceof WharfError) return closeWithError(frame);
-        if (agentMayWait && frame[FRAME_HEADER_BYTES] === ENVELOPE.fannedOut) {
-          held.push(frame);
-          heldBytes += frame.length;
-          if (heldBytes >= AGENT_BATCH_MAX_BYTES) flushHeld();
-          else heldTimer ??= setTimeout(flushHeld, AGENT_BATCH_MS);
-          return;
-        }
-        // Anything else keeps its place after what is held.
-        flushHeld();
-        if (!channel.write(frame)) socket.pause();
+        toAgent.write(frame);
       };
       channel.on('drain', () => socket.resume());
       for (const [data, isBinary] of early) relay(data, isBinary);
