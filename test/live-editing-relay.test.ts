@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { DocClient, eventually } from './support/doc-client.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { DocClients, disconnectAll, eventually, expectEverywhere, type DocClient } from './support/doc-client.ts';
+import { filesDirOf, startTestServer, type TestServer } from './support/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,40 +30,30 @@ describe('live editing: updates fanned out by the server', () => {
   let replica: TestServer;
   let files: string;
   const ws = 'relay';
-  const clients: DocClient[] = [];
-  const client = (on: TestServer, path: string, name?: string) => {
-    const c = new DocClient(on, ws, path, name);
-    clients.push(c);
-    return c;
-  };
+  const docs = new DocClients(ws);
+  const client = (on: TestServer, path: string, name?: string) => docs.client(on, path, name);
 
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, ws);
+    server = await startTestServer({ workspaces: [ws] });
     // A second control server on the same data dir: it reaches the same agent.
     replica = await startTestServer({ dataDir: server.dataDir });
-    files = join(server.dataDir, 'workspaces', ws, 'files');
+    files = filesDirOf(server, ws);
   });
   afterAll(async () => {
-    for (const c of clients) c.destroy();
+    docs.destroyAll();
     await replica.close({ keepAgents: true });
     await server.dispose();
   });
 
   it('gives each keystroke to every other editor exactly once, on this server, under another spelling and on a replica', async () => {
-    await writeFile(join(files, 'once.txt'), 'start\n');
-    const a = await client(server, 'once.txt', 'ann').open();
-    const b = await client(server, 'once.txt', 'bob').open();
+    const [a, b] = await docs.openFile(server, 'once.txt', 'start\n', ['ann', 'bob']);
     const c = await client(server, './once.txt', 'cy').open();
     const d = await client(replica, 'once.txt', 'dee').open();
     const others = [b, c, d];
     for (const o of others) o.received = [];
 
     a.text.insert(0, '>');
-    await eventually(() => {
-      for (const o of others) expect(o.text.toString()).toBe('>start\n');
-    });
-    await eventually(async () => expect(await readFile(join(files, 'once.txt'), 'utf8')).toBe('>start\n'));
+    await expectEverywhere('>start\n', others, join(files, 'once.txt'));
     await sleep(200);
     for (const o of others) expect(updatesIn(o.received), o.name).toBe(1);
 
@@ -75,7 +65,7 @@ describe('live editing: updates fanned out by the server', () => {
     for (const x of [a, ...others]) await eventually(() => expect(names(x), x.name).toEqual(['ann', 'bob', 'cy', 'dee']));
     await b.disconnect();
     for (const x of [a, c, d]) await eventually(() => expect(names(x), x.name).toEqual(['ann', 'cy', 'dee']));
-    for (const x of [a, c, d]) await x.disconnect();
+    await disconnectAll([a, c, d]);
   });
 
   it('converges: ten editors on two servers under two spellings, some joining while the others type', async () => {
@@ -118,13 +108,11 @@ describe('live editing: updates fanned out by the server', () => {
       expect(await readFile(join(files, 'conv.txt'), 'utf8')).toBe(texts[0]);
     }, 20_000);
     expect(editors[0].text.length).toBeGreaterThan(initial.length);
-    for (const e of editors) await e.disconnect();
+    await disconnectAll(editors);
   });
 
   it('brings a reconnecting editor\'s offline typing to everyone, here and on a replica', async () => {
-    await writeFile(join(files, 'offline.txt'), 'one\n');
-    const a = await client(server, 'offline.txt').open();
-    const b = await client(server, 'offline.txt').open();
+    const [a, b] = await docs.openFile(server, 'offline.txt', 'one\n');
     const c = await client(replica, 'offline.txt').open();
     await a.disconnect();
     a.text.insert(0, 'A:');
@@ -134,17 +122,12 @@ describe('live editing: updates fanned out by the server', () => {
     await eventually(() => expect(b.text.toString()).toBe('one\nB\nC\n'));
     await a.open();
     const expected = 'A:one\nB\nC\n';
-    await eventually(() => {
-      for (const x of [a, b, c]) expect(x.text.toString()).toBe(expected);
-    });
-    await eventually(async () => expect(await readFile(join(files, 'offline.txt'), 'utf8')).toBe(expected));
-    for (const x of [a, b, c]) await x.disconnect();
+    await expectEverywhere(expected, [a, b, c], join(files, 'offline.txt'));
+    await disconnectAll([a, b, c]);
   });
 
   it('never passes a garbled or oversized message to the other editors, and closes only its sender', async () => {
-    await writeFile(join(files, 'guarded.txt'), 'guarded\n');
-    const a = await client(server, 'guarded.txt').open();
-    const b = await client(server, 'guarded.txt').open();
+    const [a, b] = await docs.openFile(server, 'guarded.txt', 'guarded\n');
     const cases: Array<[string, Buffer, number]> = [
       ['garbage update', Buffer.from([0, 2, 5, 1, 2, 3, 4, 5]), 4400],
       ['garbage step 2', Buffer.from([0, 1, 3, 9, 9, 9]), 4400],
@@ -172,14 +155,12 @@ describe('live editing: updates fanned out by the server', () => {
     await eventually(async () => expect(await readFile(join(files, 'guarded.txt'), 'utf8')).toBe(expected));
     expect(a.closed).toBeUndefined();
     expect(b.closed).toBeUndefined();
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 
   it('saves what an editor typed just before it left or sent something garbled', async () => {
     // With every editor on this server, the server sends the agent their keystrokes in batches.
-    await writeFile(join(files, 'last.txt'), '');
-    const b = await client(server, 'last.txt').open();
+    const [b] = await docs.openFile(server, 'last.txt', '', ['bob']);
     let expected = '';
     for (const how of ['leaves', 'is cut off', 'misbehaves']) {
       const a = await client(server, 'last.txt').open();
@@ -201,9 +182,7 @@ describe('live editing: updates fanned out by the server', () => {
   });
 
   it('stops fanning out the moment the document turns read-only on disk', async () => {
-    await writeFile(join(files, 'turns.txt'), 'text for now\n');
-    const a = await client(server, 'turns.txt').open();
-    const b = await client(server, 'turns.txt').open();
+    const [a, b] = await docs.openFile(server, 'turns.txt', 'text for now\n');
     await writeFile(join(files, 'turns.txt'), Buffer.from([1, 2, 0, 3]));
     for (const x of [a, b]) await eventually(() => expect(x.notices.at(-1)).toMatchObject({ type: 'state', readOnly: true, reason: 'binary' }));
     b.received = [];
@@ -213,15 +192,11 @@ describe('live editing: updates fanned out by the server', () => {
     expect(b.text.toString()).toBe('text for now\n');
     expect(updatesIn(b.received)).toBe(0);
     expect((await readFile(join(files, 'turns.txt'))).equals(Buffer.from([1, 2, 0, 3]))).toBe(true);
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 
   it('closes an editor that stops reading (4503) instead of queueing for it without bound', async () => {
-    await writeFile(join(files, 'slow.txt'), 'slow\n');
-    const a = await client(server, 'slow.txt', 'ann').open();
-    const b = await client(server, 'slow.txt', 'bob').open();
-    const stalled = await client(server, 'slow.txt', 'stalled').open();
+    const [a, b, stalled] = await docs.openFile(server, 'slow.txt', 'slow\n', ['ann', 'bob', 'stalled']);
     const tcp = (stalled.ws as WebSocket & { _socket: { pause(): void; resume(): void } })._socket;
     tcp.pause();
     // 40 MB of cursor state, in messages small enough to be fanned out by the server.
@@ -237,7 +212,6 @@ describe('live editing: updates fanned out by the server', () => {
     await eventually(() => expect(b.text.toString()).toBe('!slow\n'));
     expect(a.closed).toBeUndefined();
     expect(b.closed).toBeUndefined();
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 });

@@ -2,8 +2,8 @@ import { chmod, mkdir, readFile, readdir, readlink, stat, symlink, unlink, write
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DocClient, eventually } from './support/doc-client.ts';
-import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+import { DocClient, DocClients, disconnectAll, eventually, expectEverywhere } from './support/doc-client.ts';
+import { execOver, filesDirOf, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -11,27 +11,20 @@ describe('live editing', () => {
   let server: TestServer;
   let files: string;
   const ws = 'live';
-  const clients: DocClient[] = [];
-  const client = (path: string, name?: string) => {
-    const c = new DocClient(server, ws, path, name);
-    clients.push(c);
-    return c;
-  };
+  const docs = new DocClients(ws);
+  const client = (path: string, name?: string) => docs.client(server, path, name);
 
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, ws);
-    files = join(server.dataDir, 'workspaces', ws, 'files');
+    server = await startTestServer({ workspaces: [ws] });
+    files = filesDirOf(server, ws);
   });
   afterAll(async () => {
-    for (const c of clients) c.destroy();
+    docs.destroyAll();
     await server.dispose();
   });
 
   it('lets two clients converge, shows who is here, and saves to disk', async () => {
-    await writeFile(join(files, 'hello.txt'), 'hello world\n');
-    const a = await client('hello.txt', 'ann').open();
-    const b = await client('hello.txt', 'bob').open();
+    const [a, b] = await docs.openFile(server, 'hello.txt', 'hello world\n', ['ann', 'bob']);
     expect(a.notice('state')).toEqual({ type: 'state', readOnly: false, size: 12 });
     expect(a.text.toString()).toBe('hello world\n');
     a.setUser('#f00');
@@ -39,11 +32,7 @@ describe('live editing', () => {
 
     a.text.insert(5, ',');
     b.text.insert(b.text.length - 1, '!');
-    await eventually(() => {
-      expect(a.text.toString()).toBe('hello, world!\n');
-      expect(b.text.toString()).toBe('hello, world!\n');
-    });
-    await eventually(async () => expect(await readFile(join(files, 'hello.txt'), 'utf8')).toBe('hello, world!\n'));
+    await expectEverywhere('hello, world!\n', [a, b], join(files, 'hello.txt'));
     await eventually(() => expect(a.notice('saved')).toMatchObject({ type: 'saved', at: expect.any(Number) }));
 
     const users = (c: DocClient) => [...c.awareness.getStates().values()].map((s) => (s.user as { name: string } | undefined)?.name).sort();
@@ -79,15 +68,12 @@ describe('live editing', () => {
     // Had the agent mistaken a save for an outside change, it would have edited under its own client id.
     expect([...b.doc.store.clients.keys()].filter((id) => !loadedBy.has(id))).toEqual([a.doc.clientID]);
     expect(a.notices.filter((n) => n.type === 'saved').length).toBeGreaterThan(0);
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 
   it('merges changes made on disk into the document while someone types', async () => {
     const path = join(files, 'notes.md');
-    await writeFile(path, 'alpha\nbeta\ngamma\n');
-    const a = await client('notes.md').open();
-    const b = await client('notes.md').open();
+    const [a, b] = await docs.openFile(server, 'notes.md', 'alpha\nbeta\ngamma\n');
 
     // Another program rewrites the file, and a types before the agent has taken that in: the
     // agent merges the disk change (diffed against its last save) with the unsaved typing,
@@ -95,11 +81,7 @@ describe('live editing', () => {
     await writeFile(path, 'ALPHA\nbeta\ngamma\n');
     a.text.insert(a.text.length, 'delta\n');
     const first = 'ALPHA\nbeta\ngamma\ndelta\n';
-    await eventually(() => {
-      expect(a.text.toString()).toBe(first);
-      expect(b.text.toString()).toBe(first);
-    });
-    await eventually(async () => expect(await readFile(path, 'utf8')).toBe(first));
+    await expectEverywhere(first, [a, b], path);
 
     // A terminal in the workspace edits the file while b keeps typing.
     const ssh = await sshThroughServer(server, ws);
@@ -110,21 +92,14 @@ describe('live editing', () => {
       await sleep(4);
     }
     const second = 'ALPHA\nBETA\ngamma\ndelta\n0123456789';
-    await eventually(() => {
-      expect(a.text.toString()).toBe(second);
-      expect(b.text.toString()).toBe(second);
-    });
-    await eventually(async () => expect(await readFile(path, 'utf8')).toBe(second));
+    await expectEverywhere(second, [a, b], path);
     ssh.end();
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 
   it('shows a change another program writes just after the agent saved', async () => {
     const path = join(files, 'todo.md');
-    await writeFile(path, 'first\n');
-    const a = await client('todo.md').open();
-    const b = await client('todo.md').open();
+    const [a, b] = await docs.openFile(server, 'todo.md', 'first\n');
     // The watcher reports a file at most once per 50 ms: a write landing in that window after
     // the report of our own save must still reach the editors.
     for (const [round, delay] of [5, 15, 25, 35, 45].entries()) {
@@ -139,26 +114,18 @@ describe('live editing', () => {
         expect(b.text.toString()).toBe(outside);
       }, 2000);
     }
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 
   it('merges what a client typed while disconnected, also after the document was closed', async () => {
-    await writeFile(join(files, 'offline.txt'), 'one\n');
-    const a = await client('offline.txt').open();
-    const b = await client('offline.txt').open();
+    const [a, b] = await docs.openFile(server, 'offline.txt', 'one\n');
     await a.disconnect();
     a.text.insert(0, 'A:');
     b.text.insert(b.text.length, 'B\n');
     await sleep(50);
     await a.open();
-    await eventually(() => {
-      expect(a.text.toString()).toBe('A:one\nB\n');
-      expect(b.text.toString()).toBe('A:one\nB\n');
-    });
-    await eventually(async () => expect(await readFile(join(files, 'offline.txt'), 'utf8')).toBe('A:one\nB\n'));
-    await a.disconnect();
-    await b.disconnect();
+    await expectEverywhere('A:one\nB\n', [a, b], join(files, 'offline.txt'));
+    await disconnectAll([a, b]);
 
     // Alone: when it disconnects the agent saves and closes the document; its copy must still merge.
     await writeFile(join(files, 'solo.txt'), 'solo\n');
@@ -191,15 +158,12 @@ describe('live editing', () => {
       await sleep(100);
       expect(peer.text.toString()).toBe('');
       expect((await readFile(join(files, name))).equals(bytes)).toBe(true);
-      await c.disconnect();
-      await peer.disconnect();
+      await disconnectAll([c, peer]);
     }
   });
 
   it('closes a deleted file\'s document with a notice', async () => {
-    await writeFile(join(files, 'doomed.txt'), 'bye\n');
-    const a = await client('doomed.txt').open();
-    const b = await client('doomed.txt').open();
+    const [a, b] = await docs.openFile(server, 'doomed.txt', 'bye\n');
     await unlink(join(files, 'doomed.txt'));
     for (const c of [a, b]) {
       expect((await c.waitClosed()).code).toBe(1000);
@@ -222,9 +186,7 @@ describe('live editing', () => {
   });
 
   it('closes only the connection that sent a garbled or oversized message', async () => {
-    await writeFile(join(files, 'shared.txt'), 'shared\n');
-    const a = await client('shared.txt').open();
-    const b = await client('shared.txt').open();
+    const [a, b] = await docs.openFile(server, 'shared.txt', 'shared\n');
     const cases: Array<[string, Buffer, number]> = [
       ['garbage update', Buffer.from([0, 2, 5, 1, 2, 3, 4, 5]), 4400],
       ['unknown message type', Buffer.from([42]), 4400],
@@ -250,8 +212,7 @@ describe('live editing', () => {
     const texting = await client('shared.txt').open();
     texting.ws?.send('hello');
     expect((await texting.waitClosed()).code).toBe(4400);
-    await a.disconnect();
-    await b.disconnect();
+    await disconnectAll([a, b]);
   });
 
   it('refuses paths outside the workspace, symlinks included', async () => {
@@ -284,9 +245,12 @@ describe('live editing', () => {
     await inner.disconnect();
 
     const elsewhere = new DocClient(server, 'no-such-workspace', 'hello.txt');
-    clients.push(elsewhere);
-    await elsewhere.open();
-    expect((await elsewhere.waitClosed()).code).toBe(4404);
+    try {
+      await elsewhere.open();
+      expect((await elsewhere.waitClosed()).code).toBe(4404);
+    } finally {
+      elsewhere.destroy();
+    }
 
     const anonymous = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/${ws}/docs?path=hello.txt`);
     const status = await new Promise<number>((resolve) => anonymous.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
@@ -346,14 +310,11 @@ describe('live editing', () => {
     await writeFile(join(files, 'node_modules', 'pkg', 'index.js'), 'module.exports = 2;\n');
     await eventually(() => expect(dep.text.toString()).toBe('module.exports = 2;\n'));
     expect((await watchedInodes()).has(await ino('node_modules'))).toBe(false);
-    await dep.disconnect();
-    await app.disconnect();
+    await disconnectAll([dep, app]);
   });
 
   it('saves every open document when the workspace stops, and merges after it starts again', async () => {
-    await writeFile(join(files, 'persist.txt'), 'v1\n');
-    const a = await client('persist.txt').open();
-    const b = await client('persist.txt').open();
+    const [a, b] = await docs.openFile(server, 'persist.txt', 'v1\n');
     a.text.insert(2, '+edit');
     await eventually(() => expect(b.text.toString()).toBe('v1+edit\n'));
     const stopped = await server.api(`/api/workspaces/${ws}/stop`, { method: 'POST' });
@@ -367,12 +328,7 @@ describe('live editing', () => {
     expect((await server.api(`/api/workspaces/${ws}/start`, { method: 'POST' })).status).toBe(200);
     await a.open();
     await b.open();
-    await eventually(() => {
-      expect(a.text.toString()).toBe('offline v1+edit\n');
-      expect(b.text.toString()).toBe('offline v1+edit\n');
-    });
-    await eventually(async () => expect(await readFile(join(files, 'persist.txt'), 'utf8')).toBe('offline v1+edit\n'));
-    await a.disconnect();
-    await b.disconnect();
+    await expectEverywhere('offline v1+edit\n', [a, b], join(files, 'persist.txt'));
+    await disconnectAll([a, b]);
   });
 });

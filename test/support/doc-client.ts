@@ -1,3 +1,5 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { expect } from 'vitest';
@@ -5,7 +7,7 @@ import WebSocket from 'ws';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import type { TestServer } from './server.ts';
+import { filesDirOf, type TestServer } from './server.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -132,6 +134,48 @@ export class DocClient {
     this.awareness.destroy();
     this.doc.destroy();
   }
+}
+
+/**
+ * The clients a test file makes on one workspace: `destroyAll()` (after all its tests) ends every
+ * one of them, whatever state a failed test left it in.
+ */
+export class DocClients {
+  private readonly made: DocClient[] = [];
+
+  constructor(readonly workspace: string) {}
+
+  /** A client of `path` through `server`, not connected yet. */
+  client(server: TestServer, path: string, name?: string): DocClient {
+    const c = new DocClient(server, this.workspace, path, name);
+    this.made.push(c);
+    return c;
+  }
+
+  /** Writes `content` to the file, then opens one client of it per name, one after the other. */
+  async openFile(server: TestServer, path: string, content: string | Buffer, names: Array<string | undefined> = [undefined, undefined]): Promise<DocClient[]> {
+    await writeFile(join(filesDirOf(server, this.workspace), path), content);
+    const opened: DocClient[] = [];
+    for (const name of names) opened.push(await this.client(server, path, name).open());
+    return opened;
+  }
+
+  destroyAll(): void {
+    for (const c of this.made) c.destroy();
+  }
+}
+
+/** Waits until every client shows `text`, then (given a file) until the file on disk holds it too. */
+export async function expectEverywhere(text: string, clients: Iterable<DocClient>, file?: string): Promise<void> {
+  await eventually(() => {
+    for (const c of clients) expect(c.text.toString(), c.name).toBe(text);
+  });
+  if (file !== undefined) await eventually(async () => expect(await readFile(file, 'utf8')).toBe(text));
+}
+
+/** Disconnects the clients one after the other, each after its close handshake. */
+export async function disconnectAll(clients: Iterable<DocClient>): Promise<void> {
+  for (const c of clients) await c.disconnect();
 }
 
 export async function eventually(check: () => void | Promise<void>, timeoutMs = 5000): Promise<void> {

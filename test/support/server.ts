@@ -11,17 +11,29 @@ export type TestServer = RunningServer & {
   dataDir: string;
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   restart(options?: { keepAgents?: boolean }): Promise<TestServer>;
+  /** A new empty folder under the system's temp dir (a user's HOME, say), removed by this server's `dispose`. */
+  tempDir(prefix: string): Promise<string>;
   dispose(): Promise<void>;
 };
 
+export type TestServerOptions = {
+  sandbox?: 'none' | 'bwrap' | 'auto';
+  argv?: string[];
+  /** An existing data dir (a replica, or a restart); it is left in place by `dispose`. */
+  dataDir?: string;
+  /** Workspaces to create before the server is handed over (not again on `restart`). */
+  workspaces?: string[];
+};
+
 /** Starts a real control server on 127.0.0.1 with a fresh data dir. */
-export async function startTestServer(options: { sandbox?: 'none' | 'bwrap' | 'auto'; argv?: string[]; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
   const config = loadServerConfig({
     argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', ...(options.argv ?? [])],
     env: {},
   });
   const running = await startServer(config);
+  const tempDirs: string[] = [];
   const server: TestServer = {
     ...running,
     dataDir,
@@ -37,14 +49,31 @@ export async function startTestServer(options: { sandbox?: 'none' | 'bwrap' | 'a
     },
     async restart(restartOptions = {}) {
       await running.close({ keepAgents: restartOptions.keepAgents });
-      return startTestServer({ ...options, dataDir });
+      return startTestServer({ ...options, dataDir, workspaces: [] });
+    },
+    async tempDir(prefix) {
+      const dir = await mkdtemp(join(tmpdir(), prefix));
+      tempDirs.push(dir);
+      return dir;
     },
     async dispose() {
       await running.close();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+      for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
     },
   };
+  try {
+    for (const name of options.workspaces ?? []) await createWorkspace(server, name);
+  } catch (err) {
+    await server.dispose();
+    throw err;
+  }
   return server;
+}
+
+/** Where a workspace of the process driver keeps its files on this machine. */
+export function filesDirOf(server: TestServer, workspace: string): string {
+  return join(server.dataDir, 'workspaces', workspace, 'files');
 }
 
 export async function createWorkspace(server: TestServer, name: string, extra: Record<string, unknown> = {}) {
