@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
 import { createTerminal, TerminalClient } from './support/terminal-client.ts';
@@ -166,6 +167,19 @@ describe('shared terminals', () => {
     quick.type('echo EARLY-$((3*3))\r');
     await quick.waitForText('EARLY-9');
     quick.close();
+  });
+
+  it('passes a large paste through whole and in order while the program is not reading yet', async () => {
+    // 300 KB is far more than the pty takes while `sleep` holds the reader back: the rest waits
+    // in the agent and goes in as the program reads.
+    const paste = Array.from({ length: 300_000 }, (_, i) => String.fromCharCode(97 + ((i * 7 + (i >> 10)) % 26))).join('');
+    const expected = execFileSync('cksum', { input: paste }).toString().trim();
+    const { id } = await createTerminal(server, WS, { command: 'sh', args: ['-c', `stty raw -echo; echo READY; sleep 1; head -c ${paste.length} | cksum; sleep 30`] });
+    const a = await TerminalClient.open(server, WS, id);
+    await a.waitForText('READY');
+    a.type(paste);
+    await a.waitForText(expected);
+    a.close();
   });
 
   it('answers garbled client messages with an error and keeps the session', async () => {
