@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,11 +9,23 @@ import { startTestServer, type TestServer } from './support/server.ts';
 
 const WHARF = join(import.meta.dirname, '..', 'bin', 'wharf.js');
 
+/** 4 MiB of text that does not repeat. */
+function largePart(seed: number): string {
+  let out = '';
+  let state = createHash('sha256').update(`cli-seed-${seed}`).digest('hex');
+  while (out.length < 4 * 1024 * 1024) {
+    state = createHash('sha256').update(state).digest('hex');
+    out += state;
+  }
+  return out;
+}
+
 /** `wharf deploy` / `wharf destroy` from a folder on the user's machine, against a real server and BuildKit. */
 describe('deploy: the CLI deploys a local folder', () => {
   let server: TestServer;
   let project: string;
   let broken: string;
+  let large: string;
   let configHome: string;
 
   function wharf(cwd: string, args: string[], env: Record<string, string> = {}) {
@@ -60,11 +73,15 @@ describe('deploy: the CLI deploys a local folder', () => {
       'app/main.sh': { content: 'echo app\n', mode: 0o755 },
     });
     broken = await makeFolder({ 'okteto.yml': 'deploy:\n  remote: maybe\n  commands: [x]\n' });
+    large = await makeFolder({
+      'okteto.yml': "deploy:\n  remote: true\n  commands:\n    - 'md5sum data/*.bin'\n",
+      ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largePart(i)])),
+    });
   });
 
   afterAll(async () => {
     await server?.dispose();
-    await Promise.all([project, broken, configHome].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
+    await Promise.all([project, broken, large, configHome].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
   });
 
   it('packs, uploads and streams each command as it runs', async () => {
@@ -82,6 +99,13 @@ describe('deploy: the CLI deploys a local folder', () => {
     const hello = result.lines.find((l) => l.text.includes('hello cli'));
     const finished = result.lines.find((l) => l.text.includes('done-greeting'));
     expect(finished!.at - hello!.at).toBeGreaterThan(1500);
+  });
+
+  it('uploads a context of many packing blocks intact (blocks are reused only once they have left)', async () => {
+    const result = await wharf(large, ['deploy']);
+    expect(result.code).toBe(0);
+    const expected = Array.from({ length: 4 }, (_, i) => `${createHash('md5').update(largePart(i)).digest('hex')}  data/part${i}.bin`);
+    expect(result.stdout).toContain(`${expected.join('\n')}\n`);
   });
 
   it('exits with the failing command\'s exit code', async () => {

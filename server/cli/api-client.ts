@@ -1,18 +1,24 @@
+import { request as httpRequest, type ClientRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import WebSocket from 'ws';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { Credentials } from './credentials.ts';
 import type { ApiClient, CliFailure, RequestInit } from './types.ts';
 
-async function serverMessage(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '');
+/** The server's error message in an error answer's body, else the start of the body. */
+function messageOf(text: string, statusText: string, status: number): string {
   try {
     const body = JSON.parse(text) as { error?: { message?: unknown } };
     if (typeof body.error?.message === 'string') return body.error.message;
   } catch {
     // not JSON: fall through to the raw text
   }
-  return text.trim().slice(0, 300) || res.statusText || `HTTP ${res.status}`;
+  return text.trim().slice(0, 300) || statusText || `HTTP ${status}`;
+}
+
+async function serverMessage(res: Response): Promise<string> {
+  return messageOf(await res.text().catch(() => ''), res.statusText, res.status);
 }
 
 export function failureForStatus(url: string, status: number, message: string): CliFailure {
@@ -35,6 +41,18 @@ function unreachable(url: string, err: unknown): CliFailure {
   }
   const reason = e.cause?.message ?? e.message;
   return { code: 'unreachable', message: `cannot reach the wharf server at ${url}: ${reason}` };
+}
+
+function drainedOrClosed(req: ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
 }
 
 export function createApiClient(credentials: Credentials, options: { requestTimeoutMs: number }): ApiClient {
@@ -70,9 +88,37 @@ export function createApiClient(credentials: Credentials, options: { requestTime
     return fail(failureForStatus(url, res.status, await serverMessage(res)));
   }
 
+  function upload(path: string, init: { headers: Record<string, string>; chunks: AsyncIterable<Buffer>; sent?: (chunk: Buffer) => void }): Promise<Result<Readable, CliFailure>> {
+    return new Promise((resolve) => {
+      const target = new URL(`${url}${path}`);
+      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(target, { method: 'POST', headers: { authorization: `Bearer ${token}`, ...init.headers } }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(ok(res));
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(fail(failureForStatus(url, status, messageOf(text, res.statusMessage ?? '', status)))));
+        res.on('error', (err) => resolve(fail(unreachable(url, err))));
+      });
+      // A promise settles once: an error after the answer came is seen by the answer's reader.
+      req.on('error', (err) => resolve(fail(unreachable(url, err))));
+      void (async () => {
+        for await (const chunk of init.chunks) {
+          if (req.destroyed) return;
+          // The callback runs once the chunk has been written to the socket, not merely queued.
+          const more = req.write(chunk, init.sent && (() => init.sent?.(chunk)));
+          if (!more) await drainedOrClosed(req);
+        }
+        req.end();
+      })().catch((err: Error) => req.destroy(err));
+    });
+  }
+
   return {
     url,
     request,
+    upload,
     async json<T>(method: string, path: string, init?: RequestInit): Promise<Result<T, CliFailure>> {
       const res = await request(method, path, init);
       if (!res.ok) return res;

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { Readable } from 'node:stream';
 import {
   CONTEXT_PREFIX,
   createIgnoreMatcher,
@@ -177,11 +176,8 @@ async function runRemotely(ctx: CliContext, kind: DeployKind, manifest: Manifest
     yield header;
     for await (const chunk of packed.stream) yield chunk as Buffer;
   }
-  const response = await api.value.request('POST', `/api/deploys?kind=${kind}`, {
-    body: Readable.from(body()),
-    headers: { 'content-type': UPLOAD_CONTENT_TYPE },
-    timeoutMs: 0,
-  });
+  // Each block goes back to the packer once it has left (it is ignored for the header).
+  const response = await api.value.upload(`/api/deploys?kind=${kind}`, { headers: { 'content-type': UPLOAD_CONTENT_TYPE }, chunks: body(), sent: packed.recycle });
   if (!response.ok) {
     const packError = await packed.summary.then(() => undefined, (err: Error) => err.message);
     return ctx.fail(packError ? { code: 'local', message: `packing ${contextDir} failed: ${packError}` } : response.error);
@@ -200,10 +196,8 @@ async function runRemotely(ctx: CliContext, kind: DeployKind, manifest: Manifest
       }
     }
   });
-  const reader = response.value.body;
-  if (!reader) return ctx.fail({ code: 'server', message: 'the server sent no events' });
   try {
-    for await (const chunk of reader as unknown as AsyncIterable<Uint8Array>) lines.push(Buffer.from(chunk));
+    for await (const chunk of response.value) lines.push(chunk as Buffer);
   } catch (err) {
     return ctx.fail({ code: 'unreachable', message: `lost the connection to the server during the ${kind}: ${(err as Error).message}` });
   }

@@ -40,6 +40,12 @@ export type ApiClient = {
    * (`createWebSocketStream` resumes it by itself).
    */
   openWebSocket(path: string): Promise<Result<WebSocket, CliFailure>>;
+  /**
+   * POSTs a streamed body and answers with the response body as soon as the server answers
+   * (the upload may still be going on). Unlike `request`, it says when each chunk has been
+   * written out (`sent`), so the caller can reuse the chunk's memory. No timeout.
+   */
+  upload(path: string, init: { headers: Record<string, string>; chunks: AsyncIterable<Buffer>; sent?: (chunk: Buffer) => void }): Promise<Result<Readable, CliFailure>>;
 };
 
 export type CliContext = {
