@@ -1,37 +1,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Duplex } from 'node:stream';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pty from 'node-pty';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../server/workspace/index.ts';
-import { createWorkspace, execOver, startTestServer, type TestServer } from './support/server.ts';
-
-const WHARF = resolve(import.meta.dirname, '..', 'bin', 'wharf.js');
-
-type Run = { code: number | null; stdout: string; stderr: string };
-
-/** Runs the real helper as a user would, from an unrelated folder and a private HOME. */
-function runWharf(home: string, args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [WHARF, ...args], {
-      cwd: home,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
-}
+import { createWorkspace, execOver, type TestServer } from './support/server.ts';
+import { loginWharf, runProgram, runWharf, startServerAndHome, userEnv, WHARF } from './support/wharf-cli.ts';
 
 /** A port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -47,14 +26,9 @@ describe('wharf CLI', () => {
   let home: string;
 
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, 'ws1');
-    home = await mkdtemp(join(tmpdir(), 'wharf-cli-home-'));
+    ({ server, home } = await startServerAndHome('ws1', 'wharf-cli-home-'));
   });
-  afterAll(async () => {
-    await server.dispose();
-    await rm(home, { recursive: true, force: true });
-  });
+  afterAll(() => server.dispose());
 
   it('explains what to do before login, and prints help', async () => {
     const before = await runWharf(home, ['workspaces']);
@@ -95,17 +69,13 @@ describe('wharf CLI', () => {
   });
 
   it('accepts the printed login URL and a token on stdin', async () => {
-    const other = await mkdtemp(join(tmpdir(), 'wharf-cli-home2-'));
-    try {
-      const fromUrl = await runWharf(other, ['login', server.loginUrl]);
-      expect(fromUrl.code).toBe(0);
-      const stored = JSON.parse(await readFile(join(other, 'config', 'wharf', 'credentials.json'), 'utf8')) as { url: string };
-      expect(stored.url).toBe(server.url);
-      const fromStdin = await runWharf(other, ['login', server.url, '--token', '-'], { input: `${server.token}\n` });
-      expect(fromStdin.code).toBe(0);
-    } finally {
-      await rm(other, { recursive: true, force: true });
-    }
+    const other = await server.tempDir('wharf-cli-home2-');
+    const fromUrl = await runWharf(other, ['login', server.loginUrl]);
+    expect(fromUrl.code).toBe(0);
+    const stored = JSON.parse(await readFile(join(other, 'config', 'wharf', 'credentials.json'), 'utf8')) as { url: string };
+    expect(stored.url).toBe(server.url);
+    const fromStdin = await runWharf(other, ['login', server.url, '--token', '-'], { input: `${server.token}\n` });
+    expect(fromStdin.code).toBe(0);
   });
 
   it('lists workspaces as a table and as JSON', async () => {
@@ -145,7 +115,7 @@ describe('wharf CLI', () => {
       cols: 100,
       rows: 30,
       cwd: home,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), TERM: 'xterm' },
+      env: userEnv(home, { TERM: 'xterm' }),
     });
     let screen = '';
     term.onData((d) => (screen += d));
@@ -180,24 +150,11 @@ describe('wharf CLI', () => {
     expect(body.subarray(0, 19).toString()).toBe('#!/usr/bin/env node');
     expect((await server.api('/api/downloads/wharf.js', { headers: { 'if-none-match': etag } })).status).toBe(304);
 
-    const elsewhere = await mkdtemp(join(tmpdir(), 'wharf-download-'));
-    try {
-      await writeFile(join(elsewhere, 'wharf.js'), body);
-      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'config') };
-      const run = (args: string[]) =>
-        new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-          const child = spawn(process.execPath, [join(elsewhere, 'wharf.js'), ...args], { cwd: elsewhere, env, stdio: ['ignore', 'pipe', 'pipe'] });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d: Buffer) => (stdout += d));
-          child.stderr.on('data', (d: Buffer) => (stderr += d));
-          child.on('close', (code) => done({ code, stdout, stderr }));
-        });
-      expect(await run(['ssh', 'ws1', '--', 'echo', 'bundled'])).toEqual({ code: 0, stdout: 'bundled\n', stderr: '' });
-      expect((await run(['ssh', 'ws1', 'exit 6'])).code).toBe(6);
-    } finally {
-      await rm(elsewhere, { recursive: true, force: true });
-    }
+    const elsewhere = await server.tempDir('wharf-download-');
+    await writeFile(join(elsewhere, 'wharf.js'), body);
+    const run = (args: string[]) => runProgram(process.execPath, [join(elsewhere, 'wharf.js'), ...args], { cwd: elsewhere, env: userEnv(home) });
+    expect(await run(['ssh', 'ws1', '--', 'echo', 'bundled'])).toEqual({ code: 0, stdout: 'bundled\n', stderr: '' });
+    expect((await run(['ssh', 'ws1', 'exit 6'])).code).toBe(6);
   });
 
   it('bridges stdio to an agent socket with "agent bridge"', async () => {
@@ -230,20 +187,16 @@ describe('wharf CLI', () => {
   });
 
   it('tells the user to log in again when the stored token stops working', async () => {
-    const other = await mkdtemp(join(tmpdir(), 'wharf-cli-home3-'));
-    try {
-      await runWharf(other, ['login', server.url, '--token', server.token]);
-      const file = join(other, 'config', 'wharf', 'credentials.json');
-      await writeFile(file, JSON.stringify({ url: server.url, token: 'revoked' }), { mode: 0o600 });
-      const pub = join(other, 'id.pub');
-      await writeFile(pub, generateKeyPair('cli-test').publicKey);
-      for (const args of [['workspaces'], ['ssh', 'ws1', 'true'], ['proxy', 'ws1', '--identity', pub]]) {
-        const res = await runWharf(other, args);
-        expect(res.code, args.join(' ')).toBe(1);
-        expect(res.stderr).toMatch(/refused the token \(401 Unauthorized\); run "wharf login/);
-      }
-    } finally {
-      await rm(other, { recursive: true, force: true });
+    const other = await server.tempDir('wharf-cli-home3-');
+    await loginWharf(server, other);
+    const file = join(other, 'config', 'wharf', 'credentials.json');
+    await writeFile(file, JSON.stringify({ url: server.url, token: 'revoked' }), { mode: 0o600 });
+    const pub = join(other, 'id.pub');
+    await writeFile(pub, generateKeyPair('cli-test').publicKey);
+    for (const args of [['workspaces'], ['ssh', 'ws1', 'true'], ['proxy', 'ws1', '--identity', pub]]) {
+      const res = await runWharf(other, args);
+      expect(res.code, args.join(' ')).toBe(1);
+      expect(res.stderr).toMatch(/refused the token \(401 Unauthorized\); run "wharf login/);
     }
   });
 

@@ -1,26 +1,8 @@
-import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
-
-const WHARF = resolve(import.meta.dirname, '..', 'bin', 'wharf.js');
-
-type Run = { code: number | null; stdout: string; stderr: string };
-
-function run(command: string, args: string[], env: Record<string, string>, cwd: string): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
-}
+import { createWorkspace, type TestServer } from './support/server.ts';
+import { createSshKey, loginWharf, runProgram, startServerAndHome, userEnv, WHARF } from './support/wharf-cli.ts';
 
 /**
  * Plain OpenSSH with wharf as its ProxyCommand; no ssh_config, no agent, only the given key.
@@ -43,37 +25,30 @@ function opensshArgs(proxy: string, key: string, knownHosts?: string): string[] 
 describe('plain OpenSSH through "wharf proxy"', () => {
   let server: TestServer;
   let home: string;
-  let env: Record<string, string>;
   let key: string;
+  /** `ssh` as the user runs it, from their HOME. */
+  const ssh = (args: string[]) => runProgram('ssh', args, { cwd: home, env: userEnv(home) });
 
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, 'ws1');
-    home = await mkdtemp(join(tmpdir(), 'wharf-openssh-'));
-    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'config') };
-    const login = await run(process.execPath, [WHARF, 'login', server.url, '--token', server.token], env, home);
-    expect(login.code, login.stderr).toBe(0);
-    key = join(home, 'key');
-    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'openssh-test', '-f', key]);
+    ({ server, home } = await startServerAndHome('ws1', 'wharf-openssh-'));
+    await loginWharf(server, home);
+    key = await createSshKey(join(home, 'key'), 'openssh-test');
   });
-  afterAll(async () => {
-    await server.dispose();
-    await rm(home, { recursive: true, force: true });
-  });
+  afterAll(() => server.dispose());
 
   it('runs a command and returns its exit status', async () => {
     const proxy = `node ${WHARF} proxy ws1 --identity ${key}.pub`;
-    const hello = await run('ssh', [...opensshArgs(proxy, key), 'wharf@ws1', 'echo hello'], env, home);
+    const hello = await ssh([...opensshArgs(proxy, key), 'wharf@ws1', 'echo hello']);
     expect(hello.stderr).toBe('');
     expect(hello).toMatchObject({ code: 0, stdout: 'hello\n' });
-    const four = await run('ssh', [...opensshArgs(proxy, key), 'wharf@ws1', 'exit 4'], env, home);
+    const four = await ssh([...opensshArgs(proxy, key), 'wharf@ws1', 'exit 4']);
     expect(four.code).toBe(4);
   });
 
   it('uses ~/.ssh/id_ed25519.pub by default and %h as the workspace', async () => {
     await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
     await writeFile(join(home, '.ssh', 'id_ed25519.pub'), await readFile(`${key}.pub`));
-    const res = await run('ssh', [...opensshArgs(`node ${WHARF} proxy %h`, key), 'wharf@ws1', 'pwd'], env, home);
+    const res = await ssh([...opensshArgs(`node ${WHARF} proxy %h`, key), 'wharf@ws1', 'pwd']);
     expect(res.stderr).toBe('');
     expect(res.stdout).toMatch(/\/workspaces\/ws1\/files\n$/);
   });
@@ -95,7 +70,7 @@ describe('plain OpenSSH through "wharf proxy"', () => {
         '',
       ].join('\n'),
     );
-    const res = await run('ssh', ['-F', config, 'ws1.wharf', 'echo "from $(basename $(dirname $PWD))"'], env, home);
+    const res = await ssh(['-F', config, 'ws1.wharf', 'echo "from $(basename $(dirname $PWD))"']);
     expect(res).toMatchObject({ code: 0, stdout: 'from ws1\n', stderr: '' });
   });
 
@@ -104,13 +79,13 @@ describe('plain OpenSSH through "wharf proxy"', () => {
     const knownHosts = join(home, 'known_hosts');
     await writeFile(knownHosts, `ws1 ${workspace.hostKey}\n`);
     const proxy = `node ${WHARF} proxy ws1 --identity ${key}.pub`;
-    const ok = await run('ssh', [...opensshArgs(proxy, key, knownHosts), 'ws1', 'echo pinned'], env, home);
+    const ok = await ssh([...opensshArgs(proxy, key, knownHosts), 'ws1', 'echo pinned']);
     expect(ok).toMatchObject({ code: 0, stdout: 'pinned\n' });
 
     await createWorkspace(server, 'ws2');
     const other = (await (await server.api('/api/workspaces/ws2')).json()) as { hostKey: string };
     await writeFile(knownHosts, `ws1 ${other.hostKey}\n`);
-    const mismatch = await run('ssh', [...opensshArgs(proxy, key, knownHosts), 'ws1', 'echo never'], env, home);
+    const mismatch = await ssh([...opensshArgs(proxy, key, knownHosts), 'ws1', 'echo never']);
     expect(other.hostKey).not.toBe(workspace.hostKey);
     expect(mismatch, JSON.stringify(mismatch)).toMatchObject({ code: 255 });
     expect(mismatch.stdout).toBe('');
@@ -119,9 +94,9 @@ describe('plain OpenSSH through "wharf proxy"', () => {
 
   it('refuses a key other than the one the proxy registered', async () => {
     const stranger = join(home, 'stranger');
-    await promisify(execFile)('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    await createSshKey(stranger);
     const proxy = `node ${WHARF} proxy ws1 --identity ${key}.pub`;
-    const res = await run('ssh', [...opensshArgs(proxy, stranger), 'wharf@ws1', 'echo never'], env, home);
+    const res = await ssh([...opensshArgs(proxy, stranger), 'wharf@ws1', 'echo never']);
     expect(res.code).toBe(255);
     expect(res.stdout).toBe('');
     expect(res.stderr).toMatch(/Permission denied \(publickey\)/);
@@ -129,7 +104,7 @@ describe('plain OpenSSH through "wharf proxy"', () => {
 
   it('shows the helper\'s reason when the workspace does not exist', async () => {
     const proxy = `node ${WHARF} proxy nope --identity ${key}.pub`;
-    const res = await run('ssh', [...opensshArgs(proxy, key), 'wharf@nope', 'echo never'], env, home);
+    const res = await ssh([...opensshArgs(proxy, key), 'wharf@nope', 'echo never']);
     expect(res.code).toBe(255);
     expect(res.stderr).toMatch(/wharf: no workspace "nope"/);
   });

@@ -1,12 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import pty from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
 import { createTerminal, TerminalClient } from './support/terminal-client.ts';
-
-const WHARF = resolve(import.meta.dirname, '..', 'bin', 'wharf.js');
+import { startServerAndHome, WHARF } from './support/wharf-cli.ts';
 
 /** The real helper in a real pty, as someone would run it in their own terminal. */
 function runInPty(server: TestServer, home: string, args: string[]) {
@@ -42,14 +38,9 @@ describe('wharf terminal attach', () => {
   let server: TestServer;
   let home: string;
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, 'cli');
-    home = await mkdtemp(join(tmpdir(), 'wharf-term-cli-'));
+    ({ server, home } = await startServerAndHome('cli', 'wharf-term-cli-'));
   });
-  afterAll(async () => {
-    await server?.dispose();
-    await rm(home, { recursive: true, force: true });
-  });
+  afterAll(() => server?.dispose());
 
   it('creates a terminal, types into it, detaches with Ctrl-] and leaves it running', async () => {
     const before = await terminalIds(server, 'cli');

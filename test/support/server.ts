@@ -11,7 +11,7 @@ export type TestServer = RunningServer & {
   dataDir: string;
   api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
   restart(options?: { keepAgents?: boolean }): Promise<TestServer>;
-  /** A new empty folder under the system's temp dir (a user's HOME, say), removed by this server's `dispose`. */
+  /** A new empty folder under the system's temp dir (a user's HOME, say), removed by `dispose`. */
   tempDir(prefix: string): Promise<string>;
   dispose(): Promise<void>;
 };
@@ -28,12 +28,18 @@ export type TestServerOptions = {
 /** Starts a real control server on 127.0.0.1 with a fresh data dir. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
+  return startOn(dataDir, options, { dataDir: options.dataDir === undefined ? dataDir : undefined, tempDirs: [] });
+}
+
+/** What `dispose` removes; a restarted server takes it over from the one it replaces. */
+type Owned = { dataDir: string | undefined; tempDirs: string[] };
+
+async function startOn(dataDir: string, options: TestServerOptions, owned: Owned): Promise<TestServer> {
   const config = loadServerConfig({
     argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', ...(options.argv ?? [])],
     env: {},
   });
   const running = await startServer(config);
-  const tempDirs: string[] = [];
   const server: TestServer = {
     ...running,
     dataDir,
@@ -49,17 +55,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
     async restart(restartOptions = {}) {
       await running.close({ keepAgents: restartOptions.keepAgents });
-      return startTestServer({ ...options, dataDir, workspaces: [] });
+      return startOn(dataDir, { ...options, workspaces: [] }, owned);
     },
     async tempDir(prefix) {
       const dir = await mkdtemp(join(tmpdir(), prefix));
-      tempDirs.push(dir);
+      owned.tempDirs.push(dir);
       return dir;
     },
     async dispose() {
       await running.close();
-      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
-      for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
+      for (const dir of [owned.dataDir, ...owned.tempDirs]) if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     },
   };
   try {
