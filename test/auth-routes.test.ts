@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../server/common/index.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
 
 /** Reachable without credentials (each checks its own: the login token). */
 const PUBLIC = new Set(['/healthz', '/login', '/api/login']);
@@ -63,8 +63,7 @@ describe('every route refuses requests without valid credentials', () => {
   let secret: Buffer;
 
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, 'ws1');
+    server = await startTestServer({ workspaces: ['ws1'] });
     secret = Buffer.from((await readFile(join(server.dataDir, 'signing.key'), 'utf8')).trim(), 'hex');
     const res = await server.api('/api/routes');
     expect(res.status).toBe(200);

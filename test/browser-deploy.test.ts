@@ -2,9 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWebBuilt, launchBrowser, openPage, pageErrors, signIn } from './support/browser.ts';
+import { ensureWebBuilt, launchBrowser, openDesktopPage, pageErrors, signIn } from './support/browser.ts';
 import { ensureRunnerImage, requireEngine, RUNNER_IMAGE } from './support/images.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { createWorkspace, filesDirOf, startTestServer, type TestServer } from './support/server.ts';
 
 const POLL = { timeout: 20_000, interval: 100 };
 
@@ -40,7 +40,7 @@ describe('web UI: deploy', () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
-  const manifestPath = (workspace: string) => join(server.dataDir, 'workspaces', workspace, 'files', 'okteto.yml');
+  const manifestPath = (workspace: string) => join(filesDirOf(server, workspace), 'okteto.yml');
 
   beforeAll(async () => {
     const docker = requireEngine('docker');
@@ -48,10 +48,10 @@ describe('web UI: deploy', () => {
     server = await startTestServer({ argv: ['--builder', docker.endpoint] });
     for (const name of ['shop', 'remote']) {
       await createWorkspace(server, name);
-      await mkdir(join(server.dataDir, 'workspaces', name, 'files'), { recursive: true });
+      await mkdir(filesDirOf(server, name), { recursive: true });
     }
     browser = await launchBrowser();
-    page = await openPage(await browser.newContext({ viewport: { width: 1280, height: 900 } }));
+    page = await openDesktopPage(browser, { width: 1280, height: 900 });
     await signIn(page, server);
   });
 

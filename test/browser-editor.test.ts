@@ -1,9 +1,9 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlWebSockets, ensureWebBuilt, launchBrowser, openPage, pageErrors, readEditorText, signIn, waitForValue } from './support/browser.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { controlWebSockets, openDesktopPage, pageErrors, readEditorText, signIn, startWebUi, waitForValue } from './support/browser.ts';
+import { filesDirOf, type TestServer } from './support/server.ts';
 
 /** Live editing in two real Chromium contexts against a real server, agent and disk. */
 const POLL = { timeout: 10_000, interval: 50 };
@@ -11,22 +11,16 @@ const POLL = { timeout: 10_000, interval: 50 };
 describe('web UI: live editing', () => {
   let server: TestServer;
   let browser: Browser;
-  let contextA: BrowserContext;
-  let contextB: BrowserContext;
   let a: Page;
   let b: Page;
   let network: Awaited<ReturnType<typeof controlWebSockets>>;
-  const fileOnDisk = (path: string) => join(server.dataDir, 'workspaces', 'notes', 'files', path);
+  const fileOnDisk = (path: string) => join(filesDirOf(server, 'notes'), path);
   const readDisk = (path: string) => readFile(fileOnDisk(path), 'utf8');
 
   beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startTestServer();
-    browser = await launchBrowser();
-    contextA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    contextB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    a = await openPage(contextA);
-    b = await openPage(contextB);
+    ({ server, browser } = await startWebUi());
+    a = await openDesktopPage(browser);
+    b = await openDesktopPage(browser);
     network = await controlWebSockets(a, /\/docs\?/);
   });
 
@@ -66,7 +60,7 @@ describe('web UI: live editing', () => {
   });
 
   it('converges with a second person editing the same file, who sees the first one\'s cursor', async () => {
-    await contextB.addCookies(await contextA.cookies());
+    await b.context().addCookies(await a.context().cookies());
     await b.goto(`${server.url}/workspaces/notes`);
     await b.locator('.tree-row[data-path="todo.md"]').click();
     await waitForValue(() => readEditorText(b, 'todo.md'), (text) => text === 'first line from A', { what: 'the file in B' });

@@ -1,7 +1,7 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWebBuilt, launchBrowser, openPage, pageErrors, readTerminalText, signIn, waitForValue } from './support/browser.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { openDesktopPage, openPage, pageErrors, readTerminalText, signIn, startWebUi, waitForValue } from './support/browser.ts';
+import type { TestServer } from './support/server.ts';
 
 /** The terminal panel in a real Chromium against a real server and real ptys. */
 const POLL = { timeout: 10_000, interval: 50 };
@@ -9,16 +9,11 @@ const POLL = { timeout: 10_000, interval: 50 };
 describe('web UI: terminals', () => {
   let server: TestServer;
   let browser: Browser;
-  let admin: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    await ensureWebBuilt();
-    server = await startTestServer();
-    await createWorkspace(server, 'term');
-    browser = await launchBrowser();
-    admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await openPage(admin);
+    ({ server, browser } = await startWebUi({ workspaces: ['term'] }));
+    page = await openDesktopPage(browser);
     await signIn(page, server);
   });
 

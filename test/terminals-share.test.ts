@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
 import { createTerminal, TerminalClient } from './support/terminal-client.ts';
 
 const WS = 'shared';
@@ -28,8 +28,7 @@ describe('terminal share links', () => {
   let terminal: string;
   let other: string;
   beforeAll(async () => {
-    server = await startTestServer();
-    await createWorkspace(server, WS);
+    server = await startTestServer({ workspaces: [WS] });
     terminal = (await createTerminal(server, WS)).id;
     other = (await createTerminal(server, WS)).id;
   });

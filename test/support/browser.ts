@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
-import type { TestServer } from './server.ts';
+import { startTestServer, type TestServer, type TestServerOptions } from './server.ts';
 
 const repoRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const webRoot = join(repoRoot, 'web');
@@ -44,6 +44,18 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** What a UI test starts with: the web UI built, a real server, and Chromium. */
+export async function startWebUi(serverOptions: TestServerOptions = {}): Promise<{ server: TestServer; browser: Browser }> {
+  await ensureWebBuilt();
+  const server = await startTestServer(serverOptions);
+  try {
+    return { server, browser: await launchBrowser() };
+  } catch (err) {
+    await server.dispose();
+    throw err;
+  }
+}
+
 const uncaught = new WeakMap<Page, string[]>();
 
 /** A page whose uncaught errors are collected, so a test can insist there were none. */
@@ -53,6 +65,11 @@ export async function openPage(context: BrowserContext): Promise<Page> {
   page.on('pageerror', (err) => errors.push(err.message));
   uncaught.set(page, errors);
   return page;
+}
+
+/** A page in a browser context of its own (its own cookies), at a desktop window's size. */
+export async function openDesktopPage(browser: Browser, viewport = { width: 1280, height: 800 }): Promise<Page> {
+  return openPage(await browser.newContext({ viewport }));
 }
 
 export function pageErrors(page: Page): string[] {
