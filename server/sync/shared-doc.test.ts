@@ -116,6 +116,15 @@ describe('shared document', () => {
       onGone: () => logged.push('gone'),
     });
 
+  /** Writes `content` to the file, opens its document, and has one browser join it. */
+  const openWithBrowser = async (content: string | Buffer, flushDelayMs: number, flushMaxWaitMs?: number) => {
+    await writeFile(file, content);
+    const shared = await open(flushDelayMs, flushMaxWaitMs);
+    const browser = new BrowserPeer();
+    browser.join(shared);
+    return { shared, browser };
+  };
+
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wharf-doc-'));
     file = join(dir, 'doc.txt');
@@ -124,10 +133,7 @@ describe('shared document', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   it('saves edits on close even before the save delay has passed', async () => {
-    await writeFile(file, 'draft\n');
-    const shared = await open(60_000);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('draft\n', 60_000);
     expect(browser.text.toString()).toBe('draft\n');
     browser.text.insert(5, ' two');
     expect(await readFile(file, 'utf8')).toBe('draft\n');
@@ -137,10 +143,7 @@ describe('shared document', () => {
   });
 
   it('saves during continuous typing, not only once it stops', async () => {
-    await writeFile(file, '');
-    const shared = await open(40, 80);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('', 40, 80);
     const seenOnDisk = new Set<string>();
     for (let i = 0; i < 40; i++) {
       browser.text.insert(browser.text.length, 'k');
@@ -154,10 +157,7 @@ describe('shared document', () => {
   });
 
   it('merges a change on disk with edits that were not saved yet', async () => {
-    await writeFile(file, 'first line\nsecond line\n');
-    const shared = await open(60_000);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('first line\nsecond line\n', 60_000);
     browser.text.insert(browser.text.length, 'typed\n');
     // Someone else rewrites the file from what was on disk: they have never seen "typed".
     await writeFile(file, 'FIRST line\nsecond line\n');
@@ -171,10 +171,7 @@ describe('shared document', () => {
   });
 
   it('merges a change on disk the watcher has not reported before saving over it', async () => {
-    await writeFile(file, 'one\ntwo\n');
-    const shared = await open(60_000);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('one\ntwo\n', 60_000);
     browser.text.insert(0, '> ');
     await writeFile(file, 'one\nTWO\n');
     // No watcher event: the save at close must still notice the file changed under it.
@@ -183,10 +180,7 @@ describe('shared document', () => {
   });
 
   it('ignores its own saves when the watcher reports them late', async () => {
-    await writeFile(file, 'x');
-    const shared = await open(40);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('x', 40);
     browser.text.insert(1, 'y');
     await eventually(async () => expect(await readFile(file, 'utf8')).toBe('xy'));
     // The watcher's report of that save arrives while newer typing is not saved yet: taking the
@@ -274,10 +268,7 @@ describe('shared document', () => {
   });
 
   it('refuses garbled messages and leaves the document as it was', async () => {
-    await writeFile(file, 'keep\n');
-    const shared = await open(5);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('keep\n', 5);
     for (const bad of [[], [9], [0, 7, 0], [0, 2, 3, 1, 2, 3], [0, 0, 1, 255], [1, 1, 5], [0, 2, 2, 0, 0, 99]]) {
       expect(shared.receive(browser, new Uint8Array(bad)), JSON.stringify(bad)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
     }
@@ -288,11 +279,8 @@ describe('shared document', () => {
 
   it('keeps a binary file read-only', async () => {
     const bytes = Buffer.from([1, 2, 0, 3]);
-    await writeFile(file, bytes);
-    const shared = await open(5);
+    const { shared, browser } = await openWithBrowser(bytes, 5);
     expect(shared.readOnly).toBe('binary');
-    const browser = new BrowserPeer();
-    browser.join(shared);
     expect(browser.notices[0]).toEqual({ type: 'state', readOnly: true, reason: 'binary', size: 4 });
     browser.text.insert(0, 'text');
     expect(browser.notices.at(-1)).toMatchObject({ type: 'error' });
@@ -302,12 +290,9 @@ describe('shared document', () => {
   });
 
   it('closes instead of following a symlink put where its file was', async () => {
-    await writeFile(file, 'inside\n');
     const outside = join(dir, 'outside-secret');
     await writeFile(outside, 'secret\n');
-    const shared = await open(5);
-    const browser = new BrowserPeer();
-    browser.join(shared);
+    const { shared, browser } = await openWithBrowser('inside\n', 5);
     await symlink(outside, `${file}.link`);
     await rename(`${file}.link`, file);
     shared.noteDiskEvent();

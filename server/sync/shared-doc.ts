@@ -77,10 +77,11 @@ export type SharedDoc = {
   text(): string;
 };
 
-function syncUpdateMessage(update: Uint8Array): Uint8Array {
+/** A y-websocket sync message: its type, then what `write` puts in. */
+function syncMessage(write: (encoder: encoding.Encoder) => void): Uint8Array {
   const encoder = encoding.createEncoder();
   encoding.writeVarUint(encoder, MESSAGE_SYNC);
-  syncProtocol.writeUpdate(encoder, update);
+  write(encoder);
   return encoding.toUint8Array(encoder);
 }
 
@@ -89,6 +90,18 @@ function awarenessMessage(awareness: awarenessProtocol.Awareness, clients: numbe
   encoding.writeVarUint(encoder, MESSAGE_AWARENESS);
   encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(awareness, clients));
   return encoding.toUint8Array(encoder);
+}
+
+/**
+ * Does what a peer's message asks once it has decoded cleanly. Should that still throw (not seen
+ * in practice), the message was garbled after all: that peer's fault, not the document's.
+ */
+function applyPeerMessage<T>(apply: () => T): Result<T, PeerFailure> {
+  try {
+    return ok(apply());
+  } catch (err) {
+    return fail({ code: 'bad_request', message: `garbled sync message: ${(err as Error).message}` });
+  }
 }
 
 /**
@@ -201,7 +214,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
 
   doc.on('update', (update: Uint8Array, origin: unknown) => {
     // Changes from disk go out here; a peer's update went out before it was applied.
-    if (!relayed) broadcast(encodeEnvelope(ENVELOPE.yjs, syncUpdateMessage(update)), origin);
+    if (!relayed) broadcast(encodeEnvelope(ENVELOPE.yjs, syncMessage((encoder) => syncProtocol.writeUpdate(encoder, update))), origin);
     if (readOnly || gone) return;
     pending.push(update);
     scheduleFlush();
@@ -390,25 +403,15 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     await absorbDiskChange();
   }
 
-  /** Decoded cleanly but could not be applied (not seen in practice): still that peer's fault. */
-  function garbled(err: unknown): Result<void, PeerFailure> {
-    return fail({ code: 'bad_request', message: `garbled sync message: ${(err as Error).message}` });
-  }
-
   function receive(peer: DocPeer, message: Uint8Array, fannedOutAt?: number): Result<void, PeerFailure> {
     const parsed = parseDocMessage(message);
     if (!parsed.ok) return parsed;
     const msg = parsed.value;
     if (msg.type === 'sync-step1') {
-      const encoder = encoding.createEncoder();
-      encoding.writeVarUint(encoder, MESSAGE_SYNC);
-      try {
-        // The state vector is only decoded here.
-        syncProtocol.writeSyncStep2(encoder, doc, msg.stateVector);
-      } catch (err) {
-        return garbled(err);
-      }
-      peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
+      // The state vector is only decoded here.
+      const answer = applyPeerMessage(() => syncMessage((encoder) => syncProtocol.writeSyncStep2(encoder, doc, msg.stateVector)));
+      if (!answer.ok) return answer;
+      peer.write(encodeEnvelope(ENVELOPE.yjs, answer.value));
       return ok(undefined);
     }
     if (msg.type === 'query-awareness') {
@@ -417,14 +420,9 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     }
     if (msg.type === 'awareness') {
       awarenessFannedOutAt = fannedOutAt;
-      try {
-        awarenessProtocol.applyAwarenessUpdate(awareness, msg.update, peer);
-      } catch (err) {
-        return garbled(err);
-      } finally {
-        awarenessFannedOutAt = undefined;
-      }
-      return ok(undefined);
+      const applied = applyPeerMessage(() => awarenessProtocol.applyAwarenessUpdate(awareness, msg.update, peer));
+      awarenessFannedOutAt = undefined;
+      return applied;
     }
     if (msg.empty) return ok(undefined);
     if (readOnly) {
@@ -438,14 +436,9 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     // never half applied).
     relay(() => encodeEnvelope(ENVELOPE.yjs, asRelayedUpdate(message, msg)), peer, fannedOutAt);
     relayed = true;
-    try {
-      Y.applyUpdate(doc, msg.update, peer);
-    } catch (err) {
-      return garbled(err);
-    } finally {
-      relayed = false;
-    }
-    return ok(undefined);
+    const applied = applyPeerMessage(() => Y.applyUpdate(doc, msg.update, peer));
+    relayed = false;
+    return applied;
   }
 
   return {
@@ -463,10 +456,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     attach(peer) {
       peers.set(peer, new Set());
       peer.write(encodeJsonEnvelope(ENVELOPE.json, stateMessage()));
-      const encoder = encoding.createEncoder();
-      encoding.writeVarUint(encoder, MESSAGE_SYNC);
-      syncProtocol.writeSyncStep1(encoder, doc);
-      peer.write(encodeEnvelope(ENVELOPE.yjs, encoding.toUint8Array(encoder)));
+      peer.write(encodeEnvelope(ENVELOPE.yjs, syncMessage((encoder) => syncProtocol.writeSyncStep1(encoder, doc))));
       const states = [...awareness.getStates().keys()];
       if (states.length > 0) peer.write(encodeEnvelope(ENVELOPE.yjs, awarenessMessage(awareness, states)));
       tellAudience();
