@@ -94,9 +94,15 @@ let walk = null;
 
 function flush() {
   if (used === 0) return;
-  const out = block;
-  parentPort.postMessage({ block: out.buffer, length: used, consumed }, [out.buffer]);
-  block = spare.pop() || Buffer.allocUnsafeSlow(BLOCK);
+  if (used < BLOCK / 4) {
+    // Mostly empty (the walker is behind): a copy of what is there goes out, and the block stays
+    // here for what comes next, rather than a whole block per few entries.
+    const copy = block.buffer.slice(0, used);
+    parentPort.postMessage({ block: copy, length: used, consumed }, [copy]);
+  } else {
+    parentPort.postMessage({ block: block.buffer, length: used, consumed }, [block.buffer]);
+    block = spare.pop() || Buffer.allocUnsafeSlow(BLOCK);
+  }
   used = 0;
   credits--;
 }

@@ -175,9 +175,11 @@ describe('context packer', () => {
         // given back, some twice, along with a buffer that is not the packer's.
         if (index % 3 === 0) held.push({ chunk, copy: Buffer.from(chunk) });
         else {
+          // (A chunk sent while the walker was behind is a small copy, not a block: left alone.)
+          const wholeBlock = chunk.buffer.byteLength === limits.outputBlockBytes;
           packed.recycle(chunk);
           if (index % 3 === 1) packed.recycle(chunk);
-          givenBack.push(chunk);
+          if (wholeBlock) givenBack.push(chunk);
           const mine = Buffer.alloc(4096, 1);
           packed.recycle(mine);
           foreign.push(mine);
