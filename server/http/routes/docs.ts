@@ -15,7 +15,7 @@ import {
 import type { RouteModule } from '../app-types.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
 import { createDocAgentWriter } from './doc-agent-writer.ts';
-import { createDocRelay } from './doc-relay.ts';
+import { createDocRelay, type RelayMember } from './doc-relay.ts';
 
 /** Codes the agent may ask us to close with; anything else is reported as internal. */
 const AGENT_CLOSE_CODES = new Set<ErrorCode>(['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'unavailable', 'internal']);
@@ -76,6 +76,21 @@ function pauseUntilDrained(channel: ssh2.ClientChannel, socket: WebSocket): void
       channel.resume();
     }
   }, 5);
+}
+
+/**
+ * The frame that takes a browser message to the agent, fanning it out to the other sockets of
+ * `member`'s group first when it may be: the document takes edits (`writable`, as the agent said)
+ * and the message is a keystroke or a cursor, not too large to be typing.
+ */
+function encodeForAgent(data: Buffer, writable: boolean, member: RelayMember): Buffer | WharfError {
+  if (!writable || data.length > FAN_OUT_MAX_BYTES || !member.hasOthers) return encodeEnvelope(ENVELOPE.yjs, data);
+  const parsed = parseDocMessage(data);
+  if (!parsed.ok) return new WharfError('bad_request', parsed.error.message);
+  const message = parsed.value;
+  if (message.type === 'awareness') return encodeFannedOut(member.fanOut(data), data);
+  if (message.type === 'sync-update' && !message.empty) return encodeFannedOut(member.fanOut(asRelayedUpdate(data, message)), data);
+  return encodeEnvelope(ENVELOPE.yjs, data);
 }
 
 function requirePath(value: string | undefined, name: string): string {
@@ -190,20 +205,10 @@ export const registerDocRoutes: RouteModule = (app, ws, deps) => {
       channel.on('close', () => closeWithError(new WharfError('unavailable', 'lost the workspace agent; reconnect')));
       channel.on('error', () => {});
 
-      /** The frame that takes a browser message to the agent, fanning it out here first when it may be. */
-      const frameFor = (data: Buffer): Buffer | WharfError => {
-        if (!writable || data.length > FAN_OUT_MAX_BYTES || !member.hasOthers) return encodeEnvelope(ENVELOPE.yjs, data);
-        const parsed = parseDocMessage(data);
-        if (!parsed.ok) return new WharfError('bad_request', parsed.error.message);
-        const message = parsed.value;
-        if (message.type === 'awareness') return encodeFannedOut(member.fanOut(data), data);
-        if (message.type === 'sync-update' && !message.empty) return encodeFannedOut(member.fanOut(asRelayedUpdate(data, message)), data);
-        return encodeEnvelope(ENVELOPE.yjs, data);
-      };
       const relay = (data: Buffer, isBinary: boolean) => {
         if (closing) return;
         if (!isBinary) return closeWithError(new WharfError('bad_request', 'document sync uses binary messages only'));
-        const frame = frameFor(data);
+        const frame = encodeForAgent(data, writable, member);
         if (frame instanceof WharfError) return closeWithError(frame);
         toAgent.write(frame);
       };
