@@ -237,7 +237,9 @@ async function transferRows(): Promise<BenchRow[]> {
   const buildkit: number[] = [];
   // The one-line Dockerfile starts FROM the runner image: on a fresh engine it must be built first.
   await ensureRunnerImage(engine());
+  // One untimed run of each first: the first build after others ran was often the slowest.
   await dockerCliClassic(REPO);
+  await packInChild('send-classic', REPO);
   const loadAtStart = loadavg()[0].toFixed(1);
   // Alternated, and in turn first, so a busy moment of the machine hits both sides alike.
   for (let i = 0; i < TRANSFER_ROUNDS; i++) {
