@@ -41,15 +41,24 @@ function isNotPlain(byte: number, next: number | undefined): boolean {
   return byte === 0xc2 && next !== undefined && next >= 0x80 && next <= 0x9f;
 }
 
+/** Index of the first byte in `chunk[from..to)` that is not plain, or -1; `following` is the byte after the chunk. */
+function scanBytes(chunk: Buffer, from: number, to: number, following: number | undefined): number {
+  for (let i = from; i < to; i++) if (isNotPlain(chunk[i], i + 1 < chunk.length ? chunk[i + 1] : following)) return i;
+  return -1;
+}
+
 /**
  * Index of the first byte that is not plain, or -1. Four bytes at a time: a word is looked at
- * byte by byte only if it may hold a control byte or 0xC2 (about once a line for text).
+ * byte by byte only if it may hold a control byte or 0xC2 (about once a line for text). That
+ * look is a separate function: inlined in this loop it runs too rarely for V8 to have type
+ * feedback when the loop is optimised, and the optimised loop then deoptimised on every line
+ * (hundreds of times per 68 MB, the rest of each call running in the interpreter).
  */
 function findFirstNotPlain(chunk: Buffer, following: number | undefined): number {
   const length = chunk.length;
-  const next = (i: number) => (i + 1 < length ? chunk[i + 1] : following);
   const head = Math.min(length, (4 - (chunk.byteOffset & 3)) & 3);
-  for (let i = 0; i < head; i++) if (isNotPlain(chunk[i], next(i))) return i;
+  const inHead = scanBytes(chunk, 0, head, following);
+  if (inHead !== -1) return inHead;
   const words = (length - head) >> 2;
   // A typed-array view must start on a word boundary even when it is empty: a chunk shorter than
   // its misalignment (a short view into a larger buffer) has no words to look at.
@@ -59,10 +68,10 @@ function findFirstNotPlain(chunk: Buffer, following: number | undefined): number
     const c2 = x ^ 0xc2c2c2c2;
     if (((x - 0x20202020) & ~x & 0x80808080) === 0 && ((c2 - 0x01010101) & ~c2 & 0x80808080) === 0) continue;
     const at = head + w * 4;
-    for (let i = at; i < at + 4; i++) if (isNotPlain(chunk[i], next(i))) return i;
+    const found = scanBytes(chunk, at, at + 4, following);
+    if (found !== -1) return found;
   }
-  for (let i = head + words * 4; i < length; i++) if (isNotPlain(chunk[i], next(i))) return i;
-  return -1;
+  return scanBytes(chunk, head + words * 4, length, following);
 }
 
 /** Length of an SGR (`ESC [ ... m`) or EL (`ESC [ n K`) sequence at `at`, or 0 for anything else. */
