@@ -238,19 +238,19 @@ describe('deploy: remote runner on Docker BuildKit', () => {
       expect(cancelled).toBeDefined();
       const answer = await (cancelled as Promise<Response>);
       expect(answer.status).toBe(200);
-      expect(await answer.json()).toMatchObject({ id, status: 'error', message: 'the run was cancelled' });
-      expect(events.at(-1)).toMatchObject({ type: 'done', status: 'error', message: 'the run was cancelled' });
+      expect(await answer.json()).toMatchObject({ id, status: 'cancelled', message: 'the run was cancelled' });
+      expect(events.at(-1)).toMatchObject({ type: 'done', status: 'cancelled', message: 'the run was cancelled' });
       expect(events.some((e) => e.type === 'command-end' || (e.type === 'command-start' && e.index === 2))).toBe(false);
       // Long enough for the command to have reached its second call, had it still been running.
       await new Promise((r) => setTimeout(r, 6000));
       expect(hits).toEqual(['/early']);
 
       const history = (await (await server.api('/api/workspaces/slow/deploys')).json()) as { deploys: Array<Record<string, unknown>> };
-      expect(history.deploys[0]).toMatchObject({ id, status: 'error', message: 'the run was cancelled' });
+      expect(history.deploys[0]).toMatchObject({ id, status: 'cancelled', message: 'the run was cancelled' });
       // Cancelling an ended run changes nothing; an unknown run is 404.
       const again = await server.api(`/api/workspaces/slow/deploys/${id}`, { method: 'DELETE' });
       expect(again.status).toBe(200);
-      expect(await again.json()).toMatchObject({ id, status: 'error' });
+      expect(await again.json()).toMatchObject({ id, status: 'cancelled' });
       expect((await server.api('/api/workspaces/slow/deploys/no-such-run', { method: 'DELETE' })).status).toBe(404);
     } finally {
       marker.close();

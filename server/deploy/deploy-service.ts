@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { WharfError } from '../common/index.ts';
 import type { AgentConnection } from '../workspace/index.ts';
 import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
-import type { CommandInfo, DeployEvent, DeployEventInput, DeployRequest, DeployRun, FailedCommand } from './deploy-types.ts';
+import type { CommandInfo, DeployEvent, DeployEventInput, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
 import { createIgnoreMatcher, parseIgnoreFile, patternsFor, type DeployKind } from './ignore-rules.ts';
 import { runCommandsLocally } from './local-runner.ts';
 import { MANIFEST_NAMES, parseManifest, type ManifestSection } from './manifest.ts';
@@ -127,7 +127,7 @@ export function createDeployService(options: DeployServiceOptions) {
     return entry;
   }
 
-  function finishRun(entry: LiveRun, outcome: { status: 'succeeded' | 'failed' | 'error'; failedCommand?: FailedCommand; message?: string }): void {
+  function finishRun(entry: LiveRun, outcome: { status: Exclude<DeployStatus, 'running'>; failedCommand?: FailedCommand; message?: string }): void {
     const durationMs = Date.now() - Date.parse(entry.run.startedAt);
     entry.run.status = outcome.status;
     entry.run.durationMs = durationMs;
@@ -251,7 +251,7 @@ export function createDeployService(options: DeployServiceOptions) {
         const f = tracker.failed;
         return finishRun(entry, { status: 'failed', failedCommand: f, message: `command ${f.index} (${f.name}) failed with exit code ${f.exitCode}` });
       }
-      if (entry.abort.signal.aborted) return finishRun(entry, { status: 'error', message: 'the run was cancelled' });
+      if (entry.abort.signal.aborted) return finishRun(entry, { status: 'cancelled', message: 'the run was cancelled' });
       if (outcome.ok) {
         if (tracker.allSucceeded) return finishRun(entry, { status: 'succeeded' });
         return finishRun(entry, { status: 'error', message: 'the build ended, but the runner did not report every command (is /bin/sh in the runner image a POSIX shell?)' });
@@ -312,7 +312,7 @@ export function createDeployService(options: DeployServiceOptions) {
         const f = result.failed;
         return finishRun(entry, { status: 'failed', failedCommand: f, message: `command ${f.index} (${f.name}) failed with exit code ${f.exitCode}` });
       }
-      if (result.cancelled) return finishRun(entry, { status: 'error', message: 'the run was cancelled' });
+      if (result.cancelled) return finishRun(entry, { status: 'cancelled', message: 'the run was cancelled' });
       return finishRun(entry, { status: 'succeeded' });
     }
 
@@ -473,7 +473,7 @@ export function createDeployService(options: DeployServiceOptions) {
 
     /**
      * Cancels a run of this server: its build is aborted (the engine stops the runner) or its
-     * local command killed, and it ends as `error`, "the run was cancelled". Waits up to `waitMs`
+     * local command killed, and it ends as `cancelled`, "the run was cancelled". Waits up to `waitMs`
      * for the run to end and be stored; returns the run as it then is (a run that had already
      * ended is returned unchanged). A run another replica runs cannot be cancelled from here.
      */

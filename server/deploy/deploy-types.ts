@@ -6,7 +6,7 @@ export type CommandInfo = { index: number; name: string; command: string };
 
 export type FailedCommand = { index: number; name: string; exitCode: number };
 
-export type DeployStatus = 'running' | 'succeeded' | 'failed' | 'error';
+export type DeployStatus = 'running' | 'succeeded' | 'failed' | 'error' | 'cancelled';
 
 export type DeployPhase = 'reading-manifest' | 'packing' | 'building' | 'running' | 'local';
 
