@@ -56,6 +56,9 @@ export async function runCommandsLocally(options: {
     );
     stdout.end();
     stderr.end();
+    // A command killed by the cancel did not fail of its own: it ends with the run, as "cancelled"
+    // (as a remote one does), rather than as a failure with the kill's exit code.
+    if (options.signal.aborted && exitCode !== 0) return { cancelled: true };
     options.emit({ type: 'command-end', index: command.index, exitCode, durationMs: Date.now() - started });
     if (options.signal.aborted) return { cancelled: true };
     if (exitCode !== 0) return { failed: { index: command.index, name: command.name, exitCode } };
