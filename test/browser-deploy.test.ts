@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,16 @@ const LOCAL_FAILING = `deploy:
       command: echo must not run
 `;
 
+// The first command's marker would appear 6 s after "started", the second command's at once.
+const LOCAL_SLOW = `deploy:
+  remote: false
+  commands:
+    - name: wait
+      command: echo started; sleep 6; touch after-sleep
+    - name: never
+      command: touch second-command
+`;
+
 const REMOTE_OK = `deploy:
   image: ${RUNNER_IMAGE}
   commands:
@@ -46,7 +56,7 @@ describe('web UI: deploy', () => {
     const docker = requireEngine('docker');
     await Promise.all([ensureWebBuilt(), ensureRunnerImage(docker)]);
     server = await startTestServer({ argv: ['--builder', docker.endpoint] });
-    for (const name of ['shop', 'remote']) {
+    for (const name of ['shop', 'remote', 'slow']) {
       await createWorkspace(server, name);
       await mkdir(filesDirOf(server, name), { recursive: true });
     }
@@ -114,6 +124,65 @@ describe('web UI: deploy', () => {
     await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), POLL).toBe('succeeded');
     await command(1).evaluate((el) => ((el as HTMLDetailsElement).open = true));
     expect(await command(1).locator('.command-output').textContent()).toContain('hello from the deploy');
+  });
+
+  it('cancels a running deploy after a confirmation: "Cancelling…" while it stops, then Cancelled in the log and the history', async () => {
+    await writeFile(manifestPath('slow'), LOCAL_SLOW);
+    await page.goto(`${server.url}/workspaces/slow`);
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    await expect.poll(() => command(1).locator('.command-output').textContent(), POLL).toContain('started');
+    const startedAt = Date.now();
+    const cancel = page.locator('.run-log').getByRole('button', { name: 'Cancel', exact: true });
+    // The same button, whatever it says.
+    const cancelButton = page.locator('.run-log .run-cancel');
+
+    // Answering "Keep running" leaves the run alone.
+    await cancel.click();
+    await page.getByRole('dialog', { name: 'Cancel deploy' }).getByRole('button', { name: 'Keep running' }).click();
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    expect(await page.locator('.run-log').getAttribute('data-status')).toBe('running');
+
+    // The request is held in the browser for a moment, so the button's in-between state can be seen.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/api/workspaces/slow/deploys/*', async (route) => {
+      if (route.request().method() === 'DELETE') await held;
+      await route.continue();
+    });
+    await cancel.click();
+    await page.getByRole('dialog', { name: 'Cancel deploy' }).getByRole('button', { name: 'Cancel deploy' }).click();
+    await expect.poll(() => cancelButton.textContent(), POLL).toBe('Cancelling…');
+    expect(await cancelButton.isDisabled()).toBe(true);
+    release();
+
+    // Well before the sleep would have ended on its own.
+    await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), { timeout: 4000, interval: 100 }).not.toBe('running');
+    await page.unroute('**/api/workspaces/slow/deploys/*');
+    expect(await page.locator('.run-log').getAttribute('data-status'), await runLogText()).toBe('cancelled');
+    expect(await page.locator('.run-log .run-status').textContent()).toBe('cancelled');
+    expect(await page.locator('.run-summary').textContent()).toMatch(/^Deploy cancelled after [\d.]+ m?s$/);
+    expect(await cancelButton.isHidden()).toBe(true);
+    expect(await command(1).locator('.command-state').textContent()).toBe('cancelled');
+    expect(await command(2).locator('.command-state').textContent()).toBe('not run');
+    expect(await page.locator('[data-cancel-problem]').count()).toBe(0);
+    await expect.poll(() => page.getByRole('button', { name: 'Deploy', exact: true }).isEnabled(), POLL).toBe(true);
+
+    // The history lists it as cancelled with its duration, and its stored log says so too.
+    const item = page.locator('.deploy-history .history-item').first();
+    await expect.poll(() => item.getAttribute('data-status'), POLL).toBe('cancelled');
+    expect(await item.locator('.badge').textContent()).toBe('cancelled');
+    expect(await item.locator('.muted').textContent()).toMatch(/\d/);
+    await page.reload();
+    await page.getByRole('tab', { name: 'Deploy' }).click();
+    await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), POLL).toBe('cancelled');
+    expect(await page.locator('.run-summary').textContent()).toMatch(/^Deploy cancelled after/);
+
+    // Past the moment the sleeping command would have finished: it never went on, nor did the next one.
+    await new Promise((r) => setTimeout(r, Math.max(0, startedAt + 8000 - Date.now())));
+    const files = await readdir(filesDirOf(server, 'slow'));
+    expect(files).toContain('okteto.yml');
+    expect(files.filter((name) => name === 'after-sleep' || name === 'second-command')).toEqual([]);
+    expect(pageErrors(page)).toEqual([]);
   });
 
   it('runs a remote deploy in a BuildKit runner and streams its output', async () => {

@@ -3,7 +3,7 @@ import { requestJson, websocketUrl } from '../lib/api.ts';
 /** Wire types of docs/deploy.md. */
 export type DeployCommand = { index: number; name: string; command: string };
 export type FailedCommand = { index: number; name: string; exitCode: number };
-export type DeployStatus = 'running' | 'succeeded' | 'failed' | 'error';
+export type DeployStatus = 'running' | 'succeeded' | 'failed' | 'error' | 'cancelled';
 
 export type DeployEvent =
   | { type: 'plan'; at: number; id: string; kind: 'deploy' | 'destroy'; mode: 'remote' | 'local'; image?: string; commands: DeployCommand[] }
@@ -43,6 +43,11 @@ export async function listRuns(workspace: string): Promise<DeployRun[]> {
 
 export function getRun(workspace: string, id: string): Promise<DeployRun> {
   return requestJson<DeployRun>(`${base(workspace)}/deploys/${encodeURIComponent(id)}`);
+}
+
+/** The run as it is once cancelled; still `running` when it had not stopped by the server's wait (HTTP 202). */
+export function cancelRun(workspace: string, id: string): Promise<DeployRun> {
+  return requestJson<DeployRun>(`${base(workspace)}/deploys/${encodeURIComponent(id)}`, { method: 'DELETE' });
 }
 
 export function buildEventsUrl(workspace: string, id: string): string {

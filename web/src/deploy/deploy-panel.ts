@@ -1,9 +1,10 @@
 import { ApiError, describeError } from '../lib/api.ts';
+import { openModal } from '../lib/dialog.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { formatBytes, formatDuration } from '../lib/format.ts';
 import { showToast } from '../lib/toast.ts';
-import { buildEventsUrl, getRun, listRuns, startRun, type DeployEvent, type DeployRun, type DeployStatus } from './deploy-api.ts';
-import { summarizeRun } from './run-summary.ts';
+import { buildEventsUrl, cancelRun, getRun, listRuns, startRun, type DeployEvent, type DeployRun, type DeployStatus } from './deploy-api.ts';
+import { describeCancelProblem, summarizeRun } from './run-summary.ts';
 
 type CommandView = {
   section: HTMLDetailsElement;
@@ -21,20 +22,25 @@ class RunLogView {
   private readonly header: HTMLElement;
   private readonly summary: HTMLElement;
   private readonly timer: HTMLElement;
+  private readonly cancelButton: HTMLButtonElement;
   private readonly notes: HTMLElement;
   private readonly commandsList: HTMLElement;
   private readonly commands = new Map<number, CommandView>();
   private status: DeployStatus = 'running';
-  private kind: 'deploy' | 'destroy';
+  kind: 'deploy' | 'destroy';
   private readonly startedAtMs: number;
   private ticker: ReturnType<typeof setInterval> | undefined;
 
-  constructor(run: Pick<DeployRun, 'id' | 'kind' | 'status' | 'startedAt' | 'commands' | 'mode'>) {
+  constructor(
+    run: Pick<DeployRun, 'id' | 'kind' | 'status' | 'startedAt' | 'commands' | 'mode'>,
+    private readonly actions: { cancel?: () => void } = {},
+  ) {
     this.kind = run.kind;
     this.startedAtMs = Date.parse(run.startedAt) || Date.now();
     this.summary = h('span', { class: 'run-summary' });
     this.timer = h('span', { class: 'run-duration muted' });
-    this.header = h('div', { class: 'run-header' }, h('span', { class: 'badge run-status' }), this.summary, this.timer);
+    this.cancelButton = h('button', { type: 'button', class: 'secondary small run-cancel', title: 'Stop this run: the running command is stopped, later ones do not run', hidden: true, onclick: () => actions.cancel?.() }, 'Cancel');
+    this.header = h('div', { class: 'run-header' }, h('span', { class: 'badge run-status' }), this.summary, this.timer, this.cancelButton);
     this.notes = h('div', { class: 'run-notes' });
     this.commandsList = h('div', { class: 'run-commands' });
     this.element = h('div', { class: 'run-log', dataset: { run: run.id } }, this.header, this.notes, this.commandsList);
@@ -54,17 +60,32 @@ class RunLogView {
     }
   }
 
+  get running(): boolean {
+    return this.status === 'running';
+  }
+
   private setStatus(status: DeployStatus, summary?: string): void {
     this.status = status;
     this.element.dataset.status = status;
+    this.cancelButton.hidden = status !== 'running' || !this.actions.cancel;
     const badge = this.header.querySelector<HTMLElement>('.run-status')!;
     badge.className = `badge run-status status-${status}`;
     badge.textContent = status;
     this.summary.textContent = summary ?? summarizeRun({ kind: this.kind, status, durationMs: null });
   }
 
-  private note(text: string, kind: 'phase' | 'warning' | 'info' | 'log'): void {
-    this.notes.append(h('div', { class: `run-note ${kind}` }, text));
+  private note(text: string, kind: 'phase' | 'warning' | 'info' | 'log', attrs: Record<string, string> = {}): void {
+    this.notes.append(h('div', { class: `run-note ${kind}`, ...attrs }, text));
+  }
+
+  /** While a cancel request is out, the button says so and cannot be pressed twice. */
+  setCancelling(cancelling: boolean): void {
+    this.cancelButton.disabled = cancelling;
+    this.cancelButton.textContent = cancelling ? 'Cancelling…' : 'Cancel';
+  }
+
+  reportCancelProblem(text: string): void {
+    this.note(text, 'warning', { role: 'alert', 'data-cancel-problem': '' });
   }
 
   private ensureCommand(index: number, name: string, command: string): CommandView {
@@ -88,7 +109,7 @@ class RunLogView {
     return view;
   }
 
-  private setCommandState(view: CommandView, state: 'pending' | 'running' | 'succeeded' | 'failed', label: string = state): void {
+  private setCommandState(view: CommandView, state: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled', label: string = state): void {
     view.state.dataset.state = state;
     view.state.textContent = label;
     view.section.dataset.state = state;
@@ -144,7 +165,10 @@ class RunLogView {
         this.setStatus(event.status, summarizeRun({ kind: this.kind, status: event.status, durationMs: event.durationMs, failedCommand: event.failedCommand, message: event.message }));
         for (const view of this.commands.values()) {
           if (view.state.dataset.state === 'pending') this.setCommandState(view, 'pending', 'not run');
-          else if (view.state.dataset.state === 'running') this.setCommandState(view, 'failed', 'interrupted');
+          else if (view.state.dataset.state === 'running') {
+            if (event.status === 'cancelled') this.setCommandState(view, 'cancelled', 'cancelled');
+            else this.setCommandState(view, 'failed', 'interrupted');
+          }
         }
         break;
     }
@@ -204,6 +228,38 @@ export function createDeployPanel(workspace: string, events: { onRunStateChange(
     return runs;
   }
 
+  /** Asks first, as for other actions that stop work in progress (closing a terminal, deleting). */
+  function confirmCancel(kind: 'deploy' | 'destroy'): Promise<boolean> {
+    return openModal<boolean>(`Cancel ${kind}`, (settle) => [
+      h('p', {}, `Stop this ${kind}? The running command is stopped and the commands after it do not run; what has already run is not undone.`),
+      h(
+        'div',
+        { class: 'form-actions' },
+        h('button', { type: 'button', class: 'secondary', onclick: () => settle(false) }, 'Keep running'),
+        h('button', { type: 'button', class: 'danger', autofocus: true, onclick: () => settle(true) }, `Cancel ${kind}`),
+      ),
+    ]).then((v) => v === true);
+  }
+
+  async function cancelShown(runId: string, logView: RunLogView): Promise<void> {
+    if (!(await confirmCancel(logView.kind)) || !logView.running) return;
+    logView.setCancelling(true);
+    try {
+      const run = await cancelRun(workspace, runId);
+      if (run.status === 'running') {
+        logView.setCancelling(false);
+        logView.reportCancelProblem(describeCancelProblem(logView.kind, 'still-stopping'));
+      } else if (logView.running && !(view === logView && socket)) {
+        // No live socket will bring the end (it was lost): show it from the answer.
+        logView.handle({ type: 'done', at: run.durationMs ?? 0, status: run.status, failedCommand: run.failedCommand, message: run.message, durationMs: run.durationMs ?? 0 });
+      }
+    } catch (err) {
+      logView.setCancelling(false);
+      logView.reportCancelProblem(describeCancelProblem(logView.kind, err));
+    }
+    void refreshHistory().catch(() => undefined);
+  }
+
   function follow(runId: string, logView: RunLogView): void {
     const ws = new WebSocket(buildEventsUrl(workspace, runId));
     socket = ws;
@@ -232,7 +288,7 @@ export function createDeployPanel(workspace: string, events: { onRunStateChange(
     for (const item of history.querySelectorAll<HTMLElement>('.history-item')) item.classList.toggle('selected', item.dataset.run === run.id);
     if (run.status === 'running') {
       // The events socket replays everything so far, then streams.
-      const logView = new RunLogView({ ...run, commands: [] });
+      const logView: RunLogView = new RunLogView({ ...run, commands: [] }, { cancel: () => void cancelShown(run.id, logView) });
       view = logView;
       renderInto(logHost, logView.element);
       follow(run.id, logView);
