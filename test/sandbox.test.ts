@@ -112,6 +112,14 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
       res = await run('boxed', 'echo back').catch(() => undefined);
     }
     expect(res?.stdout).toBe('back\n');
+    // Exactly one replacement, also once the restart timer (500 ms) would have fired: the clients
+    // asking for the agent meanwhile must not have started a second one beside it.
+    await new Promise((r) => setTimeout(r, 1500));
+    const agentsOfBoxed = () =>
+      execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => !/bwrap$/.test(l.trim().split(/\s+/)[0]) && /server\/agent\/main\.ts/.test(l) && l.includes(join(server.dataDir, 'workspaces', 'boxed', 'agent')));
+    expect(agentsOfBoxed()).toHaveLength(1);
     // The old namespace is torn down by the kernel once its init is killed: allow it a moment.
     // Its init may linger a moment as a zombie until bwrap reaps it, so wait for both.
     for (let i = 0; i < 50 && (sleeper() || existsSync(`/proc/${init}`)); i++) await new Promise((r) => setTimeout(r, 100));

@@ -39,6 +39,8 @@ type Supervised = {
   startedAt?: number;
   /** Agents in a row that died soon after starting: each doubles the wait before the next. */
   quickFailures?: number;
+  /** A start in progress: callers wait for it instead of spawning a second agent. */
+  launching?: Promise<void>;
 };
 
 /**
@@ -173,10 +175,23 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     throw new WharfError('unavailable', `agent of workspace "${id}" did not start`, { log: log.split('\n').slice(-10).join('\n') });
   }
 
-  async function launch(id: string): Promise<void> {
-    const p = paths(id);
+  /**
+   * One start at a time per workspace. After a crash, the restart timer and a client asking for
+   * the agent (ensureRunning) both want one; two spawns left the first agent running untracked,
+   * with its socket file removed under it, after the workspace was stopped.
+   */
+  function launch(id: string): Promise<void> {
     const s = supervised.get(id) ?? { stopping: false };
     supervised.set(id, s);
+    clearTimeout(s.restartTimer);
+    s.launching ??= startAgent(id, s).finally(() => {
+      s.launching = undefined;
+    });
+    return s.launching;
+  }
+
+  async function startAgent(id: string, s: Supervised): Promise<void> {
+    const p = paths(id);
     s.stopping = false;
     await mkdir(options.runDir, { recursive: true, mode: 0o700 });
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
