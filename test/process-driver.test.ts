@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +31,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
 }
 
 type Meta = { agentPid?: number; desired: string };
+
+/** Where a server on `dataDir` keeps its agents' sockets (server/main.ts names it so). */
+function runDirOf(dataDir: string): string {
+  return join(tmpdir(), `wharf-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+}
 
 describe('process driver supervision', () => {
   let dataDir: string;
@@ -81,6 +88,8 @@ describe('process driver supervision', () => {
     expect(isAlive(pid)).toBe(false);
     expect(await agentLog('beta')).toMatch(/"event":"stopped"/);
     expect((await meta('beta')).desired).toBe('stopped');
+    expect(existsSync(join(runDirOf(dataDir), 'beta')), 'a stopped agent leaves no socket folder').toBe(false);
+    expect(existsSync(join(runDirOf(dataDir), 'alpha'))).toBe(true);
     // A stopped workspace stays stopped: no restart behind the user's back, no SSH.
     await new Promise((r) => setTimeout(r, 1000));
     expect(await status('beta')).toBe('stopped');
@@ -151,5 +160,13 @@ describe('process driver supervision', () => {
     });
     expect(await waitFor('an exec on the replacement', () => echo('alpha', 'replaced'))).toBe('replaced\n');
     expect(isAlive(next)).toBe(true);
+  });
+
+  it('leaves nothing in the temp dir once the server has stopped its agents', async () => {
+    const own = await startTestServer({ workspaces: ['gamma'] });
+    const runDir = runDirOf(own.dataDir);
+    expect(existsSync(join(runDir, 'gamma', 'agent.sock'))).toBe(true);
+    await own.dispose();
+    expect(existsSync(runDir)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { WharfError } from '../../common/index.ts';
@@ -291,6 +291,8 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       s.sandboxInit ??= sandbox.init;
       killSandboxInit(s);
     }
+    // A stopped agent's socket folder would otherwise stay in the temp dir for good.
+    await rm(paths(id).socketDir, { recursive: true, force: true });
     supervised.delete(id);
   }
 
@@ -417,7 +419,11 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
         clearTimeout(s.restartTimer);
         clearInterval(s.pollTimer);
       }
-      if (stopAgents) await Promise.all([...supervised.keys()].map((id) => terminate(id)));
+      if (stopAgents) {
+        await Promise.all([...supervised.keys()].map((id) => terminate(id)));
+        // Only if empty: a replica on the same data dir may still have agents there.
+        await rmdir(options.runDir).catch(() => {});
+      }
       supervised.clear();
     },
   };
