@@ -1,24 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRunnerImage, makeFolder, requireEngine, RUNNER_IMAGE } from './support/images.ts';
+import { ensureRunnerImage, largeText, makeFolder, requireEngine, RUNNER_IMAGE } from './support/images.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
-
-const WHARF = join(import.meta.dirname, '..', 'bin', 'wharf.js');
-
-/** 4 MiB of text that does not repeat. */
-function largePart(seed: number): string {
-  let out = '';
-  let state = createHash('sha256').update(`cli-seed-${seed}`).digest('hex');
-  while (out.length < 4 * 1024 * 1024) {
-    state = createHash('sha256').update(state).digest('hex');
-    out += state;
-  }
-  return out;
-}
+import { runProgram, userEnv, WHARF } from './support/wharf-cli.ts';
 
 /** `wharf deploy` / `wharf destroy` from a folder on the user's machine, against a real server and BuildKit. */
 describe('deploy: the CLI deploys a local folder', () => {
@@ -28,31 +13,23 @@ describe('deploy: the CLI deploys a local folder', () => {
   let large: string;
   let configHome: string;
 
-  function wharf(cwd: string, args: string[], env: Record<string, string> = {}) {
-    return new Promise<{ code: number | null; stdout: string; stderr: string; lines: Array<{ at: number; text: string }> }>((resolve) => {
-      const started = Date.now();
-      const child = spawn(process.execPath, [WHARF, ...args], {
-        cwd,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: configHome, XDG_CONFIG_HOME: configHome, WHARF_URL: server.url, WHARF_TOKEN: server.token, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      const lines: Array<{ at: number; text: string }> = [];
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d;
-        lines.push({ at: Date.now() - started, text: String(d) });
-      });
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr, lines }));
+  /** The helper run in `cwd` with the server in its environment; `lines` says when each piece of stdout came. */
+  async function wharf(cwd: string, args: string[], env: Record<string, string> = {}) {
+    const started = Date.now();
+    const lines: Array<{ at: number; text: string }> = [];
+    const run = await runProgram(process.execPath, [WHARF, ...args], {
+      cwd,
+      env: userEnv(configHome, { WHARF_URL: server.url, WHARF_TOKEN: server.token, ...env }),
+      onStdout: (d) => lines.push({ at: Date.now() - started, text: String(d) }),
     });
+    return { ...run, lines };
   }
 
   beforeAll(async () => {
     const docker = requireEngine('docker');
     await ensureRunnerImage(docker);
     server = await startTestServer({ argv: ['--builder', docker.endpoint, '--runner-image', RUNNER_IMAGE] });
-    configHome = await mkdtemp(join(tmpdir(), 'wharf-cli-home-'));
+    configHome = await server.tempDir('wharf-cli-home-');
     project = await makeFolder({
       'okteto.yml': [
         'deploy:',
@@ -75,13 +52,13 @@ describe('deploy: the CLI deploys a local folder', () => {
     broken = await makeFolder({ 'okteto.yml': 'deploy:\n  remote: maybe\n  commands: [x]\n' });
     large = await makeFolder({
       'okteto.yml': "deploy:\n  remote: true\n  commands:\n    - 'md5sum data/*.bin'\n",
-      ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largePart(i)])),
+      ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largeText(`cli-seed-${i}`)])),
     });
   });
 
   afterAll(async () => {
     await server?.dispose();
-    await Promise.all([project, broken, large, configHome].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
+    await Promise.all([project, broken, large].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
   });
 
   it('packs, uploads and streams each command as it runs', async () => {
@@ -104,7 +81,7 @@ describe('deploy: the CLI deploys a local folder', () => {
   it('uploads a context of many packing blocks intact (blocks are reused only once they have left)', async () => {
     const result = await wharf(large, ['deploy']);
     expect(result.code).toBe(0);
-    const expected = Array.from({ length: 4 }, (_, i) => `${createHash('md5').update(largePart(i)).digest('hex')}  data/part${i}.bin`);
+    const expected = Array.from({ length: 4 }, (_, i) => `${createHash('md5').update(largeText(`cli-seed-${i}`)).digest('hex')}  data/part${i}.bin`);
     expect(result.stdout).toContain(`${expected.join('\n')}\n`);
   });
 

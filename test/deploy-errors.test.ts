@@ -1,20 +1,12 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeUploadHeader, UPLOAD_CONTENT_TYPE } from '../server/deploy/index.ts';
-import { ensureRunnerImage, followRun, makeFolder, requireEngine, runToEnd, RUNNER_IMAGE } from './support/images.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { ensureRunnerImage, followRun, requireEngine, runToEnd, RUNNER_IMAGE } from './support/images.ts';
+import { createSeededWorkspace, startTestServer, type TestServer } from './support/server.ts';
 
 /** What a user sees when a deploy cannot run: plain messages in the run, clear HTTP errors. */
 describe('deploy: errors before any command runs', () => {
   let server: TestServer;
   let noBuilder: TestServer;
-  const folders: string[] = [];
-
-  async function seeded(target: TestServer, name: string, files: Parameters<typeof makeFolder>[0]) {
-    const folder = await makeFolder(files);
-    folders.push(folder);
-    await createWorkspace(target, name, { seed: folder });
-  }
 
   beforeAll(async () => {
     const docker = requireEngine('docker');
@@ -24,19 +16,18 @@ describe('deploy: errors before any command runs', () => {
       startTestServer({ argv: ['--builder', 'unix:///tmp/wharf-no-such-builder.sock', '--runner-image', RUNNER_IMAGE] }),
     ]);
     await Promise.all([
-      seeded(server, 'noimage', { 'okteto.yml': 'deploy:\n  image: wharf-test/does-not-exist\n  commands: [echo hi]\n' }),
-      seeded(server, 'nomanifest', { 'README.md': 'nothing to deploy\n' }),
-      seeded(server, 'excluded', { 'okteto.yml': 'deploy:\n  remote: true\n  commands: [echo hi]\n', '.oktetoignore': '*.yml\n' }),
-      seeded(server, 'broken', { 'okteto.yml': 'deploy:\n  remote: true\n  commands:\n    - echo ok\n    - [not, a, command]\n' }),
-      seeded(server, 'nodestroy', { 'okteto.yml': 'deploy: [echo hi]\n' }),
-      seeded(server, 'slow', { 'okteto.yml': 'deploy:\n  remote: false\n  commands: [sleep 1]\n' }),
-      seeded(noBuilder, 'unreachable', { 'okteto.yml': 'deploy:\n  remote: true\n  commands: [echo hi]\n' }),
+      createSeededWorkspace(server, 'noimage', { 'okteto.yml': 'deploy:\n  image: wharf-test/does-not-exist\n  commands: [echo hi]\n' }),
+      createSeededWorkspace(server, 'nomanifest', { 'README.md': 'nothing to deploy\n' }),
+      createSeededWorkspace(server, 'excluded', { 'okteto.yml': 'deploy:\n  remote: true\n  commands: [echo hi]\n', '.oktetoignore': '*.yml\n' }),
+      createSeededWorkspace(server, 'broken', { 'okteto.yml': 'deploy:\n  remote: true\n  commands:\n    - echo ok\n    - [not, a, command]\n' }),
+      createSeededWorkspace(server, 'nodestroy', { 'okteto.yml': 'deploy: [echo hi]\n' }),
+      createSeededWorkspace(server, 'slow', { 'okteto.yml': 'deploy:\n  remote: false\n  commands: [sleep 1]\n' }),
+      createSeededWorkspace(noBuilder, 'unreachable', { 'okteto.yml': 'deploy:\n  remote: true\n  commands: [echo hi]\n' }),
     ]);
   });
 
   afterAll(async () => {
     await Promise.all([server?.dispose(), noBuilder?.dispose()]);
-    await Promise.all(folders.map((f) => rm(f, { recursive: true, force: true })));
   });
 
   it('says the builder cannot be reached', async () => {

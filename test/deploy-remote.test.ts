@@ -1,35 +1,16 @@
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRunnerImage, makeFolder, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
-import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
-
-/** 4 MiB of bytes that do not repeat: the context is far larger than an SSH channel's window. */
-function largePart(seed: number): string {
-  let out = '';
-  let state = createHash('sha256').update(`seed-${seed}`).digest('hex');
-  while (out.length < 4 * 1024 * 1024) {
-    state = createHash('sha256').update(state).digest('hex');
-    out += state;
-  }
-  return out;
-}
+import { ensureRunnerImage, largeText, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
+import { createSeededWorkspace, startTestServer, type TestServer } from './support/server.ts';
 
 /** Remote deploys against a real dockerd with BuildKit; local (deprecated) runs through the agent. */
 describe('deploy: remote runner on Docker BuildKit', () => {
   let docker: Engine;
   let server: TestServer;
   let forcedServer: TestServer;
-  const folders: string[] = [];
-
-  async function seeded(target: TestServer, name: string, files: Parameters<typeof makeFolder>[0]) {
-    const folder = await makeFolder(files);
-    folders.push(folder);
-    await createWorkspace(target, name, { seed: folder });
-  }
 
   beforeAll(async () => {
     docker = requireEngine('docker');
@@ -41,7 +22,7 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     ]);
     const whereAmI = "deploy:\n  - name: where\n    command: 'echo \"where: $(pwd)\"'\n";
     await Promise.all([
-      seeded(server, 'live', {
+      createSeededWorkspace(server, 'live', {
         'okteto.yml': [
           'deploy:',
           '  remote: true',
@@ -52,10 +33,10 @@ describe('deploy: remote runner on Docker BuildKit', () => {
           '      command: test "$ADMIN_ONLY" = from-admin && test "$BOTH" = from-caller && echo vars-ok',
         ].join('\n'),
       }),
-      seeded(server, 'fails', {
+      createSeededWorkspace(server, 'fails', {
         'okteto.yml': 'deploy:\n  remote: true\n  commands:\n    - echo one\n    - name: breaks\n      command: echo two; exit 3\n    - echo three\n',
       }),
-      seeded(server, 'tree', {
+      createSeededWorkspace(server, 'tree', {
         'okteto.yml': [
           'deploy:',
           '  remote: true',
@@ -79,15 +60,15 @@ describe('deploy: remote runner on Docker BuildKit', () => {
         link: { symlink: 'keep.txt' },
         empty: { dir: true },
       }),
-      seeded(server, 'large', {
+      createSeededWorkspace(server, 'large', {
         'okteto.yml': "deploy:\n  remote: true\n  commands:\n    - 'md5sum data/*.bin | sort -k 2; find . -type f | wc -l'\n",
-        ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largePart(i)])),
+        ...Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`data/part${i}.bin`, largeText(`seed-${i}`)])),
         ...Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`small/f${i}.txt`, `file ${i}\n`])),
       }),
-      seeded(server, 'loud', {
+      createSeededWorkspace(server, 'loud', {
         'okteto.yml': "deploy:\n  remote: false\n  commands:\n    - 'sleep 1; for i in 1 2 3 4 5 6; do head -c 2000000 /dev/zero | tr \"\\\\000\" x; echo; echo \"err $i\" >&2; done'\n",
       }),
-      seeded(server, 'slow', {
+      createSeededWorkspace(server, 'slow', {
         'okteto.yml': [
           'deploy:',
           '  remote: true',
@@ -97,9 +78,9 @@ describe('deploy: remote runner on Docker BuildKit', () => {
           '    - echo never',
         ].join('\n'),
       }),
-      seeded(server, 'where', { 'okteto.yml': whereAmI }),
-      seeded(forcedServer, 'where', { 'okteto.yml': whereAmI }),
-      seeded(server, 'local', {
+      createSeededWorkspace(server, 'where', { 'okteto.yml': whereAmI }),
+      createSeededWorkspace(forcedServer, 'where', { 'okteto.yml': whereAmI }),
+      createSeededWorkspace(server, 'local', {
         'okteto.yml': 'deploy:\n  remote: false\n  commands:\n    - echo "local in $(pwd) with $WHO"\n    - name: four\n      command: exit 4\n    - echo never\n',
       }),
     ]);
@@ -107,7 +88,6 @@ describe('deploy: remote runner on Docker BuildKit', () => {
 
   afterAll(async () => {
     await Promise.all([server?.dispose(), forcedServer?.dispose()]);
-    await Promise.all(folders.map((f) => rm(f, { recursive: true, force: true })));
   });
 
   it('runs the commands in the runner and streams their output while they run', async () => {
@@ -163,7 +143,7 @@ describe('deploy: remote runner on Docker BuildKit', () => {
   it('streams a context much larger than the SSH window from the agent intact', async () => {
     const run = await runToEnd(server, 'large', 'deploy');
     expect(run.done).toMatchObject({ status: 'succeeded' });
-    const expected = Array.from({ length: 4 }, (_, i) => `${createHash('md5').update(largePart(i)).digest('hex')}  data/part${i}.bin`);
+    const expected = Array.from({ length: 4 }, (_, i) => `${createHash('md5').update(largeText(`seed-${i}`)).digest('hex')}  data/part${i}.bin`);
     expect(outputOf(run.events, 1)).toBe(`${expected.join('\n')}\n305\n`);
     expect(run.events.find((e) => e.type === 'context')).toMatchObject({ files: 305 });
   });

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import tar from 'tar-stream';
@@ -84,12 +85,12 @@ export async function ensureRunnerImage(engine: Engine, name = RUNNER_IMAGE): Pr
 
 export type SeedEntry = string | { content: string; mode?: number } | { symlink: string } | { dir: true };
 
-/** A temporary folder with these files (parents made as needed); the caller removes it. */
-export async function makeFolder(files: Record<string, SeedEntry>): Promise<string> {
+/** A folder with these files (parents made as needed): `root`, or a new temporary one the caller removes. */
+export async function makeFolder(files: Record<string, SeedEntry>, root?: string): Promise<string> {
   const { mkdtemp, mkdir, writeFile, symlink, chmod } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { dirname, join } = await import('node:path');
-  const root = await mkdtemp(join(tmpdir(), 'wharf-deploy-seed-'));
+  root ??= await mkdtemp(join(tmpdir(), 'wharf-deploy-seed-'));
   for (const [path, entry] of Object.entries(files)) {
     const full = join(root, path);
     await mkdir(dirname(full), { recursive: true });
@@ -102,6 +103,17 @@ export async function makeFolder(files: Record<string, SeedEntry>): Promise<stri
     }
   }
   return root;
+}
+
+/** About 4 MiB of text that does not repeat (far larger than an SSH channel's window), the same for the same `seed`. */
+export function largeText(seed: string): string {
+  let out = '';
+  let state = createHash('sha256').update(seed).digest('hex');
+  while (out.length < 4 * 1024 * 1024) {
+    state = createHash('sha256').update(state).digest('hex');
+    out += state;
+  }
+  return out;
 }
 
 export type ReceivedEvent = DeployEvent & { receivedAt: number };

@@ -6,6 +6,7 @@ import WebSocket, { createWebSocketStream } from 'ws';
 import { loadServerConfig } from '../../server/config/index.ts';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { generateKeyPair } from '../../server/workspace/index.ts';
+import { makeFolder, type SeedEntry } from './images.ts';
 
 export type TestServer = RunningServer & {
   dataDir: string;
@@ -85,6 +86,12 @@ export async function createWorkspace(server: TestServer, name: string, extra: R
   const res = await server.api('/api/workspaces', { method: 'POST', json: { name, ...extra } });
   if (res.status !== 201) throw new Error(`create workspace: ${res.status} ${await res.text()}`);
   return (await res.json()) as { id: string; hostKey: string };
+}
+
+/** Workspace `name` on `server`, seeded from a folder of `files` that goes with the server (`dispose`). */
+export async function createSeededWorkspace(server: TestServer, name: string, files: Record<string, SeedEntry>): Promise<void> {
+  const folder = await makeFolder(files, await server.tempDir('wharf-deploy-seed-'));
+  await createWorkspace(server, name, { seed: folder });
 }
 
 /** An SSH client to a workspace through the server's websocket tunnel, with a registered session key. */

@@ -10,15 +10,22 @@ export type Run = { code: number | null; stdout: string; stderr: string };
 
 /**
  * Runs a program to its end and collects what it printed. Its stdin is `input` (then closed),
- * or /dev/null without one.
+ * or /dev/null without one. `onStdout` sees each piece of stdout as it comes.
  */
-export function runProgram(command: string, args: string[], options: { cwd: string; env: Record<string, string>; input?: string }): Promise<Run> {
+export function runProgram(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: Record<string, string>; input?: string; onStdout?: (chunk: Buffer) => void },
+): Promise<Run> {
   return new Promise((done, fail) => {
     const { cwd, env } = options;
     const child = options.input === undefined ? spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      options.onStdout?.(d);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     child.on('error', fail);
     child.on('close', (code) => done({ code, stdout, stderr }));
