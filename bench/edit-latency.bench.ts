@@ -7,18 +7,17 @@
  *
  * Run alone: `npx tsx bench/edit-latency.bench.ts`, or with the others: `npm run bench -- edit-latency`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { watch } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import type { BenchRow } from './types.ts';
-import { delay, freePort, waitForOutput } from './support.ts';
+import { delay, freePort, runWhenMain, startWharfProcess, stopChild, waitForOutput } from './support.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const EDITS = 1000;
@@ -54,14 +53,6 @@ type Target = {
   stop(): Promise<void>;
 };
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  await Promise.race([exited, delay(10_000)]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
 /**
  * y-websocket's provider hands every message to the Yjs decoder; wharf also sends JSON notices
  * as text frames (state, saved), which a browser client handles separately. This socket class
@@ -83,21 +74,7 @@ function wharfSocketClass(token: string): unknown {
 }
 
 async function startWharf(initial: string): Promise<Target> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-edit-'));
-  const token = randomBytes(16).toString('hex');
-  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  const child = spawn(
-    process.execPath,
-    ['--import', loader, join(root, 'server/serve.ts'), '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const [, url] = await waitForOutput(child, /wharf is running at (http:\/\/\S+)/, 'wharf');
-  const res = await fetch(`${url}/api/workspaces`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench' }),
-  });
-  if (res.status !== 201) throw new Error(`create workspace: ${res.status} ${await res.text()}`);
+  const { url, token, dataDir, stop } = await startWharfProcess('wharf-bench-edit-');
   const file = join(dataDir, 'workspaces', 'bench', 'files', 'bench.txt');
   await writeFile(file, initial);
   const Socket = wharfSocketClass(token);
@@ -110,10 +87,7 @@ async function startWharf(initial: string): Promise<Target> {
         WebSocketPolyfill: Socket as never,
         disableBc: true,
       }),
-    async stop() {
-      await stopChild(child);
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -325,15 +299,4 @@ export async function run(): Promise<BenchRow[]> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (rows) => {
-      for (const row of rows) console.log(`${row.scenario} | ${row.metric} | wharf ${row.wharf} | ${row.peerName} ${row.peer} | goal ${row.goal ?? ''}`);
-      process.exit(0);
-    },
-    (err: Error) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, run);

@@ -11,16 +11,14 @@
  * Run alone: `npx tsx bench/terminal.bench.ts`, or with the others: `npm run bench -- terminal`.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pty from 'node-pty';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import type { BenchRow } from './types.ts';
-import { delay, freePort, waitForOutput } from './support.ts';
+import { delay, freePort, runWhenMain, startWharfProcess, waitForOutput, type WharfProcess } from './support.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUTPUT = 'head -c 50000000 /dev/zero | base64 -w 100';
@@ -102,32 +100,7 @@ async function measureEcho(send: (key: string) => void, onOutput: (handler: (dat
 
 // ----------------------------------------------------------------------------------------- wharf
 
-type Wharf = { url: string; token: string; stop(): Promise<void> };
-
-async function startWharf(): Promise<Wharf> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-term-'));
-  const token = randomBytes(16).toString('hex');
-  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  const child = spawn(
-    process.execPath,
-    ['--import', loader, join(root, 'server/serve.ts'), '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const [, url] = await waitForOutput(child, /wharf is running at (http:\/\/\S+)/, 'wharf');
-  const res = await fetch(`${url}/api/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench' }) });
-  if (res.status !== 201) throw new Error(`create workspace: ${res.status} ${await res.text()}`);
-  return {
-    url,
-    token,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function createTerminal(wharf: Wharf, script: string): Promise<string> {
+async function createTerminal(wharf: WharfProcess, script: string): Promise<string> {
   const res = await fetch(`${wharf.url}/api/workspaces/bench/terminals`, {
     method: 'POST',
     headers: { authorization: `Bearer ${wharf.token}`, 'content-type': 'application/json' },
@@ -137,7 +110,7 @@ async function createTerminal(wharf: Wharf, script: string): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-async function attach(wharf: Wharf, id: string): Promise<WebSocket> {
+async function attach(wharf: WharfProcess, id: string): Promise<WebSocket> {
   const ws = new WebSocket(`${wharf.url.replace('http', 'ws')}/api/workspaces/bench/terminals/${id}/attach?cols=100&rows=30`, {
     headers: { authorization: `Bearer ${wharf.token}` },
     perMessageDeflate: false,
@@ -161,7 +134,7 @@ function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
 
 type Delivery = { mbps: number; resyncs: number };
 
-async function wharfThroughput(wharf: Wharf, clients: number): Promise<Delivery> {
+async function wharfThroughput(wharf: WharfProcess, clients: number): Promise<Delivery> {
   const id = await createTerminal(wharf, THROUGHPUT_SCRIPT);
   const sockets = await Promise.all(Array.from({ length: clients }, () => attach(wharf, id)));
   let resyncs = 0;
@@ -195,7 +168,7 @@ async function wharfThroughput(wharf: Wharf, clients: number): Promise<Delivery>
   }
 }
 
-async function wharfEcho(wharf: Wharf): Promise<number[]> {
+async function wharfEcho(wharf: WharfProcess): Promise<number[]> {
   const id = await createTerminal(wharf, ECHO_SCRIPT);
   const ws = await attach(wharf, id);
   let pending: ((data: Buffer) => void) | undefined;
@@ -287,7 +260,7 @@ export async function run(): Promise<BenchRow[]> {
   // Four busy processes share the cores: other work on the machine weighs on wharf more than on
   // the one-process raw read, so the load is part of the result.
   const load = loadavg()[0].toFixed(1);
-  const wharf = await startWharf();
+  const wharf = await startWharfProcess('wharf-bench-term-');
   const wettyOutput = await startWetty(THROUGHPUT_SCRIPT);
   const wettyEchoServer = await startWetty(ECHO_SCRIPT);
   try {
@@ -347,15 +320,4 @@ export async function run(): Promise<BenchRow[]> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (rows) => {
-      for (const row of rows) console.log(`${row.scenario} | ${row.metric} | wharf ${row.wharf} | ${row.peerName} ${row.peer} | goal ${row.goal ?? ''}`);
-      process.exit(0);
-    },
-    (err: Error) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, run);
