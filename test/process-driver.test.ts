@@ -4,16 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../server/common/index.ts';
 import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -67,13 +59,13 @@ describe('process driver supervision', () => {
 
   it('restarts an agent that dies', async () => {
     const before = (await meta('alpha')).agentPid as number;
-    expect(isAlive(before)).toBe(true);
+    expect(isProcessAlive(before)).toBe(true);
     expect(await echo('alpha', 'before')).toBe('before\n');
     process.kill(before, 'SIGKILL');
-    await waitFor('the old agent to die', () => !isAlive(before));
+    await waitFor('the old agent to die', () => !isProcessAlive(before));
     const after = await waitFor('a new agent pid', async () => {
       const pid = (await meta('alpha')).agentPid;
-      return pid && pid !== before && isAlive(pid) ? pid : undefined;
+      return pid && pid !== before && isProcessAlive(pid) ? pid : undefined;
     });
     expect(await waitFor('an exec on the new agent', () => echo('alpha', 'again'))).toBe('again\n');
     expect(await status('alpha')).toBe('running');
@@ -85,7 +77,7 @@ describe('process driver supervision', () => {
     const stopped = await server.api('/api/workspaces/beta/stop', { method: 'POST' });
     expect(stopped.status).toBe(200);
     expect(((await stopped.json()) as { status: string }).status).toBe('stopped');
-    expect(isAlive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
     expect(await agentLog('beta')).toMatch(/"event":"stopped"/);
     expect((await meta('beta')).desired).toBe('stopped');
     expect(existsSync(join(runDirOf(dataDir), 'beta')), 'a stopped agent leaves no socket folder').toBe(false);
@@ -102,7 +94,7 @@ describe('process driver supervision', () => {
     expect(await status('beta')).toBe('running');
     const newPid = (await meta('beta')).agentPid as number;
     expect(newPid).not.toBe(pid);
-    expect(isAlive(newPid)).toBe(true);
+    expect(isProcessAlive(newPid)).toBe(true);
     expect(await echo('beta', 'back')).toBe('back\n');
     await server.api('/api/workspaces/beta/stop', { method: 'POST' });
   });
@@ -131,7 +123,7 @@ describe('process driver supervision', () => {
   it('stops agents cleanly with the server and brings running workspaces back on the next start', async () => {
     const pid = (await meta('alpha')).agentPid as number;
     server = await server.restart();
-    expect(isAlive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
     expect(await agentLog('alpha')).toMatch(/"event":"stopped"/);
 
     const listed = (await (await server.api('/api/workspaces')).json()) as { workspaces: Array<{ id: string; status: string }> };
@@ -141,14 +133,14 @@ describe('process driver supervision', () => {
     ]);
     const newPid = (await meta('alpha')).agentPid as number;
     expect(newPid).not.toBe(pid);
-    expect(isAlive(newPid)).toBe(true);
+    expect(isProcessAlive(newPid)).toBe(true);
     expect(await echo('alpha', 'found')).toBe('found\n');
   });
 
   it('re-adopts the same agent after a restart that keeps agents, and still supervises it', async () => {
     const pid = (await meta('alpha')).agentPid as number;
     server = await server.restart({ keepAgents: true });
-    expect(isAlive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     expect((await meta('alpha')).agentPid).toBe(pid);
     expect(await status('alpha')).toBe('running');
     expect(await echo('alpha', 'adopted')).toBe('adopted\n');
@@ -156,10 +148,10 @@ describe('process driver supervision', () => {
     process.kill(pid, 'SIGKILL');
     const next = await waitFor('a replacement for the adopted agent', async () => {
       const p = (await meta('alpha')).agentPid;
-      return p && p !== pid && isAlive(p) ? p : undefined;
+      return p && p !== pid && isProcessAlive(p) ? p : undefined;
     });
     expect(await waitFor('an exec on the replacement', () => echo('alpha', 'replaced'))).toBe('replaced\n');
-    expect(isAlive(next)).toBe(true);
+    expect(isProcessAlive(next)).toBe(true);
   });
 
   it('leaves nothing in the temp dir once the server has stopped its agents', async () => {

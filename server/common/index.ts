@@ -7,4 +7,5 @@ export type { FrameDecoderEvents } from './frame.ts';
 export { signToken, verifyToken } from './signed-token.ts';
 export type { TokenPayload, VerifyFailure } from './signed-token.ts';
 export { CLOSE_CODES } from './protocol.ts';
+export { isProcessAlive } from './process-alive.ts';
 export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { WharfError } from '../common/index.ts';
+import { isProcessAlive, WharfError } from '../common/index.ts';
 import type { AgentConnection } from '../workspace/index.ts';
 import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
 import type { CommandInfo, DeployEvent, DeployEventInput, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
@@ -64,16 +64,11 @@ function newRunId(): string {
   return `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
 }
 
-function isAlive(serverId: string | undefined): boolean {
+function isServerAlive(serverId: string | undefined): boolean {
   if (!serverId) return true;
   const [host, pid] = serverId.split(':');
   if (host !== hostname()) return true;
-  try {
-    process.kill(Number(pid), 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return isProcessAlive(Number(pid));
 }
 
 function plural(n: number, word: string): string {
@@ -114,7 +109,7 @@ export function createDeployService(options: DeployServiceOptions) {
   /** A stored "running" run whose server process is gone was interrupted. */
   function resolveStored(run: DeployRun): DeployRun {
     if (run.status !== 'running' || live.has(run.id)) return run;
-    if (run.server === SERVER_ID || !isAlive(run.server)) {
+    if (run.server === SERVER_ID || !isServerAlive(run.server)) {
       return { ...run, status: 'error', message: run.message ?? 'the run was interrupted: the server running it stopped' };
     }
     return run;

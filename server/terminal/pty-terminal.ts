@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import pty from 'node-pty';
+import { isProcessAlive } from '../common/index.ts';
 import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
 import { encodeOutputFrame } from './frames.ts';
 import type { ExitStatus, Snapshot, TerminalInfo } from './protocol.ts';
@@ -74,15 +75,6 @@ const INPUT_RETRY_MS = 2;
 function nameSignal(signal: number | undefined): string | null {
   if (!signal) return null;
   return signalNames.find(([, n]) => n === signal)?.[0] ?? `SIG${signal}`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export type PtyTerminal = ReturnType<typeof createPtyTerminal>;
@@ -220,7 +212,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
       proc.pause();
       deadPoll = setInterval(() => {
         // node-pty drops unread output shortly after the process exits: read it while we can.
-        if (!isAlive(proc.pid)) {
+        if (!isProcessAlive(proc.pid)) {
           clearInterval(deadPoll);
           deadPoll = undefined;
           paused = false;

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { WharfError } from '../../common/index.ts';
+import { isProcessAlive, WharfError } from '../../common/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
 import { buildBwrapArgs, findBwrap, findPrivateEntries, findSandboxPids, SANDBOX_HOME, SANDBOX_WORKSPACE } from './sandbox.ts';
 
@@ -54,16 +54,6 @@ export function restartDelay(baseMs: number, quickFailures: number): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Ends whatever is left of a sandbox: killing its pid namespace's init kills everything in it. */
@@ -144,7 +134,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
   function toRecord(meta: StoredMeta): WorkspaceRecord {
     const s = supervised.get(meta.id);
-    const alive = s ? isAlive(s.child?.pid ?? s.pid) : false;
+    const alive = s ? isProcessAlive(s.child?.pid ?? s.pid) : false;
     const status = meta.desired === 'stopped' ? (alive ? 'running' : 'stopped') : alive ? 'running' : s ? 'starting' : 'stopped';
     const { agentPid: _pid, ...rest } = meta;
     return { ...rest, status };
@@ -168,7 +158,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
         socket.destroy();
         return;
       }
-      if (!s.stopping && !isAlive(s.child?.pid ?? s.pid)) break;
+      if (!s.stopping && !isProcessAlive(s.child?.pid ?? s.pid)) break;
       await delay(50);
     }
     const log = await readFile(paths(id).log, 'utf8').catch(() => '');
@@ -258,7 +248,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     const s: Supervised = { pid, stopping: false, sandboxInit: findSandboxPids(pid).init };
     supervised.set(id, s);
     s.pollTimer = setInterval(() => {
-      if (isAlive(pid)) return;
+      if (isProcessAlive(pid)) return;
       clearInterval(s.pollTimer);
       if (s.pid !== pid) return;
       s.pid = undefined;
@@ -277,14 +267,14 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     clearTimeout(s.restartTimer);
     clearInterval(s.pollTimer);
     const pid = s.child?.pid ?? s.pid;
-    if (pid && isAlive(pid)) {
+    if (pid && isProcessAlive(pid)) {
       // bwrap does not pass signals on: address the agent inside, and the sandbox's init, itself.
       const sandbox = findSandboxPids(pid);
       // The agent flushes open documents on SIGTERM; kill the whole group only if it hangs.
       try { process.kill(sandbox.agent ?? pid, 'SIGTERM'); } catch { /* already gone */ }
       const deadline = Date.now() + options.stopGraceMs;
-      while (isAlive(pid) && Date.now() < deadline) await delay(25);
-      if (isAlive(pid)) {
+      while (isProcessAlive(pid) && Date.now() < deadline) await delay(25);
+      if (isProcessAlive(pid)) {
         try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
       }
       // Background jobs keep the sandbox's init alive after the agent is gone: end them too.
@@ -298,7 +288,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
   async function ensureRunning(id: string): Promise<void> {
     const s = supervised.get(id);
-    if (s && !s.stopping && isAlive(s.child?.pid ?? s.pid)) {
+    if (s && !s.stopping && isProcessAlive(s.child?.pid ?? s.pid)) {
       await s.ready;
       return;
     }
@@ -313,7 +303,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       for (const id of await readdir(root)) {
         const meta = await readMeta(id).catch(() => undefined);
         if (!meta || meta.desired !== 'running') continue;
-        if (meta.agentPid && isAlive(meta.agentPid) && (await tryConnect(paths(id).socket).then((s) => (s?.destroy(), !!s)))) {
+        if (meta.agentPid && isProcessAlive(meta.agentPid) && (await tryConnect(paths(id).socket).then((s) => (s?.destroy(), !!s)))) {
           adopt(id, meta.agentPid);
         } else {
           await launch(id).catch((err: Error) => options.log('agent.start_failed', { workspace: id, error: err.message }));
