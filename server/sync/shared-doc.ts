@@ -77,6 +77,11 @@ export type SharedDoc = {
   text(): string;
 };
 
+/** One update standing for all of `updates` (the update itself when there is only one). */
+function mergeBatch(updates: Uint8Array[]): Uint8Array {
+  return updates.length === 1 ? updates[0] : Y.mergeUpdates(updates);
+}
+
 /** A y-websocket sync message: its type, then what `write` puts in. */
 function syncMessage(write: (encoder: encoding.Encoder) => void): Uint8Array {
   const encoder = encoding.createEncoder();
@@ -252,7 +257,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
   /** Moves saved updates into the mirror now, and into the state log a little later. */
   function commit(batch: Uint8Array[]): void {
     if (batch.length === 0 || !mirror) return;
-    const merged = batch.length === 1 ? batch[0] : Y.mergeUpdates(batch);
+    const merged = mergeBatch(batch);
     Y.applyUpdate(mirror, merged);
     unlogged.push(merged);
     // The log only matters after a crash; batching it keeps disk work off the typing path.
@@ -264,7 +269,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
 
   async function writeLog(): Promise<void> {
     if (unlogged.length === 0 || !mirror || gone || closed) return;
-    const merged = unlogged.length === 1 ? unlogged[0] : Y.mergeUpdates(unlogged);
+    const merged = mergeBatch(unlogged);
     unlogged = [];
     loggedBytes += merged.length;
     if (loggedBytes > COMPACT_AFTER_BYTES) {
@@ -281,6 +286,10 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     if (readOnly || gone || !mirror) return;
     const batch = pending;
     pending = [];
+    /** Not saved after all: the batch goes back ahead of the updates that came in meanwhile. */
+    const keepUnsaved = () => {
+      pending = batch.concat(pending);
+    };
     unsavedSince = undefined;
     const current = text.toString();
     if (current === lastWritten) {
@@ -291,20 +300,20 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     if (!onDisk) {
       // Deleted (or replaced by a link) under us: never recreate the file, never write through a
       // link. Look again once things settle, in case the watcher says nothing.
-      pending = batch.concat(pending);
+      keepUnsaved();
       scheduleReconcile();
       return;
     }
     if (!sameStamp(stamp, stampOf(onDisk))) {
       // Changed by someone else since we last looked and the watcher has not told us yet:
       // merge that first, or this save would silently drop it.
-      pending = batch.concat(pending);
+      keepUnsaved();
       await absorbDiskChange();
       return flush();
     }
     const bytes = Buffer.byteLength(current);
     if (bytes > options.maxDocBytes) {
-      pending = batch.concat(pending);
+      keepUnsaved();
       broadcastJson({ type: 'error', message: `not saved: the document is ${bytes} bytes, over the limit of ${options.maxDocBytes}` });
       return;
     }
@@ -312,7 +321,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     try {
       written = await writeFileAtomic(real, current, onDisk);
     } catch (err) {
-      pending = batch.concat(pending);
+      keepUnsaved();
       broadcastJson({ type: 'error', message: `cannot save ${rel}: ${(err as Error).message}` });
       log('doc.save_failed', { path: rel, error: (err as Error).message });
       flushTimer ??= setTimeout(() => {
@@ -323,7 +332,7 @@ export async function openSharedDoc(options: SharedDocOptions): Promise<SharedDo
     }
     if (!written) {
       // Changed while we were writing: take that change in, then save the merge.
-      pending = batch.concat(pending);
+      keepUnsaved();
       await absorbDiskChange();
       return flush();
     }
