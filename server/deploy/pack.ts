@@ -1,4 +1,5 @@
-import { lstat, readdir, type Dirent, type Stats } from 'node:fs';
+import type { Dirent } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { IgnoreMatcher } from './ignore-rules.ts';
 import { startPackWorker, WALK_KIND } from './pack-worker.ts';
@@ -73,10 +74,6 @@ type Kind = (typeof WALK_KIND)[keyof typeof WALK_KIND];
 function describeFailure(message: string, code: string | undefined, detail: string): Error {
   const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : detail;
   return new Error(`${message}: ${reason}`);
-}
-
-function readdirAsync(path: string): Promise<Dirent[]> {
-  return new Promise((resolve, reject) => readdir(path, { withFileTypes: true }, (err, entries) => (err ? reject(err) : resolve(entries))));
 }
 
 export function packContext(options: PackOptions): PackedContext {
@@ -175,7 +172,7 @@ export function packContext(options: PackOptions): PackedContext {
   async function walk(dirAbs: string, dirRel: string, pendingParents: string[]): Promise<void> {
     let entries: Dirent[];
     try {
-      entries = await pause(readdirAsync(dirAbs));
+      entries = await pause(readdir(dirAbs, { withFileTypes: true }));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT') return;
@@ -225,11 +222,9 @@ export function packContext(options: PackOptions): PackedContext {
   });
 
   async function walkAll(): Promise<void> {
-    const rootStats = await new Promise<Stats>((resolve, reject) => lstat(options.root, (err, st) => (err ? reject(err) : resolve(st)))).catch(
-      (err: NodeJS.ErrnoException) => {
-        throw describeFailure(`cannot pack ${options.root}`, err.code, err.message);
-      },
-    );
+    const rootStats = await lstat(options.root).catch((err: NodeJS.ErrnoException) => {
+      throw describeFailure(`cannot pack ${options.root}`, err.code, err.message);
+    });
     if (!rootStats.isDirectory()) throw new Error(`cannot pack ${options.root}: not a folder`);
     if (options.prefix) add(WALK_KIND.dir, '');
     await walk(options.root, '', []);
