@@ -1,5 +1,5 @@
 import { ApiError, describeError } from '../lib/api.ts';
-import { openModal } from '../lib/dialog.ts';
+import { confirmAction } from '../lib/dialog.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { formatBytes, formatDuration } from '../lib/format.ts';
 import { showToast } from '../lib/toast.ts';
@@ -228,17 +228,13 @@ export function createDeployPanel(workspace: string, events: { onRunStateChange(
     return runs;
   }
 
-  /** Asks first, as for other actions that stop work in progress (closing a terminal, deleting). */
+  /**
+   * Asks first, as for other actions that stop work in progress (closing a terminal, deleting);
+   * "Keep running" rather than the usual "Cancel" beside "Cancel deploy".
+   */
   function confirmCancel(kind: 'deploy' | 'destroy'): Promise<boolean> {
-    return openModal<boolean>(`Cancel ${kind}`, (settle) => [
-      h('p', {}, `Stop this ${kind}? The running command is stopped and the commands after it do not run; what has already run is not undone.`),
-      h(
-        'div',
-        { class: 'form-actions' },
-        h('button', { type: 'button', class: 'secondary', onclick: () => settle(false) }, 'Keep running'),
-        h('button', { type: 'button', class: 'danger', autofocus: true, onclick: () => settle(true) }, `Cancel ${kind}`),
-      ),
-    ]).then((v) => v === true);
+    const message = `Stop this ${kind}? The running command is stopped and the commands after it do not run; what has already run is not undone.`;
+    return confirmAction(`Cancel ${kind}`, message, `Cancel ${kind}`, 'Keep running');
   }
 
   async function cancelShown(runId: string, logView: RunLogView): Promise<void> {

@@ -57,13 +57,13 @@ export function askText(title: string, options: { initial?: string; label?: stri
   });
 }
 
-export function confirmAction(title: string, message: string, confirmLabel = 'Delete'): Promise<boolean> {
+export function confirmAction(title: string, message: string, confirmLabel = 'Delete', dismissLabel = 'Cancel'): Promise<boolean> {
   return openModal<boolean>(title, (settle) => [
     h('p', {}, message),
     h(
       'div',
       { class: 'form-actions' },
-      h('button', { type: 'button', class: 'secondary', onclick: () => settle(false) }, 'Cancel'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => settle(false) }, dismissLabel),
       h('button', { type: 'button', class: 'danger', autofocus: true, onclick: () => settle(true) }, confirmLabel),
     ),
   ]).then((v) => v === true);
