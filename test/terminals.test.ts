@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
-import { createTerminal, TerminalClient } from './support/terminal-client.ts';
+import { createTerminal, ONE_ANSWER, QUERYING_PROGRAM, TerminalClient } from './support/terminal-client.ts';
 
 const WS = 'term1';
 
@@ -180,6 +180,19 @@ describe('shared terminals', () => {
     a.type(paste);
     await a.waitForText(expected);
     a.close();
+  });
+
+  it("answers a program's terminal queries once, from the screen beside the pty", async () => {
+    const { id } = await createTerminal(server, WS, { command: process.execPath, args: ['-e', QUERYING_PROGRAM], cols: 80, rows: 24 });
+    const a = await TerminalClient.open(server, WS, id, { query: 'cols=80&rows=24' });
+    const b = await TerminalClient.open(server, WS, id, { query: 'cols=80&rows=24' });
+    a.type('g');
+    await a.waitForText('REPLIES=');
+    // One answer each, though two editors are attached: the CPR reports where the output put the cursor.
+    expect(a.screenText()).toContain(ONE_ANSWER);
+    await b.waitForText('REPLIES=');
+    a.close();
+    b.close();
   });
 
   it('answers garbled client messages with an error and keeps the session', async () => {

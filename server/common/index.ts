@@ -9,3 +9,4 @@ export type { TokenPayload, VerifyFailure } from './signed-token.ts';
 export { CLOSE_CODES } from './protocol.ts';
 export { isProcessAlive } from './process-alive.ts';
 export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';
+export { containsTerminalQuery, createQueryFilter } from './terminal-queries.ts';

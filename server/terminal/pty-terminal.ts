@@ -107,7 +107,15 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
   let killTimer: NodeJS.Timeout | undefined;
   let deadPoll: NodeJS.Timeout | undefined;
 
-  const screen = options.createScreen({ cols, rows, scrollback: limits.scrollback, onParsed: () => updatePause() });
+  const screen = options.createScreen({
+    cols,
+    rows,
+    scrollback: limits.scrollback,
+    onParsed: () => updatePause(),
+    onReply: (reply) => {
+      if (!exited && !removed) writeInput(Buffer.from(reply, 'utf8'));
+    },
+  });
   const fanout = createFanout({
     queueBytes: limits.queueBytes,
     requestSnapshot: takeSnapshot,

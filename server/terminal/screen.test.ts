@@ -121,3 +121,43 @@ describe('headless screen with scroll compaction', () => {
     expect(split).toEqual({ blockedAt: 401 });
   });
 });
+
+describe('answers to terminal queries', () => {
+  /** Writes `chunks` and collects the replies that arrive within `ms`. */
+  async function collectReplies(chunks: string[], ms = 60): Promise<string[]> {
+    const replies: string[] = [];
+    const screen = createScreen({ cols: 40, rows: 10, scrollback: 100, idleMs: 1000, onReply: (data) => replies.push(data) });
+    for (const chunk of chunks) screen.write(Buffer.from(chunk));
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    screen.dispose();
+    return replies;
+  }
+
+  it('reports device attributes and the cursor position where the output left it, at once', async () => {
+    // idleMs is 1 s: an answer within 60 ms means the query was parsed without waiting for quiet.
+    const replies = await collectReplies(['hello\r\nworld', '\x1b[c', '\x1b[>c', '\x1b[6n']);
+    expect(replies).toEqual(['\x1b[?1;2c', '\x1b[>0;276;0c', '\x1b[2;6R']);
+  });
+
+  it("reports the web theme's colours, and leaves colour changes alone", async () => {
+    const replies = await collectReplies(['\x1b]11;?\x07', '\x1b]10;#ff0000\x07', '\x1b]10;?\x1b\\']);
+    expect(replies).toEqual(['\x1b]11;rgb:1e1e/1e1e/1e1e\x1b\\', '\x1b]10;rgb:d4d4/d4d4/d4d4\x1b\\']);
+  });
+
+  it('answers a query split across two writes once output goes quiet', async () => {
+    const replies: string[] = [];
+    const screen = createScreen({ cols: 40, rows: 10, scrollback: 100, idleMs: 20, onReply: (data) => replies.push(data) });
+    screen.write(Buffer.from('x\x1b['));
+    screen.write(Buffer.from('5n'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(replies).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(replies).toEqual(['\x1b[0n']);
+    screen.dispose();
+  });
+
+  it('answers nothing when plain output arrives', async () => {
+    const replies = await collectReplies(['\x1b[1;31mred\x1b[0m\r\n', 'n c p\r\n'], 60);
+    expect(replies).toEqual([]);
+  });
+});

@@ -1,5 +1,6 @@
 import serializeModule from '@xterm/addon-serialize';
 import headlessModule from '@xterm/headless';
+import { containsTerminalQuery } from '../common/index.ts';
 import { findCompactableRun } from './scroll-compaction.ts';
 
 // Both packages are CommonJS in Node: their classes hang off the default export.
@@ -34,7 +35,34 @@ export type ScreenOptions = {
   compactAtBytes?: number;
   /** Output quiet for this long is parsed (busy output waits to be compacted). */
   idleMs?: number;
+  /**
+   * Receives the screen's answers to the program's terminal queries (device attributes, cursor
+   * position, mode and colour reports), to be typed into the pty. The screen is the one terminal
+   * that answers, as tmux is for its windows: each attached view answering would give the program
+   * one answer per editor, and the extra ones would arrive as keystrokes.
+   */
+  onReply?: (data: string) => void;
 };
+
+/**
+ * What the screen reports when a program asks for its colours (OSC 10/11/12 `?`): the web
+ * terminal's theme (THEME in web/src/terminal/terminal-session.ts: keep the two alike), so a
+ * program choosing between light and dark settings chooses right there.
+ */
+export const SCREEN_COLORS = { foreground: '#d4d4d4', background: '#1e1e1e', cursor: '#d4d4d4' } as const;
+
+/**
+ * Queries usually arrive whole, in a short write of their own. A chunk holding one is parsed at
+ * once instead of when output goes quiet, so the answer comes back within a millisecond or so; a
+ * query split across reads is answered at the next quiet moment.
+ */
+const QUERY_SCAN_BYTES = 4096;
+
+/** `#rrggbb` as an xterm colour report (`rgb:rrrr/gggg/bbbb`). */
+function formatColorReport(hex: string): string {
+  const channel = (at: number) => hex.slice(at, at + 2).repeat(2);
+  return `rgb:${channel(1)}/${channel(3)}/${channel(5)}`;
+}
 
 /** `force`: parse this now; otherwise it may wait in the queue to be compacted with what follows. */
 /** Snapshots travel as one websocket message: keep them well under the message limit. */
@@ -64,6 +92,19 @@ export function createScreen(options: ScreenOptions): Screen {
   const core = (term as unknown as { _core?: CoreInternals })._core ?? {};
   const feedBytes = options.feedBytes ?? 128 * 1024;
   const compactAtBytes = options.compactAtBytes ?? 512 * 1024;
+  const { onReply } = options;
+  if (onReply) {
+    term.onData(onReply);
+    // xterm.js answers colour queries only where it has a theme to read, which headless has not.
+    const colors = [SCREEN_COLORS.foreground, SCREEN_COLORS.background, SCREEN_COLORS.cursor];
+    colors.forEach((color, i) => {
+      term.parser.registerOscHandler(10 + i, (data) => {
+        if (data !== '?') return false;
+        onReply(`\x1b]${10 + i};${formatColorReport(color)}\x1b\\`);
+        return true;
+      });
+    });
+  }
 
   const idleMs = options.idleMs ?? 25;
 
@@ -205,7 +246,9 @@ export function createScreen(options: ScreenOptions): Screen {
   return {
     write(data) {
       lastWriteAt = performance.now();
-      push({ data, force: false }, data.length);
+      const asks = onReply !== undefined && data.length <= QUERY_SCAN_BYTES && data.includes(0x1b) && containsTerminalQuery(data.toString('latin1'));
+      if (asks) forceAll();
+      push({ data, force: asks }, data.length);
     },
     resize(cols, rows) {
       push({ mark: () => term.resize(cols, rows) }, 0);

@@ -156,3 +156,20 @@ export async function createTerminal(server: TestServer, workspace: string, body
   if (res.status !== 201) throw new Error(`create terminal: ${res.status} ${await res.text()}`);
   return (await res.json()) as { id: string; cols: number; rows: number };
 }
+
+/**
+ * A program (for `node -e`) that waits for the key `g`, asks its terminal for the device
+ * attributes and the cursor position (after moving it to row 3, column 7), and prints
+ * `REPLIES=` and the JSON of whatever came back within 800 ms.
+ */
+export const QUERYING_PROGRAM = [
+  'process.stdin.setRawMode(true);',
+  'let got = "";',
+  'process.stdin.on("data", (d) => {',
+  '  if (!got && d[0] === 0x67) { got = " "; process.stdout.write("\\x1b[3;7H\\x1b[c\\x1b[6n"); setTimeout(() => { process.stdout.write("\\r\\nREPLIES=" + JSON.stringify(got.slice(1)) + "\\r\\n"); process.exit(0); }, 800); return; }',
+  '  got += d.toString("latin1");',
+  '});',
+].join('\n');
+
+/** What QUERYING_PROGRAM prints when exactly one terminal answered. */
+export const ONE_ANSWER = String.raw`REPLIES="\u001b[?1;2c\u001b[3;7R"`;
