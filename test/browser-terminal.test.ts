@@ -2,6 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDesktopPage, openPage, pageErrors, readTerminalText, signIn, startWebUi, waitForValue } from './support/browser.ts';
 import type { TestServer } from './support/server.ts';
+import { createTerminal, ONE_ANSWER, QUERYING_PROGRAM } from './support/terminal-client.ts';
 
 /** The terminal panel in a real Chromium against a real server and real ptys. */
 const POLL = { timeout: 10_000, interval: 50 };
@@ -92,6 +93,30 @@ describe('web UI: terminals', () => {
       await expect.poll(() => viewer.locator('.share-state').textContent(), POLL).toContain('revoked');
     } finally {
       await guest.close();
+    }
+  });
+
+  it("leaves a program's terminal queries to the server: two browser editors, one answer", async () => {
+    const { id } = await createTerminal(server, 'term', { command: process.execPath, args: ['-e', QUERYING_PROGRAM], cols: 80, rows: 24 });
+    const res = await server.api(`/api/workspaces/term/terminals/${id}/shares`, { method: 'POST', json: { role: 'editor', expiresInSeconds: 600 } });
+    const { url } = (await res.json()) as { url: string };
+    const context = await browser.newContext({ viewport: { width: 1000, height: 600 } });
+    try {
+      // Two xterm.js views, each of which would answer the queries itself.
+      const pages = [await openPage(context), await openPage(context)];
+      for (const p of pages) {
+        await p.goto(url);
+        await expect.poll(() => p.locator('.share-role').getAttribute('data-role'), POLL).toBe('editor');
+      }
+      await pages[0].locator('.xterm').click();
+      await pages[0].keyboard.type('g');
+      for (const p of pages) {
+        const text = await waitForValue(() => readTerminalText(p), (t) => t.includes('REPLIES='), { what: 'the replies the program got' });
+        expect(text).toContain(ONE_ANSWER);
+        expect(pageErrors(p)).toEqual([]);
+      }
+    } finally {
+      await context.close();
     }
   });
 });

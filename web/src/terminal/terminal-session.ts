@@ -22,6 +22,7 @@ type ServerMessage =
 /** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
 const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404]);
 
+/** Programs asking for the colours are told these by the agent's screen (SCREEN_COLORS in server/terminal/screen.ts): keep the two alike. */
 const THEME = {
   background: '#1e1e1e',
   foreground: '#d4d4d4',
@@ -54,6 +55,7 @@ export class TerminalSession {
     private readonly onRepeatedFailure: () => void = () => {},
   ) {
     this.terminal = new Terminal({ cursorBlink: true, fontSize: 13, fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, monospace', theme: THEME, scrollback: 5000, allowProposedApi: false });
+    this.silenceQueries();
     this.terminal.loadAddon(this.fit);
     this.terminal.loadAddon(new WebLinksAddon());
     this.terminal.open(host);
@@ -62,6 +64,27 @@ export class TerminalSession {
     this.resizeObserver = new ResizeObserver(() => this.reportWantedSize());
     this.resizeObserver.observe(host);
     this.connect();
+  }
+
+  /**
+   * The screen kept beside the pty answers the program's terminal queries, once for everyone:
+   * this view answering too would type a second answer into the pty (one per attached editor),
+   * which a program such as vim would then read as keystrokes.
+   */
+  private silenceQueries(): void {
+    const { parser } = this.terminal;
+    const queries = [
+      { final: 'c' }, // device attributes
+      { prefix: '>', final: 'c' },
+      { prefix: '=', final: 'c' },
+      { final: 'n' }, // status and cursor position reports
+      { prefix: '?', final: 'n' },
+      { intermediates: '$', final: 'p' }, // mode reports
+      { prefix: '?', intermediates: '$', final: 'p' },
+    ];
+    for (const id of queries) parser.registerCsiHandler(id, () => true);
+    parser.registerDcsHandler({ intermediates: '$', final: 'q' }, () => true);
+    for (const ident of [10, 11, 12]) parser.registerOscHandler(ident, (data) => data.split(';').includes('?'));
   }
 
   focus(): void {
