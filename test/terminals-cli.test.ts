@@ -1,7 +1,7 @@
 import pty from 'node-pty';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestServer } from './support/server.ts';
-import { createTerminal, TerminalClient } from './support/terminal-client.ts';
+import { createTerminal, ONE_ANSWER, QUERYING_PROGRAM, TerminalClient } from './support/terminal-client.ts';
 import { startServerAndHome, WHARF } from './support/wharf-cli.ts';
 
 /** The real helper in a real pty, as someone would run it in their own terminal. */
@@ -67,6 +67,24 @@ describe('wharf terminal attach', () => {
     await again.waitFor('from the cli 42');
     again.child.write('exit 3\r');
     expect(await again.exited).toBe(3);
+  });
+
+  it("keeps a program's terminal queries from the local terminal, which would answer them again", async () => {
+    const { id } = await createTerminal(server, 'cli', { command: process.execPath, args: ['-e', QUERYING_PROGRAM], cols: 100, rows: 30 });
+    const run = runInPty(server, home, ['terminal', 'attach', 'cli', id]);
+    // This test plays the local terminal: it answers every query that reaches it.
+    run.child.onData((d) => {
+      if (d.includes('\x1b[c')) run.child.write('\x1b[?62;22c');
+      if (d.includes('\x1b[6n')) run.child.write('\x1b[9;9R');
+    });
+    await run.waitFor(/attached to terminal/);
+    run.child.write('g');
+    await run.waitFor('REPLIES=');
+    expect(run.output()).toContain(ONE_ANSWER);
+    // The rest of the program's output, the cursor move included, does reach the local terminal.
+    expect(run.output()).toContain('\x1b[3;7H');
+    expect(run.output()).not.toContain('\x1b[6n');
+    expect(await run.exited).toBe(0);
   });
 
   it('lists terminals and explains a wrong id or workspace', async () => {

@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import type WebSocket from 'ws';
+import { createQueryFilter } from '../common/index.ts';
 import type { TerminalInfo } from '../terminal/index.ts';
 import type { CliCommand, CliContext } from './types.ts';
 
@@ -24,6 +25,8 @@ function runAttached(ctx: CliContext, ws: WebSocket, viewer: boolean): Promise<O
     let exit: { code: number | null; signal: string | null } | undefined;
     let detached = false;
     if (raw) stdin.setRawMode?.(true);
+    // The screen beside the pty answers the program's queries; the local terminal must not as well.
+    const queries = createQueryFilter();
 
     const sendSize = () => {
       if (stdout.columns && stdout.rows) ws.send(JSON.stringify({ type: 'resize', cols: stdout.columns, rows: stdout.rows }));
@@ -44,7 +47,8 @@ function runAttached(ctx: CliContext, ws: WebSocket, viewer: boolean): Promise<O
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
         // A slow local terminal holds the server back for this client only (it resyncs later).
-        if (!stdout.write(data)) {
+        const output = queries.filter(data);
+        if (output.length > 0 && !stdout.write(output)) {
           ws.pause();
           stdout.once('drain', () => ws.resume());
         }
@@ -58,6 +62,7 @@ function runAttached(ctx: CliContext, ws: WebSocket, viewer: boolean): Promise<O
       }
       if (message.type === 'snapshot' || message.type === 'resync') {
         // Reset the local terminal, then draw the current screen.
+        queries.reset();
         stdout.write(`\x1bc${message.data ?? ''}`);
       } else if (message.type === 'exit') {
         exit = { code: message.code ?? null, signal: message.signal ?? null };
@@ -70,6 +75,8 @@ function runAttached(ctx: CliContext, ws: WebSocket, viewer: boolean): Promise<O
     ws.resume();
 
     ws.on('close', (code, reason) => {
+      const rest = queries.flush();
+      if (rest.length > 0) stdout.write(rest);
       stdin.off('data', onInput);
       stdout.off('resize', sendSize);
       stdin.pause();
