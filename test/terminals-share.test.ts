@@ -41,7 +41,7 @@ describe('terminal share links', () => {
     const opened = await openLink(link.url);
     expect(opened.status).toBe(303);
     expect(opened.location).toBe(`/share/${WS}/${terminal}`);
-    expect(opened.cookie).toMatch(/^wharf_share=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=(59\d|600)$/);
+    expect(opened.cookie).toMatch(new RegExp(`^wharf_share_${link.id}=[^;]+; Path=/; HttpOnly; SameSite=Strict; Max-Age=(59\\d|600)$`));
     const cookie = cookieOf(opened.cookie);
 
     const editor = await TerminalClient.open(server, WS, terminal, { headers: { cookie } });
@@ -175,11 +175,39 @@ describe('terminal share links', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('keeps links to two terminals opened in one browser both working', async () => {
+    const first = await share(server, terminal, { role: 'editor', expiresInSeconds: 600 });
+    const second = await share(server, other, { role: 'viewer', expiresInSeconds: 600 });
+    // One cookie jar, as a browser has: the second link adds its cookie beside the first.
+    const jar = [cookieOf((await openLink(first.url)).cookie), cookieOf((await openLink(second.url)).cookie)];
+    expect(new Set(jar.map((c) => c.split('=')[0])).size).toBe(2);
+    for (const cookie of [jar.join('; '), [...jar].reverse().join('; ')]) {
+      const a = await TerminalClient.open(server, WS, terminal, { headers: { cookie } });
+      expect(a.messages[0]).toMatchObject({ type: 'snapshot', role: 'editor' });
+      const b = await TerminalClient.open(server, WS, other, { headers: { cookie } });
+      expect(b.messages[0]).toMatchObject({ type: 'snapshot', role: 'viewer' });
+      for (const [tid, role] of [[terminal, 'editor'], [other, 'viewer']]) {
+        const meta = await fetch(`${server.url}/api/workspaces/${WS}/terminals/${tid}`, { headers: { cookie } });
+        expect(await meta.json()).toMatchObject({ id: tid, share: { role } });
+      }
+      a.close();
+      b.close();
+    }
+    // Neither link reaches beyond its own terminal, together or not.
+    expect((await fetch(`${server.url}/api/workspaces/${WS}/terminals`, { headers: { cookie: jar.join('; ') } })).status).toBe(403);
+    // Revoking the first leaves the second working in the same browser.
+    await server.api(`/api/workspaces/${WS}/terminals/${terminal}/shares/${first.id}`, { method: 'DELETE' });
+    expect(await TerminalClient.refusal(server, WS, terminal, { headers: { cookie: jar.join('; ') } })).toBe(403);
+    const still = await TerminalClient.open(server, WS, other, { headers: { cookie: jar.join('; ') } });
+    expect(still.messages[0]).toMatchObject({ type: 'snapshot', role: 'viewer' });
+    still.close();
+  });
+
   it('bounces a cross-site arrival through a page, so the strict cookie is sent', async () => {
     const link = await share(server, terminal, { role: 'viewer', expiresInSeconds: 600 });
     const opened = await openLink(link.url, { 'sec-fetch-site': 'cross-site' });
     expect(opened.status).toBe(200);
-    expect(opened.cookie).toMatch(/^wharf_share=/);
+    expect(opened.cookie).toMatch(/^wharf_share_[\w-]+=/);
     expect(opened.text).toContain(`<meta http-equiv="refresh" content="0;url=/share/${WS}/${terminal}">`);
   });
 });

@@ -45,21 +45,28 @@ export function createSessionCookieValue(secret: Buffer, ttlMs: number): string 
   return signToken(secret, { exp: Date.now() + ttlMs, kind: 'session' });
 }
 
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
+/** Every cookie of a Cookie header, in order; values are URI-decoded where they decode. */
+export function listCookies(header: string | undefined): Array<{ name: string; value: string }> {
+  if (!header) return [];
+  const cookies: Array<{ name: string; value: string }> = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) {
-      const raw = part.slice(eq + 1).trim();
-      // A garbled escape is just a bad credential (401), not a server error.
-      try {
-        return decodeURIComponent(raw);
-      } catch {
-        return raw;
-      }
+    if (eq <= 0) continue;
+    const raw = part.slice(eq + 1).trim();
+    let value = raw;
+    // A garbled escape is just a bad credential (401), not a server error.
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      // keep it as it came
     }
+    cookies.push({ name: part.slice(0, eq).trim(), value });
   }
-  return undefined;
+  return cookies;
+}
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  return listCookies(header).find((cookie) => cookie.name === name)?.value;
 }
 
 export type Authenticator = {

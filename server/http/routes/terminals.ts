@@ -5,7 +5,7 @@ import type { CreateTerminalRequest, FanoutSink, TerminalRole, VerifiedShare } f
 import type { AppEnv, RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
-import { SHARE_COOKIE } from '../share-auth.ts';
+import { nameShareCookie } from '../share-auth.ts';
 
 const BASE = '/api/workspaces/:id/terminals';
 const MAX_DIMENSION = 1000;
@@ -176,7 +176,7 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
     const share = verified.value;
     const maxAge = Math.max(1, Math.floor((share.exp - Date.now()) / 1000));
     const secure = deps.publicUrl?.startsWith('https:') ? '; Secure' : '';
-    c.header('Set-Cookie', `${SHARE_COOKIE}=${c.req.param('token')}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`);
+    c.header('Set-Cookie', `${nameShareCookie(share.shareId)}=${c.req.param('token')}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`);
     const target = `/share/${encodeURIComponent(share.workspace)}/${encodeURIComponent(share.terminal)}`;
     if (c.req.header('sec-fetch-site') === 'cross-site') {
       return c.html(renderSharePage('wharf — shared terminal', `<meta http-equiv="refresh" content="0;url=${escapeHtml(target)}"><p><a href="${escapeHtml(target)}">Open the shared terminal</a></p>`));
