@@ -119,4 +119,18 @@ describe('web UI: terminals', () => {
       await context.close();
     }
   });
+
+  it('names a tab after the title its program sets, also in a page opened later', async () => {
+    await page.goto(`${server.url}/workspaces/term`);
+    await panelTerminal().locator('.xterm').waitFor();
+    await panelTerminal().locator('.xterm').click();
+    await page.keyboard.type("printf '\\033]0;%s\\007' build-logs\n");
+    const active = page.locator('.terminal-tabs .tab.active');
+    await expect.poll(() => active.locator('.tab-name').textContent(), POLL).toBe('build-logs');
+    const id = await active.getAttribute('data-terminal');
+    // A page that attaches later gets the title with the screen.
+    await page.reload();
+    await expect.poll(() => page.locator(`.terminal-tabs .tab[data-terminal="${id}"] .tab-name`).textContent(), POLL).toBe('build-logs');
+    expect(pageErrors(page)).toEqual([]);
+  });
 });

@@ -161,3 +161,26 @@ describe('answers to terminal queries', () => {
     expect(replies).toEqual([]);
   });
 });
+
+describe('window title', () => {
+  it('puts the last title a program set into the snapshot', async () => {
+    const screen = createScreen({ cols: 40, rows: 10, scrollback: 100 });
+    screen.write(Buffer.from('\x1b]0;first\x07text\r\n\x1b]2;vim notes.txt\x1b\\more'));
+    const { data } = await screen.snapshot();
+    expect(data.endsWith('\x1b]2;vim notes.txt\x07')).toBe(true);
+    // Replaying the snapshot into a terminal gives it that title.
+    const replay = new Terminal({ cols: 40, rows: 10, allowProposedApi: true });
+    let seen = '';
+    replay.onTitleChange((t) => (seen = t));
+    await new Promise<void>((resolve) => replay.write(data, resolve));
+    expect(seen).toBe('vim notes.txt');
+    screen.dispose();
+  });
+
+  it('adds nothing while no title was set', async () => {
+    const screen = createScreen({ cols: 40, rows: 10, scrollback: 100 });
+    screen.write(Buffer.from('plain'));
+    expect((await screen.snapshot()).data).not.toContain('\x1b]');
+    screen.dispose();
+  });
+});

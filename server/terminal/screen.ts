@@ -119,12 +119,18 @@ export function createScreen(options: ScreenOptions): Screen {
   let lastWriteAt = 0;
   let idleTimer: NodeJS.Timeout | undefined;
 
+  // The addon leaves out the window title; a client joining late should still see it (tab names).
+  let title = '';
+  term.onTitleChange((next) => (title = next));
+
   function render(): ScreenState {
     let data = serializer.serialize({ scrollback: options.scrollback });
     // Wide, colourful scrollback can make a huge snapshot: then the visible screen has to do.
     if (data.length > MAX_SNAPSHOT_CHARS) data = serializer.serialize({ scrollback: 0 });
     // The addon leaves out cursor visibility; full-screen programs hide the cursor.
     if (core.coreService?.isCursorHidden) data += '\x1b[?25l';
+    // Control characters would end the sequence early: a title cannot hold them anyway.
+    if (title) data += `\x1b]2;${title.replace(/[\x00-\x1f\x7f-\x9f]/g, '')}\x07`;
     return { data, cols: term.cols, rows: term.rows };
   }
 

@@ -64,11 +64,15 @@ export function createTerminalPanel(workspace: string): TerminalPanel {
     panes.append(pane);
     const status = h('span', { class: 'tab-status' });
     const close = h('button', { class: 'icon tab-close', title: `Close ${label}`, 'aria-label': `Close ${label}`, onclick: (e: Event) => (e.stopPropagation(), void closeTab(id)) }, '×');
-    const button = h('div', { class: 'tab', role: 'tab', dataset: { terminal: id }, onclick: () => activate(id) }, h('span', { class: 'tab-name' }, label), status, close);
+    const name = h('span', { class: 'tab-name' }, label);
+    const button = h('div', { class: 'tab', role: 'tab', dataset: { terminal: id }, onclick: () => activate(id) }, name, status, close);
     strip.append(button);
     const tab: Tab = { id, label, pane, button, status, session: undefined as unknown as TerminalSession };
     tab.session = new TerminalSession(host, (size) => buildAttachUrl(workspace, id, size), (state) => {
       status.textContent = describeState(state);
+      // The program's title names the tab (the same for everyone attached); the number until it sets one.
+      name.textContent = state.title || label;
+      button.title = state.title ? `${state.title} (${label})` : label;
       button.classList.toggle('offline', state.connection !== 'connected');
       button.classList.toggle('exited', state.exitCode !== undefined);
     }, () => void getWorkspace(workspace).catch(() => undefined));

@@ -10,6 +10,8 @@ export type TerminalSessionState = {
   role?: TerminalRole;
   exitCode?: number;
   error?: string;
+  /** The window title the program set (shells show the directory, vim the file), if any. */
+  title?: string;
 };
 
 type ServerMessage =
@@ -60,6 +62,7 @@ export class TerminalSession {
     this.terminal.loadAddon(new WebLinksAddon());
     this.terminal.open(host);
     this.terminal.onData((data) => this.sendInput(this.encoder.encode(data)));
+    this.terminal.onTitleChange((title) => this.setState({ title }));
     this.terminal.onBinary((data) => this.sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
     this.resizeObserver = new ResizeObserver(() => this.reportWantedSize());
     this.resizeObserver.observe(host);

@@ -21,6 +21,7 @@ export function showSharedTerminal(root: HTMLElement, workspace: string, termina
   );
 
   const onState = (s: TerminalSessionState) => {
+    document.title = s.title ? `${s.title} — shared terminal in ${workspace}` : `Shared terminal — ${workspace}`;
     if (s.role) {
       role.dataset.role = s.role;
       role.textContent = s.role === 'viewer' ? 'Read-only: you are watching' : 'Editor: you can type';
