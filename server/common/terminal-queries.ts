@@ -41,9 +41,10 @@ export function createQueryFilter() {
     filter(chunk: Uint8Array): Buffer {
       const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (pending === '' && !bytes.includes(0x1b)) return bytes;
-      let text = pending + bytes.toString('latin1');
+      const held = pending;
+      const whole = held + bytes.toString('latin1');
       pending = '';
-      text = text.replace(QUERIES, '');
+      let text = whole.replace(QUERIES, '');
       const from = Math.max(0, text.length - MAX_PENDING_BYTES);
       for (let at = text.indexOf('\x1b', from); at !== -1; at = text.indexOf('\x1b', at + 1)) {
         if (!QUERY_START.test(text.slice(at))) continue;
@@ -51,6 +52,8 @@ export function createQueryFilter() {
         text = text.slice(0, at);
         break;
       }
+      // Colourful output is mostly this case: hand the chunk on as it came, without a copy.
+      if (held === '' && pending === '' && text.length === whole.length) return bytes;
       return Buffer.from(text, 'latin1');
     },
     /** What is held back, for the end of the stream. */
