@@ -195,6 +195,28 @@ describe('shared terminals', () => {
     b.close();
   });
 
+  it('stops answering a program that floods queries and reads none of the answers', async () => {
+    // 100,000 cursor position queries (600 KB of answers), unread for 2 s, then whatever came.
+    const program = [
+      'process.stdin.setRawMode(true);',
+      'process.stdout.write("\\x1b[6n".repeat(100000), () => setTimeout(() => {',
+      '  let got = 0;',
+      '  process.stdin.on("data", (d) => (got += d.length));',
+      '  setTimeout(() => { process.stdout.write("\\r\\nGOT=" + got + "=\\r\\n"); process.exit(0); }, 1000);',
+      '}, 2000));',
+    ].join('\n');
+    const { id } = await createTerminal(server, WS, { command: process.execPath, args: ['-e', program], cols: 80, rows: 24 });
+    const a = await TerminalClient.open(server, WS, id, { query: 'cols=80&rows=24' });
+    await a.waitForText(/GOT=\d+=/, 20_000);
+    const got = Number(/GOT=(\d+)=/.exec(a.screenText())?.[1]);
+    // Answers were given until 64 KB waited for the program (plus what the kernel holds), then dropped.
+    expect(got).toBeGreaterThan(60_000);
+    expect(got).toBeLessThan(100_000);
+    await a.waitFor(() => a.lastMessage('exit') !== undefined, 5000, 'the exit');
+    expect(a.lastMessage('exit')).toMatchObject({ code: 0 });
+    a.close();
+  });
+
   it('answers garbled client messages with an error and keeps the session', async () => {
     const { id } = await createTerminal(server, WS);
     const a = await TerminalClient.open(server, WS, id);

@@ -71,6 +71,8 @@ const STREAMING_BATCH_BYTES = 1024;
 const MAX_BATCH_BYTES = 256 * 1024;
 /** While the program does not read its input and the pty's input buffer is full, retry this often. */
 const INPUT_RETRY_MS = 2;
+/** Answers to terminal queries are dropped while this much input waits for the program. */
+const MAX_PENDING_REPLY_BYTES = 64 * 1024;
 
 function nameSignal(signal: number | undefined): string | null {
   if (!signal) return null;
@@ -113,7 +115,10 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     scrollback: limits.scrollback,
     onParsed: () => updatePause(),
     onReply: (reply) => {
-      if (!exited && !removed) writeInput(Buffer.from(reply, 'utf8'));
+      // A program that floods queries without reading the answers gets no more of them once its
+      // input is backed up: they would only pile up here.
+      if (exited || removed || pendingInputBytes > MAX_PENDING_REPLY_BYTES) return;
+      writeInput(Buffer.from(reply, 'utf8'));
     },
   });
   const fanout = createFanout({
@@ -162,6 +167,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
    */
   const ptyFd = (proc as unknown as { fd?: unknown }).fd;
   let pendingInput: Buffer[] = [];
+  let pendingInputBytes = 0;
   let inputRetry: NodeJS.Timeout | undefined;
 
   /** Bytes of `data` the pty took now; the rest must wait. */
@@ -172,6 +178,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
       if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
       // The pty is gone (EIO once the program exited): the input has nowhere to go.
       pendingInput = [];
+      pendingInputBytes = 0;
       return data.length;
     }
   }
@@ -181,6 +188,8 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     while (pendingInput.length > 0 && !exited && !removed) {
       const head = pendingInput[0];
       const written = writeNow(head);
+      if (pendingInput.length === 0) return;
+      pendingInputBytes -= written;
       if (written < head.length) {
         pendingInput[0] = head.subarray(written);
         inputRetry = setTimeout(writePendingInput, INPUT_RETRY_MS);
@@ -199,6 +208,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     }
     // The caller's buffer may be a view into a reused frame buffer.
     pendingInput.push(Buffer.from(data));
+    pendingInputBytes += data.length;
     inputRetry ??= setTimeout(writePendingInput, INPUT_RETRY_MS);
   }
 
@@ -268,6 +278,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     clearInterval(deadPoll);
     clearTimeout(inputRetry);
     pendingInput = [];
+    pendingInputBytes = 0;
     for (const a of attachments) a.close(reason);
     attachments.clear();
     screen.dispose();
