@@ -8,10 +8,10 @@ const run = (chunks: string[]) => {
 
 describe('terminal queries', () => {
   it('recognises the queries a terminal would answer, and not ordinary sequences', () => {
-    for (const q of ['\x1b[c', '\x1b[0c', '\x1b[>c', '\x1b[=c', '\x1b[5n', '\x1b[6n', '\x1b[?6n', '\x1b[?25$p', '\x1b[4$p', '\x1bP$qm\x1b\\', '\x1b]11;?\x07', '\x1b]10;?\x1b\\']) {
+    for (const q of ['\x1b[c', '\x1b[0c', '\x1b[>c', '\x1b[=c', '\x1b[5n', '\x1b[6n', '\x1b[?6n', '\x1b[?25$p', '\x1b[4$p', '\x1bP$qm\x1b\\', '\x1b]11;?\x07', '\x1b]10;?\x1b\\', '\x1b]4;1;?\x07', '\x1b]4;1;#ff0000;2;?\x1b\\']) {
       expect(containsTerminalQuery(`ab${q}cd`), JSON.stringify(q)).toBe(true);
     }
-    for (const s of ['\x1b[1;31mred', '\x1b[2J\x1b[H', '\x1b[?1049h', '\x1b]0;title\x07', '\x1b]11;#000000\x07', 'plain c n p', '\x1b[?1;2c']) {
+    for (const s of ['\x1b[1;31mred', '\x1b[2J\x1b[H', '\x1b[?1049h', '\x1b]0;title\x07', '\x1b]11;#000000\x07', '\x1b]4;1;#ff0000\x07', 'plain c n p', '\x1b[?1;2c']) {
       expect(containsTerminalQuery(s), JSON.stringify(s)).toBe(false);
     }
   });

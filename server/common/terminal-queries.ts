@@ -5,12 +5,12 @@
  *
  * Covered: device attributes (`CSI c`, `CSI > c`, `CSI = c`), status and cursor position reports
  * (`CSI n`, `CSI ? n`), mode reports (`CSI $ p`, `CSI ? $ p`), setting reports (`DCS $ q ... ST`)
- * and the colour queries `OSC 10/11/12 ; ?`.
+ * and the colour queries (`OSC 4 ; n ; ?`, `OSC 10/11/12 ; ?`).
  */
 
 const CSI_QUERY = String.raw`\x1b\[(?:[>=]?[\d;]*c|\??[\d;]*n|\??[\d;]*\$p)`;
 const DCS_QUERY = String.raw`\x1bP\$q[^\x1b\x07]*(?:\x1b\\|\x07)`;
-const OSC_QUERY = String.raw`\x1b\]1[0-2];[^\x1b\x07]*\?[^\x1b\x07]*(?:\x1b\\|\x07)`;
+const OSC_QUERY = String.raw`\x1b\](?:1[0-2]|4);[^\x1b\x07]*\?[^\x1b\x07]*(?:\x1b\\|\x07)`;
 
 /** Finds a whole query anywhere in a latin1 string. */
 const QUERY = new RegExp(`${CSI_QUERY}|${DCS_QUERY}|${OSC_QUERY}`);
@@ -18,7 +18,7 @@ const QUERIES = new RegExp(QUERY.source, 'g');
 
 /** A string that the next output could still complete into a query. */
 const QUERY_START = new RegExp(
-  String.raw`^\x1b(?:\[(?:[>=?]?[\d;]*\$?)?|P(?:\$(?:q[^\x1b\x07]*\x1b?)?)?|\](?:1(?:[0-2](?:;[^\x1b\x07]*\x1b?)?)?)?)?$`,
+  String.raw`^\x1b(?:\[(?:[>=?]?[\d;]*\$?)?|P(?:\$(?:q[^\x1b\x07]*\x1b?)?)?|\](?:1(?:[0-2](?:;[^\x1b\x07]*\x1b?)?)?|4(?:;[^\x1b\x07]*\x1b?)?)?)?$`,
 );
 
 /** Longest query start held back at the end of a chunk; anything longer is no query we know. */

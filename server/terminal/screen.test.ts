@@ -139,9 +139,29 @@ describe('answers to terminal queries', () => {
     expect(replies).toEqual(['\x1b[?1;2c', '\x1b[>0;276;0c', '\x1b[2;6R']);
   });
 
-  it("reports the web theme's colours, and leaves colour changes alone", async () => {
-    const replies = await collectReplies(['\x1b]11;?\x07', '\x1b]10;#ff0000\x07', '\x1b]10;?\x1b\\']);
-    expect(replies).toEqual(['\x1b]11;rgb:1e1e/1e1e/1e1e\x1b\\', '\x1b]10;rgb:d4d4/d4d4/d4d4\x1b\\']);
+  it("reports the web theme's colours", async () => {
+    const replies = await collectReplies(['\x1b]11;?\x07', '\x1b]10;?\x1b\\', '\x1b]12;?\x07']);
+    expect(replies).toEqual(['\x1b]11;rgb:1e1e/1e1e/1e1e\x1b\\', '\x1b]10;rgb:d4d4/d4d4/d4d4\x1b\\', '\x1b]12;rgb:d4d4/d4d4/d4d4\x1b\\']);
+  });
+
+  it('reports palette colours as xterm.js does, and the ones the program changed or restored', async () => {
+    const replies = await collectReplies([
+      '\x1b]4;1;?\x07', // ANSI red
+      '\x1b]4;196;?;244;?\x07', // from the colour cube and the grey ramp
+      '\x1b]4;1;#123456\x07\x1b]11;rgb:00/80/ff\x07',
+      '\x1b]4;1;?\x07\x1b]11;?\x07',
+      '\x1b]104;1\x07\x1b]111\x07',
+      '\x1b]4;1;?\x07\x1b]11;?\x07',
+    ]);
+    expect(replies).toEqual([
+      '\x1b]4;1;rgb:cccc/0000/0000\x1b\\',
+      '\x1b]4;196;rgb:ffff/0000/0000\x1b\\',
+      '\x1b]4;244;rgb:8080/8080/8080\x1b\\',
+      '\x1b]4;1;rgb:1212/3434/5656\x1b\\',
+      '\x1b]11;rgb:0000/8080/ffff\x1b\\',
+      '\x1b]4;1;rgb:cccc/0000/0000\x1b\\',
+      '\x1b]11;rgb:1e1e/1e1e/1e1e\x1b\\',
+    ]);
   });
 
   it('answers a query split across two writes once output goes quiet', async () => {

@@ -1,6 +1,7 @@
 import serializeModule from '@xterm/addon-serialize';
 import headlessModule from '@xterm/headless';
 import { containsTerminalQuery } from '../common/index.ts';
+import { createColorReporter, type ColorEvent } from './screen-colors.ts';
 import { findCompactableRun } from './scroll-compaction.ts';
 
 // Both packages are CommonJS in Node: their classes hang off the default export.
@@ -45,24 +46,11 @@ export type ScreenOptions = {
 };
 
 /**
- * What the screen reports when a program asks for its colours (OSC 10/11/12 `?`): the web
- * terminal's theme (THEME in web/src/terminal/terminal-session.ts: keep the two alike), so a
- * program choosing between light and dark settings chooses right there.
- */
-export const SCREEN_COLORS = { foreground: '#d4d4d4', background: '#1e1e1e', cursor: '#d4d4d4' } as const;
-
-/**
  * Queries usually arrive whole, in a short write of their own. A chunk holding one is parsed at
  * once instead of when output goes quiet, so the answer comes back within a millisecond or so; a
  * query split across reads is answered at the next quiet moment.
  */
 const QUERY_SCAN_BYTES = 4096;
-
-/** `#rrggbb` as an xterm colour report (`rgb:rrrr/gggg/bbbb`). */
-function formatColorReport(hex: string): string {
-  const channel = (at: number) => hex.slice(at, at + 2).repeat(2);
-  return `rgb:${channel(1)}/${channel(3)}/${channel(5)}`;
-}
 
 /** `force`: parse this now; otherwise it may wait in the queue to be compacted with what follows. */
 /** Snapshots travel as one websocket message: keep them well under the message limit. */
@@ -72,7 +60,11 @@ type Entry = { data: Buffer; force: boolean } | { mark: () => void };
 
 /** The xterm.js internals compaction relies on; if a release renames them, compaction turns off. */
 type CoreInternals = {
-  _inputHandler?: { _parser?: { currentState?: number }; _utf8Decoder?: { interim?: Uint8Array } };
+  _inputHandler?: {
+    _parser?: { currentState?: number };
+    _utf8Decoder?: { interim?: Uint8Array };
+    onColor?: (listener: (events: ColorEvent[]) => void) => unknown;
+  };
   buffer?: { scrollTop?: number; scrollBottom?: number; lines?: { maxLength?: number } };
   coreService?: { isCursorHidden?: boolean };
 };
@@ -96,13 +88,9 @@ export function createScreen(options: ScreenOptions): Screen {
   if (onReply) {
     term.onData(onReply);
     // xterm.js answers colour queries only where it has a theme to read, which headless has not.
-    const colors = [SCREEN_COLORS.foreground, SCREEN_COLORS.background, SCREEN_COLORS.cursor];
-    colors.forEach((color, i) => {
-      term.parser.registerOscHandler(10 + i, (data) => {
-        if (data !== '?') return false;
-        onReply(`\x1b]${10 + i};${formatColorReport(color)}\x1b\\`);
-        return true;
-      });
+    const colors = createColorReporter();
+    core._inputHandler?.onColor?.((events) => {
+      for (const reply of colors.handle(events)) onReply(reply);
     });
   }
 

@@ -159,17 +159,19 @@ export async function createTerminal(server: TestServer, workspace: string, body
 
 /**
  * A program (for `node -e`) that waits for the key `g`, asks its terminal for the device
- * attributes and the cursor position (after moving it to row 3, column 7), and prints
- * `REPLIES=` and the JSON of whatever came back within 800 ms.
+ * attributes, the cursor position (after moving it to row 3, column 7), the background colour and
+ * palette colour 1, and prints `REPLIES=`, whatever came back within 800 ms (ESC shown as `^`,
+ * the string terminator `ESC \` as `~`, so it fits one line) and a full stop.
  */
 export const QUERYING_PROGRAM = [
   'process.stdin.setRawMode(true);',
   'let got = "";',
+  'const show = (s) => s.replace(/\\x1b\\\\/g, "~").replace(/\\x1b/g, "^").replace(/[\\x00-\\x1f]/g, "?");',
   'process.stdin.on("data", (d) => {',
-  '  if (!got && d[0] === 0x67) { got = " "; process.stdout.write("\\x1b[3;7H\\x1b[c\\x1b[6n"); setTimeout(() => { process.stdout.write("\\r\\nREPLIES=" + JSON.stringify(got.slice(1)) + "\\r\\n"); process.exit(0); }, 800); return; }',
+  '  if (!got && d[0] === 0x67) { got = " "; process.stdout.write("\\x1b[3;7H\\x1b[c\\x1b[6n\\x1b]11;?\\x07\\x1b]4;1;?\\x07"); setTimeout(() => { process.stdout.write("\\r\\nREPLIES=" + show(got.slice(1)) + ".\\r\\n"); process.exit(0); }, 800); return; }',
   '  got += d.toString("latin1");',
   '});',
 ].join('\n');
 
 /** What QUERYING_PROGRAM prints when exactly one terminal answered. */
-export const ONE_ANSWER = String.raw`REPLIES="\u001b[?1;2c\u001b[3;7R"`;
+export const ONE_ANSWER = 'REPLIES=^[?1;2c^[3;7R^]11;rgb:1e1e/1e1e/1e1e~^]4;1;rgb:cccc/0000/0000~.';

@@ -24,7 +24,7 @@ type ServerMessage =
 /** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
 const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404]);
 
-/** Programs asking for the colours are told these by the agent's screen (SCREEN_COLORS in server/terminal/screen.ts): keep the two alike. */
+/** Programs asking for the colours are told these by the agent's screen (SCREEN_COLORS in server/terminal/screen-colors.ts): keep the two alike. */
 const THEME = {
   background: '#1e1e1e',
   foreground: '#d4d4d4',
@@ -88,6 +88,8 @@ export class TerminalSession {
     for (const id of queries) parser.registerCsiHandler(id, () => true);
     parser.registerDcsHandler({ intermediates: '$', final: 'q' }, () => true);
     for (const ident of [10, 11, 12]) parser.registerOscHandler(ident, (data) => data.split(';').includes('?'));
+    // OSC 4 comes as index;colour pairs.
+    parser.registerOscHandler(4, (data) => data.split(';').some((part, i) => i % 2 === 1 && part === '?'));
   }
 
   focus(): void {
