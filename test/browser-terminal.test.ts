@@ -133,4 +133,28 @@ describe('web UI: terminals', () => {
     await expect.poll(() => page.locator(`.terminal-tabs .tab[data-terminal="${id}"] .tab-name`).textContent(), POLL).toBe('build-logs');
     expect(pageErrors(page)).toEqual([]);
   });
+
+  it('keeps a slow browser close behind a flood: Ctrl-C and the next command show up at once', async () => {
+    const slow = await openDesktopPage(browser);
+    try {
+      await signIn(slow, server);
+      // A machine six times slower than this one.
+      const cdp = await slow.context().newCDPSession(slow);
+      await cdp.send('Emulation.setCPUThrottlingRate', { rate: 6 });
+      await slow.goto(`${server.url}/workspaces/term`);
+      await slow.getByRole('button', { name: 'New terminal' }).click();
+      const pane = '.terminal-pane:not([hidden])';
+      await waitForValue(() => readTerminalText(slow, pane), (text) => /[$#]\s*$/m.test(text), { what: 'a prompt' });
+      await slow.locator(`${pane} .xterm`).click();
+      await slow.keyboard.type('base64 /dev/urandom\n');
+      await new Promise((r) => setTimeout(r, 3000));
+      await slow.keyboard.press('Control+C');
+      await slow.keyboard.type('echo AFTER-$((2+3))\n');
+      // Without flow control the page would first have to render everything the flood produced.
+      await waitForValue(() => readTerminalText(slow, pane), (text) => /^AFTER-5$/m.test(text), { what: 'the command after the flood', timeoutMs: 20_000 });
+      expect(pageErrors(slow)).toEqual([]);
+    } finally {
+      await slow.context().close();
+    }
+  });
 });

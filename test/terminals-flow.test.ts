@@ -78,6 +78,35 @@ describe('shared terminals under load and across restarts', () => {
     stalled.close();
   });
 
+  it('cuts off a view that stops acknowledging what it rendered, and resyncs it once it catches up', async () => {
+    const { id } = await createTerminal(server, 'flow', { command: 'sh', args: ['-c', 'read go; head -c 6000000 /dev/zero | base64; echo ACKED-DONE; read x'] });
+    const fast = await TerminalClient.open(server, 'flow', id);
+    // A browser-like view: its socket keeps reading, but it acknowledges nothing (a slow machine).
+    const slow = await TerminalClient.open(server, 'flow', id, { query: 'flow=ack' });
+    fast.render = false;
+    slow.render = false;
+    let tail = '';
+    fast.onOutput = (data) => (tail = (tail + data.toString('latin1')).slice(-64));
+    fast.type('\r');
+    await fast.waitFor(() => tail.includes('ACKED-DONE'), 30_000, 'the whole stream');
+    // The others got 8 MB at full speed; the view that acknowledged nothing got its 1 MiB queue and no more.
+    expect(fast.bytes).toBeGreaterThan(8_000_000);
+    expect(slow.bytes).toBeGreaterThan(0);
+    expect(slow.bytes).toBeLessThan(1.5 * 1024 * 1024);
+
+    // A wrong acknowledgement is refused with a reason and changes nothing.
+    slow.sendJson({ type: 'ack', bytes: slow.bytes + 1 });
+    await slow.waitFor(() => slow.lastMessage('error') !== undefined, 5000, 'the refusal');
+    expect(String(slow.lastMessage('error')?.message)).toMatch(/^ack: "bytes" is more than was sent/);
+    // Once it has rendered and acknowledged what it got, it is given the current screen.
+    slow.render = true;
+    slow.sendJson({ type: 'ack', bytes: slow.bytes });
+    await slow.waitFor(() => slow.lastMessage('resync') !== undefined, 10_000, 'a resync');
+    await slow.waitForText('ACKED-DONE');
+    fast.close();
+    slow.close();
+  });
+
   it('pauses the program while its only client is not reading, and resumes it after', async () => {
     const { id } = await createTerminal(server, 'flow', {
       command: 'sh',

@@ -10,3 +10,5 @@ export { CLOSE_CODES } from './protocol.ts';
 export { isProcessAlive } from './process-alive.ts';
 export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';
 export { containsTerminalQuery, createQueryFilter } from './terminal-queries.ts';
+export { createAckWindow } from './ack-window.ts';
+export type { AckWindow } from './ack-window.ts';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { WebSocket } from 'ws';
-import { CLOSE_CODES, WharfError } from '../../common/index.ts';
+import { CLOSE_CODES, createAckWindow, WharfError } from '../../common/index.ts';
 import type { CreateTerminalRequest, FanoutSink, TerminalRole, VerifiedShare } from '../../terminal/index.ts';
 import type { AppEnv, RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
@@ -202,6 +202,8 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
         size = { cols, rows };
       }
 
+      // A client that acknowledges what it rendered (the web UI) is measured by that, not by the socket.
+      const acks = ctx.url.searchParams.get('flow') === 'ack' ? createAckWindow() : undefined;
       const sendJson = (message: Record<string, unknown>, done?: () => void) => socket.send(JSON.stringify(message), () => done?.());
       const finishWithExit = (code: number | null, signal: string | null) => {
         sendJson({ type: 'exit', code, signal });
@@ -214,7 +216,9 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
           if (snapshot.exited) finishWithExit(snapshot.exited.code, snapshot.exited.signal);
         },
         output(data, done) {
-          socket.send(data, { binary: true }, () => done());
+          if (!acks) return socket.send(data, { binary: true }, () => done());
+          acks.track(data.length, done);
+          socket.send(data, { binary: true });
         },
         event(event, done) {
           if (event.type === 'exit') {
@@ -246,11 +250,17 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
           return;
         }
         if (data.length > MAX_TEXT_MESSAGE) return sendJson({ type: 'error', message: `control messages are limited to ${MAX_TEXT_MESSAGE} bytes; send input as binary frames` });
-        let message: { type?: unknown; cols?: unknown; rows?: unknown };
+        let message: { type?: unknown; cols?: unknown; rows?: unknown; bytes?: unknown };
         try {
           message = JSON.parse(data.toString('utf8')) as typeof message;
         } catch {
           return sendJson({ type: 'error', message: 'text messages must be JSON, e.g. {"type":"resize","cols":80,"rows":24}; send input as binary frames' });
+        }
+        if (message?.type === 'ack') {
+          if (!acks) return sendJson({ type: 'error', message: 'acknowledgements need "flow=ack" on the attach URL' });
+          const acked = acks.ack(message.bytes);
+          if (!acked.ok) sendJson({ type: 'error', message: `ack: ${acked.error}` });
+          return;
         }
         if (message?.type !== 'resize') return sendJson({ type: 'error', message: `unknown message type ${JSON.stringify(message?.type ?? null)}` });
         if (!isDimension(message.cols) || !isDimension(message.rows)) {
@@ -260,6 +270,7 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
         if (role === 'editor') attachment.resize(message.cols, message.rows);
       });
       socket.on('close', () => {
+        acks?.release();
         attachment.detach();
         untrack?.();
       });

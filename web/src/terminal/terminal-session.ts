@@ -21,6 +21,16 @@ type ServerMessage =
   | { type: 'exit'; code: number | null; signal?: string | null }
   | { type: 'error'; message: string };
 
+/**
+ * Rendered output is acknowledged to the server in steps of this size. The server stops sending
+ * to a view that falls 1 MiB behind and resyncs it from the screen once it has caught up, so a
+ * slow machine (or a flood like `cat` of a huge file) never leaves the view minutes behind the
+ * program, nor xterm.js's write buffer growing until it throws output away.
+ */
+const ACK_EVERY_BYTES = 64 * 1024;
+/** Once the view has caught up, the rest is acknowledged after this long (not on every keystroke's echo). */
+const ACK_IDLE_MS = 50;
+
 /** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
 const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404]);
 
@@ -48,6 +58,11 @@ export class TerminalSession {
   private wanted: { cols: number; rows: number } | undefined;
   private readonly resizeObserver: ResizeObserver;
   private readonly encoder = new TextEncoder();
+  /** Binary output bytes of the current connection rendered so far, and how many of them were acknowledged. */
+  private received = 0;
+  private rendered = 0;
+  private acknowledged = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly host: HTMLElement,
@@ -104,6 +119,7 @@ export class TerminalSession {
   destroy(): void {
     this.destroyed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.ackTimer);
     this.resizeObserver.disconnect();
     this.ws?.close(1000);
     this.ws = undefined;
@@ -138,10 +154,24 @@ export class TerminalSession {
     const ws = new WebSocket(this.attachUrl(size));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
+    this.received = 0;
+    this.rendered = 0;
+    this.acknowledged = 0;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
-      if (typeof event.data === 'string') this.handleMessage(event.data);
-      else this.terminal.write(new Uint8Array(event.data as ArrayBuffer));
+      if (typeof event.data === 'string') return this.handleMessage(event.data);
+      const chunk = new Uint8Array(event.data as ArrayBuffer);
+      this.received += chunk.length;
+      // A hidden tab renders rarely (browsers throttle its timers): it acknowledges on receipt,
+      // as if it had no flow control, so it never holds the program back.
+      if (document.hidden) {
+        this.terminal.write(chunk);
+        this.countRendered(ws, chunk.length);
+      } else {
+        this.terminal.write(chunk, () => this.countRendered(ws, chunk.length));
+      }
     };
     ws.onopen = () => {
       if (ws !== this.ws) return;
@@ -202,6 +232,25 @@ export class TerminalSession {
         this.setState({ error: message.message });
         break;
     }
+  }
+
+  private countRendered(ws: WebSocket, bytes: number): void {
+    if (ws !== this.ws) return;
+    this.rendered += bytes;
+    if (this.rendered - this.acknowledged >= ACK_EVERY_BYTES) return this.acknowledge();
+    // Caught up: the server must hear of the rest too, or a view it cut off would wait forever.
+    if (this.rendered === this.received && this.rendered > this.acknowledged) {
+      this.ackTimer ??= setTimeout(() => {
+        this.ackTimer = undefined;
+        if (ws === this.ws) this.acknowledge();
+      }, ACK_IDLE_MS);
+    }
+  }
+
+  private acknowledge(): void {
+    if (this.rendered === this.acknowledged) return;
+    this.acknowledged = this.rendered;
+    this.sendJson({ type: 'ack', bytes: this.rendered });
   }
 
   private sendInput(bytes: Uint8Array): void {

@@ -37,7 +37,8 @@ export function killTerminal(workspace: string, id: string): Promise<void> {
 }
 
 export function buildAttachUrl(workspace: string, id: string, size: { cols: number; rows: number }): string {
-  return websocketUrl(`${base(workspace)}/${encodeURIComponent(id)}/attach?cols=${size.cols}&rows=${size.rows}`);
+  // flow=ack: this view acknowledges what it has rendered (see TerminalSession).
+  return websocketUrl(`${base(workspace)}/${encodeURIComponent(id)}/attach?cols=${size.cols}&rows=${size.rows}&flow=ack`);
 }
 
 export function createShare(workspace: string, id: string, role: 'editor' | 'viewer', expiresInSeconds: number): Promise<ShareInfo & { url: string }> {

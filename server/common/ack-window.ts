@@ -1,0 +1,52 @@
+import { fail, ok, type Result } from './result.ts';
+
+/**
+ * Output a websocket client has been sent but not yet said it has displayed. A browser never
+ * pushes back on a websocket: what it cannot render piles up in xterm.js's write buffer (which
+ * throws output away past 50 MB), so a slow tab would otherwise look to the server like a fast
+ * one. A client that acknowledges (`{"type":"ack","bytes":n}`, n counting every binary output
+ * byte it has rendered since it attached) gets each output's `done` only once acknowledged: its
+ * queue in the fan-out then measures how far behind the screen really is, and it is cut off and
+ * resynced like any slow client.
+ */
+export function createAckWindow() {
+  let sent = 0;
+  let acked = 0;
+  /** Outputs not yet acknowledged, in order: `end` is `sent` just after each. */
+  let waiting: Array<{ end: number; done: () => void }> = [];
+
+  return {
+    /** Records output of `bytes` about to be sent; `done` runs once the client has rendered it. */
+    track(bytes: number, done: () => void): void {
+      sent += bytes;
+      waiting.push({ end: sent, done });
+    },
+
+    /** The client's acknowledgement, a running total. */
+    ack(total: unknown): Result<void, string> {
+      if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) return fail('"bytes" must be a whole number of bytes');
+      if (total < acked) return fail(`"bytes" cannot go back (${total} after ${acked})`);
+      if (total > sent) return fail(`"bytes" is more than was sent (${total} of ${sent})`);
+      acked = total;
+      let released = 0;
+      while (released < waiting.length && waiting[released].end <= acked) released++;
+      const due = waiting.slice(0, released);
+      waiting = waiting.slice(released);
+      for (const entry of due) entry.done();
+      return ok(undefined);
+    },
+
+    /** The client is gone: nothing will be acknowledged any more. */
+    release(): void {
+      const due = waiting;
+      waiting = [];
+      for (const entry of due) entry.done();
+    },
+
+    get unacknowledged(): number {
+      return sent - acked;
+    },
+  };
+}
+
+export type AckWindow = ReturnType<typeof createAckWindow>;
