@@ -157,4 +157,38 @@ describe('web UI: terminals', () => {
       await slow.context().close();
     }
   });
+
+  it('lets a hidden tab fall behind a flood without holding the program, and shows the current screen when it comes back', async () => {
+    const tab = await openDesktopPage(browser);
+    try {
+      await signIn(tab, server);
+      await tab.goto(`${server.url}/workspaces/term`);
+      await tab.getByRole('button', { name: 'New terminal' }).click();
+      const pane = '.terminal-pane:not([hidden])';
+      await waitForValue(() => readTerminalText(tab, pane), (text) => /[$#]\s*$/m.test(text), { what: 'a prompt' });
+      await tab.locator(`${pane} .xterm`).click();
+      // The user switches to another tab: the page is told so, and its timers are throttled to
+      // one per second, as browsers do (xterm.js parses output in timer-driven slices).
+      const setHidden = (hidden: boolean) =>
+        tab.evaluate((h) => {
+          const w = window as unknown as { realSetTimeout?: typeof setTimeout };
+          w.realSetTimeout ??= window.setTimeout.bind(window);
+          const real = w.realSetTimeout;
+          window.setTimeout = (h ? (fn: () => void, ms?: number) => real(fn, Math.max(ms ?? 0, 1000)) : real) as typeof setTimeout;
+          Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+          document.dispatchEvent(new Event('visibilitychange'));
+        }, hidden);
+      await setHidden(true);
+      // 60 MB of output: more than xterm.js buffers before it throws output away (50 MB).
+      await tab.keyboard.type('time -p sh -c "head -c 45000000 /dev/urandom | base64"; echo HIDDEN-DONE-$((3+4))\n');
+      await new Promise((r) => setTimeout(r, 6000));
+      await setHidden(false);
+      const text = await waitForValue(() => readTerminalText(tab, pane), (t) => /^HIDDEN-DONE-7$/m.test(t), { what: 'the current screen after coming back', timeoutMs: 20_000 });
+      // The program was not held back by the tab (60 MB take about 2.5 s here).
+      expect(Number(/^real (\d+(?:\.\d+)?)/m.exec(text)?.[1])).toBeLessThan(5);
+      expect(pageErrors(tab)).toEqual([]);
+    } finally {
+      await tab.context().close();
+    }
+  });
 });

@@ -30,6 +30,12 @@ type ServerMessage =
 const ACK_EVERY_BYTES = 64 * 1024;
 /** Once the view has caught up, the rest is acknowledged after this long (not on every keystroke's echo). */
 const ACK_IDLE_MS = 50;
+/**
+ * A hidden tab that has this much output waiting to be parsed lets go of the terminal and
+ * attaches again, for the current screen, when it is shown: it would otherwise hold a program
+ * back (or, without flow control, make xterm.js throw output away past 50 MB).
+ */
+const MAX_HIDDEN_BACKLOG_BYTES = 2 * 1024 * 1024;
 
 /** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
 const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404]);
@@ -63,6 +69,15 @@ export class TerminalSession {
   private rendered = 0;
   private acknowledged = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bytes handed to xterm.js and not parsed yet. */
+  private parsing = 0;
+  /** A hidden tab fell too far behind and let go of the terminal until it is shown again. */
+  private awayWhileHidden = false;
+  private readonly onVisibilityChange = () => {
+    if (document.hidden || !this.awayWhileHidden || this.destroyed) return;
+    this.awayWhileHidden = false;
+    this.connect();
+  };
 
   constructor(
     private readonly host: HTMLElement,
@@ -79,6 +94,7 @@ export class TerminalSession {
     this.terminal.onData((data) => this.sendInput(this.encoder.encode(data)));
     this.terminal.onTitleChange((title) => this.setState({ title }));
     this.terminal.onBinary((data) => this.sendInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+    document.addEventListener('visibilitychange', this.onVisibilityChange);
     this.resizeObserver = new ResizeObserver(() => this.reportWantedSize());
     this.resizeObserver.observe(host);
     this.connect();
@@ -120,6 +136,7 @@ export class TerminalSession {
     this.destroyed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.ackTimer);
+    document.removeEventListener('visibilitychange', this.onVisibilityChange);
     this.resizeObserver.disconnect();
     this.ws?.close(1000);
     this.ws = undefined;
@@ -157,21 +174,33 @@ export class TerminalSession {
     this.received = 0;
     this.rendered = 0;
     this.acknowledged = 0;
+    this.parsing = 0;
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
       if (typeof event.data === 'string') return this.handleMessage(event.data);
       const chunk = new Uint8Array(event.data as ArrayBuffer);
-      this.received += chunk.length;
+      const bytes = chunk.length;
+      this.received += bytes;
       // A hidden tab renders rarely (browsers throttle its timers): it acknowledges on receipt,
       // as if it had no flow control, so it never holds the program back.
-      if (document.hidden) {
-        this.terminal.write(chunk);
-        this.countRendered(ws, chunk.length);
-      } else {
-        this.terminal.write(chunk, () => this.countRendered(ws, chunk.length));
+      const hidden = document.hidden;
+      if (hidden && this.parsing > MAX_HIDDEN_BACKLOG_BYTES) {
+        // Let go first, so this close does not count as a dropped connection to retry.
+        this.ws = undefined;
+        this.awayWhileHidden = true;
+        ws.close(1000, 'hidden and behind; attaches again when shown');
+        this.setState({ connection: 'disconnected' });
+        return;
       }
+      this.parsing += bytes;
+      if (hidden) this.countRendered(ws, bytes);
+      this.terminal.write(chunk, () => {
+        if (ws !== this.ws) return;
+        this.parsing -= bytes;
+        if (!hidden) this.countRendered(ws, bytes);
+      });
     };
     ws.onopen = () => {
       if (ws !== this.ws) return;
@@ -208,7 +237,9 @@ export class TerminalSession {
       case 'snapshot':
         this.terminal.reset();
         this.applyServerSize(message.cols, message.rows);
-        this.terminal.write(message.data);
+        // Output of an earlier socket may still wait in xterm.js's write buffer, which reset()
+        // leaves alone: a reset in the stream puts the screen after whatever that was.
+        this.terminal.write(`\x1bc${message.data}`);
         this.terminal.options.disableStdin = message.role === 'viewer';
         this.setState({ connection: 'connected', role: message.role, error: undefined });
         // The size we asked for may have changed while connecting.
@@ -221,7 +252,7 @@ export class TerminalSession {
       case 'resync':
         this.terminal.reset();
         this.applyServerSize(message.cols, message.rows);
-        this.terminal.write(message.data);
+        this.terminal.write(`\x1bc${message.data}`);
         break;
       case 'exit':
         this.terminal.write(`\r\n\x1b[2m[process exited${message.code === null ? (message.signal ? ` on ${message.signal}` : '') : ` with code ${message.code}`}]\x1b[0m\r\n`);
