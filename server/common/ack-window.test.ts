@@ -29,6 +29,15 @@ describe('ack window', () => {
     expect(done).toEqual(['a']);
   });
 
+  it('keeps at most maxPending outputs waiting, letting the oldest go first', () => {
+    const w = createAckWindow({ maxPending: 2 });
+    const done: string[] = [];
+    for (const name of ['a', 'b', 'c', 'd']) w.track(1, () => done.push(name));
+    expect(done).toEqual(['a', 'b']);
+    expect(w.ack(4).ok).toBe(true);
+    expect(done).toEqual(['a', 'b', 'c', 'd']);
+  });
+
   it('lets everything go when the client leaves', () => {
     const w = createAckWindow();
     const done: string[] = [];

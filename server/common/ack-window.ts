@@ -9,7 +9,10 @@ import { fail, ok, type Result } from './result.ts';
  * queue in the fan-out then measures how far behind the screen really is, and it is cut off and
  * resynced like any slow client.
  */
-export function createAckWindow() {
+export function createAckWindow(options: { maxPending?: number } = {}) {
+  // Output can come in one-byte messages: bound the bookkeeping, not just the bytes. Past this
+  // many, the oldest counts as acknowledged (only a client that does not acknowledge loses by it).
+  const maxPending = options.maxPending ?? 8192;
   let sent = 0;
   let acked = 0;
   /** Outputs not yet acknowledged, in order: `end` is `sent` just after each. */
@@ -20,6 +23,7 @@ export function createAckWindow() {
     track(bytes: number, done: () => void): void {
       sent += bytes;
       waiting.push({ end: sent, done });
+      if (waiting.length > maxPending) waiting.shift()?.done();
     },
 
     /** The client's acknowledgement, a running total. */
