@@ -145,13 +145,15 @@ describe('web UI: terminals', () => {
       await slow.getByRole('button', { name: 'New terminal' }).click();
       const pane = '.terminal-pane:not([hidden])';
       await waitForValue(() => readTerminalText(slow, pane), (text) => /[$#]\s*$/m.test(text), { what: 'a prompt' });
-      await slow.locator(`${pane} .xterm`).click();
+      // Focus rather than click: a click waits for the element to be stable, which a page on a
+      // throttled CPU may take long to be.
+      await slow.locator(`${pane} .xterm textarea`).focus();
       await slow.keyboard.type('base64 /dev/urandom\n');
       await new Promise((r) => setTimeout(r, 3000));
       await slow.keyboard.press('Control+C');
       await slow.keyboard.type('echo AFTER-$((2+3))\n');
       // Without flow control the page would first have to render everything the flood produced.
-      await waitForValue(() => readTerminalText(slow, pane), (text) => /^AFTER-5$/m.test(text), { what: 'the command after the flood', timeoutMs: 20_000 });
+      await waitForValue(() => readTerminalText(slow, pane), (text) => /^AFTER-5$/m.test(text), { what: 'the command after the flood', timeoutMs: 30_000 });
       expect(pageErrors(slow)).toEqual([]);
     } finally {
       await slow.context().close();
@@ -166,7 +168,7 @@ describe('web UI: terminals', () => {
       await tab.getByRole('button', { name: 'New terminal' }).click();
       const pane = '.terminal-pane:not([hidden])';
       await waitForValue(() => readTerminalText(tab, pane), (text) => /[$#]\s*$/m.test(text), { what: 'a prompt' });
-      await tab.locator(`${pane} .xterm`).click();
+      await tab.locator(`${pane} .xterm textarea`).focus();
       // The user switches to another tab: the page is told so, and its timers are throttled to
       // one per second, as browsers do (xterm.js parses output in timer-driven slices).
       const setHidden = (hidden: boolean) =>
@@ -184,8 +186,9 @@ describe('web UI: terminals', () => {
       await new Promise((r) => setTimeout(r, 6000));
       await setHidden(false);
       const text = await waitForValue(() => readTerminalText(tab, pane), (t) => /^HIDDEN-DONE-7$/m.test(t), { what: 'the current screen after coming back', timeoutMs: 20_000 });
-      // The program was not held back by the tab (60 MB take about 2.5 s here).
-      expect(Number(/^real (\d+(?:\.\d+)?)/m.exec(text)?.[1])).toBeLessThan(5);
+      // The program was not held back by the tab: 60 MB take about 2.5 s on the 2-core VM, while
+      // a tab parsing one timer slice a second would need minutes.
+      expect(Number(/^real (\d+(?:\.\d+)?)/m.exec(text)?.[1])).toBeLessThan(15);
       expect(pageErrors(tab)).toEqual([]);
     } finally {
       await tab.context().close();
