@@ -5,4 +5,4 @@ export type { Principal, PrincipalResolver, Authenticator, AuthSecrets } from '.
 export type { AppDeps, AppEnv, Logger, RouteModule } from './app-types.ts';
 export { httpStatusOf, closeCodeOf, closeReasonOf } from './error-mapping.ts';
 export type { WsRoute, WsRouter } from './ws-router.ts';
-export { createShareResolver, SHARE_PATH_RULES, SHARE_COOKIE } from './share-auth.ts';
+export { createShareResolver, SHARE_PATH_RULES } from './share-auth.ts';

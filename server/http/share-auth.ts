@@ -1,14 +1,13 @@
 import type { ShareService } from '../terminal/index.ts';
 import type { SharePathRule } from './app.ts';
-import { listCookies, type PrincipalResolver } from './auth.ts';
-import type { Principal } from './auth.ts';
+import { listCookies, type Principal, type PrincipalResolver } from './auth.ts';
 
 /**
  * Cookies set by `GET /s/<token>` so the shared-terminal page and its websocket carry the link:
  * one per link, `wharf_share_<share id>`, so links to several terminals opened in one browser
  * each keep working (`wharf_share` alone, as earlier versions set it, is still read).
  */
-export const SHARE_COOKIE = 'wharf_share';
+const SHARE_COOKIE = 'wharf_share';
 
 /** The cookie that carries the link `shareId`. */
 export function nameShareCookie(shareId: string): string {
@@ -20,11 +19,16 @@ const MAX_SHARE_COOKIES = 16;
 
 type SharePrincipal = Extract<Principal, { kind: 'share' }>;
 
-/** Whether the request is about the link's own terminal (its page, metadata or websocket). */
-function isAboutTerminal(principal: SharePrincipal, path: string): boolean {
+/** Where the link's own terminal lives: its page and its API resource. */
+function locateTerminal(principal: Pick<SharePrincipal, 'workspace' | 'resource'>): { page: string; api: string } {
   const ws = encodeURIComponent(principal.workspace);
   const tid = encodeURIComponent(principal.resource);
-  return [`/share/${ws}/${tid}`, `/api/workspaces/${ws}/terminals/${tid}`].some((base) => path === base || path.startsWith(`${base}/`));
+  return { page: `/share/${ws}/${tid}`, api: `/api/workspaces/${ws}/terminals/${tid}` };
+}
+
+/** Whether the request is about the link's own terminal (its page, metadata or websocket). */
+function isAboutTerminal(principal: SharePrincipal, path: string): boolean {
+  return Object.values(locateTerminal(principal)).some((base) => path === base || path.startsWith(`${base}/`));
 }
 
 /**
@@ -47,11 +51,13 @@ export function createShareResolver(shares: ShareService): PrincipalResolver {
       .filter((c) => c.name === SHARE_COOKIE || c.name.startsWith(`${SHARE_COOKIE}_`))
       .slice(0, MAX_SHARE_COOKIES)
       .map((c) => c.value);
+    // Only a terminal's own page and API tell the links apart; for assets any valid one will do.
+    const choosy = url.pathname.startsWith('/share/') || url.pathname.startsWith('/api/');
     let fallback: SharePrincipal | undefined;
     for (const token of tokens) {
       const principal = await resolve(token);
       if (!principal) continue;
-      if (isAboutTerminal(principal, url.pathname)) return principal;
+      if (!choosy || isAboutTerminal(principal, url.pathname)) return principal;
       fallback ??= principal;
     }
     return fallback;
@@ -67,8 +73,7 @@ export const SHARE_PATH_RULES: SharePathRule[] = [
   (method, path) => method === 'GET' && (path.startsWith('/assets/') || path === '/favicon.ico' || path === '/favicon.svg'),
   (method, path, principal) => {
     if (method !== 'GET') return false;
-    const ws = encodeURIComponent(principal.workspace);
-    const tid = encodeURIComponent(principal.resource);
-    return path === `/share/${ws}/${tid}` || path === `/share/${ws}/${tid}/` || path === `/api/workspaces/${ws}/terminals/${tid}`;
+    const { page, api } = locateTerminal(principal);
+    return path === page || path === `${page}/` || path === api;
   },
 ];
