@@ -233,10 +233,15 @@ describe('shared terminals', () => {
     ]);
     a.type('echo STILL-$((2+3))\r');
     await a.waitForText('STILL-5');
+    // An acknowledgement from a client that did not ask for flow control is refused, not obeyed.
+    a.sendJson({ type: 'ack', bytes: 10 });
+    await a.waitFor(() => a.lastMessage('error')?.message === 'acknowledgements need "flow=ack" on the attach URL', 5000, 'the refusal');
     a.close();
     const unknown = await TerminalClient.open(server, WS, 'does-not-exist');
     expect(await unknown.waitForClose()).toEqual({ code: 4404, reason: 'no terminal "does-not-exist" in this workspace' });
     const badSize = await TerminalClient.open(server, WS, id, { query: 'cols=abc&rows=10' });
     expect((await badSize.waitForClose()).code).toBe(4400);
+    const badFlow = await TerminalClient.open(server, WS, id, { query: 'flow=fast' });
+    expect(await badFlow.waitForClose()).toEqual({ code: 4400, reason: '"flow" can only be "ack" (acknowledge rendered output) or left out' });
   });
 });

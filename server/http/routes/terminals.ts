@@ -203,7 +203,9 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
       }
 
       // A client that acknowledges what it rendered (the web UI) is measured by that, not by the socket.
-      const acks = ctx.url.searchParams.get('flow') === 'ack' ? createAckWindow() : undefined;
+      const flow = ctx.url.searchParams.get('flow');
+      if (flow !== null && flow !== 'ack') throw new WharfError('bad_request', '"flow" can only be "ack" (acknowledge rendered output) or left out');
+      const acks = flow === 'ack' ? createAckWindow() : undefined;
       const sendJson = (message: Record<string, unknown>, done?: () => void) => socket.send(JSON.stringify(message), () => done?.());
       const finishWithExit = (code: number | null, signal: string | null) => {
         sendJson({ type: 'exit', code, signal });
