@@ -306,6 +306,7 @@ export async function run(): Promise<BenchRow[]> {
     // A client that could not keep up was resynced (it skipped output): say so beside the numbers.
     const resynced = resyncs ? `; ${resyncs} resync${resyncs === 1 ? '' : 's'} of a slow client during the run` : '';
     const ms = (n: number) => n.toFixed(2);
+    const p50p99 = (samples: number[]) => `${ms(percentile(samples, 50))} / ${ms(percentile(samples, 99))}`;
     const scenarioEcho = (set: string) => `keystroke echo, \`${ECHO_SCRIPT}\`, ${ECHO_SAMPLES} keys ${set}`;
     const warm = scenarioEcho(`after ${ECHO_WARM_AFTER} warm-up keys`);
     const cold = scenarioEcho(`after ${ECHO_COLD_AFTER} (cold: V8 still compiling)`);
@@ -325,8 +326,8 @@ export async function run(): Promise<BenchRow[]> {
       { scenario: warm, metric: 'p50 latency (ms)', wharf: ms(percentile(wharfEchoSamples.warm, 50)), peerName: WETTY, peer: ms(percentile(wettyEchoSamples.warm, 50)) },
       { scenario: warm, metric: 'p99 latency (ms)', wharf: ms(percentile(wharfEchoSamples.warm, 99)), peerName: RAW, peer: ms(percentile(rawEchoSamples.warm, 99)), goal: '< 2 ms' },
       { scenario: warm, metric: 'p99 latency (ms)', wharf: ms(percentile(wharfEchoSamples.warm, 99)), peerName: WETTY, peer: ms(percentile(wettyEchoSamples.warm, 99)) },
-      { scenario: cold, metric: 'p50 / p99 latency (ms)', wharf: `${ms(percentile(wharfEchoSamples.cold, 50))} / ${ms(percentile(wharfEchoSamples.cold, 99))}`, peerName: RAW, peer: `${ms(percentile(rawEchoSamples.cold, 50))} / ${ms(percentile(rawEchoSamples.cold, 99))}` },
-      { scenario: cold, metric: 'p50 / p99 latency (ms)', wharf: `${ms(percentile(wharfEchoSamples.cold, 50))} / ${ms(percentile(wharfEchoSamples.cold, 99))}`, peerName: WETTY, peer: `${ms(percentile(wettyEchoSamples.cold, 50))} / ${ms(percentile(wettyEchoSamples.cold, 99))}` },
+      { scenario: cold, metric: 'p50 / p99 latency (ms)', wharf: p50p99(wharfEchoSamples.cold), peerName: RAW, peer: p50p99(rawEchoSamples.cold) },
+      { scenario: cold, metric: 'p50 / p99 latency (ms)', wharf: p50p99(wharfEchoSamples.cold), peerName: WETTY, peer: p50p99(wettyEchoSamples.cold) },
     ];
   } finally {
     await wettyOutput.stop();

@@ -46,10 +46,6 @@ export function createAckWindow(options: { maxPending?: number } = {}) {
       waiting = [];
       for (const entry of due) entry.done();
     },
-
-    get unacknowledged(): number {
-      return sent - acked;
-    },
   };
 }
 

@@ -52,10 +52,10 @@ export type ScreenOptions = {
  */
 const QUERY_SCAN_BYTES = 4096;
 
-/** `force`: parse this now; otherwise it may wait in the queue to be compacted with what follows. */
 /** Snapshots travel as one websocket message: keep them well under the message limit. */
 const MAX_SNAPSHOT_CHARS = 4 * 1024 * 1024;
 
+/** `force`: parse this now; otherwise it may wait in the queue to be compacted with what follows. */
 type Entry = { data: Buffer; force: boolean } | { mark: () => void };
 
 /** The xterm.js internals compaction relies on; if a release renames them, compaction turns off. */
