@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,6 +152,36 @@ describe('process driver supervision', () => {
     });
     expect(await waitFor('an exec on the replacement', () => echo('alpha', 'replaced'))).toBe('replaced\n');
     expect(isProcessAlive(next)).toBe(true);
+  });
+
+  it('leaves no agent behind when the server stops while agents are starting', async () => {
+    /** Agent processes whose workspace lives under `dir`. */
+    const agentsUnder = (dir: string) =>
+      readdirSync('/proc').filter((p) => {
+        if (!/^\d+$/.test(p)) return false;
+        try {
+          const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          return cmdline.includes('agent/main.ts') && cmdline.includes(`${dir}/workspaces/`);
+        } catch {
+          return false;
+        }
+      });
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-driver-race-'));
+    try {
+      const racing = await startTestServer({ dataDir: dir });
+      const ids = ['r1', 'r2', 'r3'];
+      for (const id of ids) await createWorkspace(racing, id);
+      for (const id of ids) await racing.api(`/api/workspaces/${id}/stop`, { method: 'POST' });
+      // Starts still on their way when the server stops: each must end up stopped, not orphaned.
+      const starts = ids.map((id) => racing.api(`/api/workspaces/${id}/start`, { method: 'POST' }).catch(() => undefined));
+      await new Promise((r) => setTimeout(r, 20));
+      await racing.dispose();
+      await Promise.all(starts);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(agentsUnder(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('leaves nothing in the temp dir once the server has stopped its agents', async () => {

@@ -171,6 +171,8 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
    * with its socket file removed under it, after the workspace was stopped.
    */
   function launch(id: string): Promise<void> {
+    // A request still in flight when the server stops must not start an agent nobody will stop.
+    if (shuttingDown) return Promise.reject(new WharfError('unavailable', 'the server is shutting down'));
     const s = supervised.get(id) ?? { stopping: false };
     supervised.set(id, s);
     clearTimeout(s.restartTimer);
@@ -263,6 +265,8 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
   async function terminate(id: string): Promise<void> {
     const s = supervised.get(id);
     if (!s) return;
+    // An agent being started has no pid yet: let the start finish, or it outlives the stop.
+    await s.launching?.catch(() => {});
     s.stopping = true;
     clearTimeout(s.restartTimer);
     clearInterval(s.pollTimer);
