@@ -11,14 +11,15 @@
  * Run alone: `npx tsx bench/terminal.bench.ts`, or with the others: `npm run bench -- terminal`.
  */
 import { spawn } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import pty from 'node-pty';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import type { BenchRow } from './types.ts';
-import { delay, freePort, runWhenMain, startWharfProcess, waitForOutput, type WharfProcess } from './support.ts';
+import { delay, freePort, runWhenMain, startWharfProcess, stopChild, waitForOutput, type WharfProcess } from './support.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUTPUT = 'head -c 50000000 /dev/zero | base64 -w 100';
@@ -44,6 +45,7 @@ const ECHO_QUIET_MS = 100;
 const CLIENTS = 10;
 const WETTY = 'wetty 3.2.0';
 const RAW = 'raw node-pty read (in-process)';
+const BARE = 'bare ssh2 + ws relay (two processes, nothing else)';
 const MEASUREMENT_TIMEOUT_MS = 120_000;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -193,6 +195,62 @@ async function wharfEcho(wharf: WharfProcess): Promise<EchoSamples> {
   return samples;
 }
 
+// ------------------------------------------------------------------------------------ bare relay
+
+type BareRelay = { port: number; stop(): Promise<void> };
+
+/** wharf's transport without wharf (bench/bare-relay.ts): the ceiling of this architecture here. */
+async function startBareRelay(): Promise<BareRelay> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-bare-'));
+  const socketPath = join(dir, 'agent.sock');
+  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  const start = (...args: string[]) => spawn(process.execPath, ['--import', loader, join(root, 'bench/bare-relay.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const agent = start('agent', socketPath, THROUGHPUT_SCRIPT);
+  const children = [agent];
+  const stop = async () => {
+    await Promise.all(children.map(stopChild));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForOutput(agent, /bare agent ready/, 'bare relay agent');
+    const server = start('server', socketPath);
+    children.push(server);
+    const [, port] = await waitForOutput(server, /bare relay listening on (\d+)/, 'bare relay server');
+    return { port: Number(port), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+let bareGroups = 0;
+
+async function bareThroughput(relay: BareRelay, clients: number): Promise<number> {
+  const group = `g${++bareGroups}`;
+  const sockets = Array.from({ length: clients }, () => new WebSocket(`ws://127.0.0.1:${relay.port}/${group}/${clients}`, { perMessageDeflate: false }));
+  await Promise.all(sockets.map((ws) => new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))));
+  // The relay opens the pty once the last client is in; give it the time wharf's clients get.
+  await delay(300);
+  const results = sockets.map((ws) => {
+    const seen = watchForMarker();
+    let bytes = 0;
+    return new Promise<{ bytes: number; at: number }>((resolve) => {
+      ws.on('message', (data: Buffer) => {
+        bytes += data.length;
+        if (seen(data.toString('latin1', Math.max(0, data.length - 64)))) resolve({ bytes, at: performance.now() });
+      });
+    });
+  });
+  const started = performance.now();
+  sockets[0].send(Buffer.from('\r'), { binary: true });
+  try {
+    const done = await withDeadline(Promise.all(results), `bare relay output to ${clients} clients`);
+    return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+  } finally {
+    for (const ws of sockets) ws.close();
+  }
+}
+
 // ----------------------------------------------------------------------------------------- wetty
 
 type Wetty = { port: number; stop(): Promise<void> };
@@ -274,6 +332,7 @@ export async function run(): Promise<BenchRow[]> {
   const wharf = await startWharfProcess('wharf-bench-term-');
   const wettyOutput = await startWetty(THROUGHPUT_SCRIPT);
   const wettyEchoServer = await startWetty(ECHO_SCRIPT);
+  const bare = await startBareRelay();
   try {
     // Interleaved rounds, so a slow moment of the machine hits every contender alike.
     const raw: number[] = [];
@@ -281,6 +340,8 @@ export async function run(): Promise<BenchRow[]> {
     const wettyOne: number[] = [];
     const ten: number[] = [];
     const wettyTen: number[] = [];
+    const bareOne: number[] = [];
+    const bareTen: number[] = [];
     let resyncs = 0;
     const wharfRun = async (clients: number) => {
       const result = await wharfThroughput(wharf, clients);
@@ -292,8 +353,10 @@ export async function run(): Promise<BenchRow[]> {
       raw.push(await rawThroughput());
       one.push(await wharfRun(1));
       wettyOne.push(await wettyThroughput(wettyOutput, 1));
+      bareOne.push(await bareThroughput(bare, 1));
       ten.push(await wharfRun(CLIENTS));
       wettyTen.push(await wettyThroughput(wettyOutput, CLIENTS));
+      bareTen.push(await bareThroughput(bare, CLIENTS));
       raw.push(await rawThroughput());
     }
     const rawEchoSamples = await rawEcho();
@@ -313,8 +376,10 @@ export async function run(): Promise<BenchRow[]> {
     const scenarioOut = `output of \`${OUTPUT}\` (load average ${load} at the start)`;
     return [
       { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: share(median(one)), peerName: RAW, peer: f(rawMbps), goal: '≥ 90% of raw' },
+      { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: share(median(one)), peerName: BARE, peer: share(median(bareOne)) },
       { scenario: `${scenarioOut}, 1 client`, metric: 'throughput (MB/s, median of 3)', wharf: f(median(one)), peerName: WETTY, peer: f(median(wettyOne)) },
       { scenario: `${scenarioOut}, ${CLIENTS} clients on one pty`, metric: `throughput per client, slowest (MB/s)${resynced}`, wharf: share(median(ten)), peerName: RAW, peer: f(rawMbps), goal: '≥ 80% of raw' },
+      { scenario: `${scenarioOut}, ${CLIENTS} clients on one pty`, metric: 'throughput per client, slowest (MB/s)', wharf: share(median(ten)), peerName: BARE, peer: share(median(bareTen)) },
       {
         scenario: `${scenarioOut}, ${CLIENTS} clients`,
         metric: 'throughput per client, slowest (MB/s)',
@@ -330,6 +395,7 @@ export async function run(): Promise<BenchRow[]> {
       { scenario: cold, metric: 'p50 / p99 latency (ms)', wharf: p50p99(wharfEchoSamples.cold), peerName: WETTY, peer: p50p99(wettyEchoSamples.cold) },
     ];
   } finally {
+    await bare.stop();
     await wettyOutput.stop();
     await wettyEchoServer.stop();
     await wharf.stop();
