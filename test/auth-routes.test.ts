@@ -127,6 +127,10 @@ describe('every route refuses requests without valid credentials', () => {
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
+    // A refused request of its own, so the counter below does not depend on the tests before it.
+    const refused = await fetch(`${server.url}/api/workspaces`);
+    expect(refused.status).toBe(401);
+    await refused.arrayBuffer();
 
     const metrics = await server.api('/metrics');
     expect(metrics.status).toBe(200);
