@@ -182,7 +182,7 @@ describe('files API', () => {
         const root = await server.api(rootUrl);
         expect(root.status).toBe(200);
         const names = ((await root.json()) as { entries: Array<{ name: string }> }).entries.map((e) => e.name);
-        expect(names).toEqual(expect.arrayContaining(['listing', 'notes', 'etc-link']));
+        expect(names).toEqual(expect.arrayContaining(['listing', 'etc-link']));
       }
     });
 
@@ -339,7 +339,8 @@ describe('files API', () => {
       expect((await api('escape-dir/secret.txt', { method: 'DELETE' })).status).toBe(403);
       expect((await api('escape-dir/new?op=mkdir', { method: 'POST' })).status).toBe(403);
       expect((await api('escape-dir/secret.txt?op=rename', { method: 'POST', json: { to: 'stolen.txt' } })).status).toBe(403);
-      expect((await api('notes/todo.txt?op=rename', { method: 'POST', json: { to: 'escape-dir/todo.txt' } })).status).toBe(403);
+      expect((await put('movable.txt', 'mine')).status).toBe(201);
+      expect((await api('movable.txt?op=rename', { method: 'POST', json: { to: 'escape-dir/todo.txt' } })).status).toBe(403);
       expect(existsSync(join(outside, 'planted.txt'))).toBe(false);
       expect(existsSync(join(outside, 'not-yet'))).toBe(false);
       expect(existsSync(join(outside, 'todo.txt'))).toBe(false);
@@ -369,7 +370,8 @@ describe('files API', () => {
       expect((await api('nothing-here.txt', { method: 'DELETE' })).status).toBe(404);
       const unknown = await server.api('/api/workspaces/no-such-ws/files/a.txt');
       expect(unknown.status).toBe(404);
-      expect((await put('notes', 'a file over a folder')).status).toBe(409);
+      expect((await put('a-folder/inside.txt', 'x')).status).toBe(201);
+      expect((await put('a-folder', 'a file over a folder')).status).toBe(409);
     });
 
     it('needs credentials', async () => {
@@ -495,8 +497,9 @@ describe('files API', () => {
       expect((await garbage.json()).error.message).toMatch(/not a valid tar archive/);
       const oversized = await put('t7?format=tar', randomBytes(UPLOAD_LIMIT + 512));
       expect(oversized.status).toBe(413);
-      expect((await api('notes?format=zip')).status).toBe(400);
-      expect((await api('notes/todo.txt?format=tar')).status).toBe(400);
+      expect((await put('t8/file.txt', 'x')).status).toBe(201);
+      expect((await api('t8?format=zip')).status).toBe(400);
+      expect((await api('t8/file.txt?format=tar')).status).toBe(400);
     });
   });
 });
