@@ -121,6 +121,8 @@ describe('process driver supervision', () => {
   });
 
   it('stops agents cleanly with the server and brings running workspaces back on the next start', async () => {
+    // beta is stopped by its user: it must stay stopped across the restart.
+    expect((await server.api('/api/workspaces/beta/stop', { method: 'POST' })).status).toBe(200);
     const pid = (await meta('alpha')).agentPid as number;
     server = await server.restart();
     expect(isProcessAlive(pid)).toBe(false);
