@@ -46,7 +46,10 @@ const REMOTE_OK = `deploy:
 `;
 
 /** The Deploy button and panel in a real Chromium against a real server (and a real BuildKit). */
-describe('web UI: deploy', () => {
+// A story in order (one page and one project carried from step to step: each step rewrites the
+// manifest and reads the history the ones before left). `shuffle: false` keeps the steps in order
+// under --sequence.shuffle; every other suite passes in any order.
+describe('web UI: deploy', { shuffle: false }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;

@@ -8,7 +8,10 @@ import { filesDirOf, type TestServer } from './support/server.ts';
 /** Live editing in two real Chromium contexts against a real server, agent and disk. */
 const POLL = { timeout: 10_000, interval: 50 };
 
-describe('web UI: live editing', () => {
+// A story in order (one person's session: signed in once, the same page and files carried from step
+// to step). `shuffle: false` keeps the steps in order under --sequence.shuffle; every other suite
+// passes in any order.
+describe('web UI: live editing', { shuffle: false }, () => {
   let server: TestServer;
   let browser: Browser;
   let a: Page;

@@ -7,7 +7,10 @@ import { createTerminal, ONE_ANSWER, QUERYING_PROGRAM } from './support/terminal
 /** The terminal panel in a real Chromium against a real server and real ptys. */
 const POLL = { timeout: 10_000, interval: 50 };
 
-describe('web UI: terminals', () => {
+// A story in order (one page carried from step to step: its terminal tabs and what was typed into
+// them). `shuffle: false` keeps the steps in order under --sequence.shuffle; every other suite
+// passes in any order.
+describe('web UI: terminals', { shuffle: false }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;

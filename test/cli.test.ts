@@ -21,7 +21,10 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe('wharf CLI', () => {
+// A story in order (one user's home folder carried from step to step: before login, login, then
+// what a logged-in user does). `shuffle: false` keeps the steps in order under --sequence.shuffle;
+// every other suite passes in any order.
+describe('wharf CLI', { shuffle: false }, () => {
   let server: TestServer;
   let home: string;
 
