@@ -145,36 +145,58 @@ function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** What a client's listener reports to `timeOutput`. */
+type OutputTracker = {
+  /** A chunk of `bytes` bytes arrived; `tail` is its last characters, where the end marker shows. */
+  chunk(bytes: number, tail: string): void;
+  /** The end arrived some other way (inside a resync). */
+  end(): void;
+};
+
+/**
+ * Times the output to several clients from `start()` until each has seen the end marker. The
+ * slowest client sets the figure (one that was resynced counts only the bytes it got).
+ */
+async function timeOutput(clients: number, listen: (client: number, tracker: OutputTracker) => void, start: () => void, what: string): Promise<number> {
+  const results = Array.from({ length: clients }, (_, client) => {
+    const seen = watchForMarker();
+    let bytes = 0;
+    return new Promise<{ bytes: number; at: number }>((resolve) => {
+      listen(client, {
+        chunk(n, tail) {
+          bytes += n;
+          if (seen(tail)) resolve({ bytes, at: performance.now() });
+        },
+        end: () => resolve({ bytes, at: performance.now() }),
+      });
+    });
+  });
+  const started = performance.now();
+  start();
+  const done = await withDeadline(Promise.all(results), what);
+  return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+}
+
+const tailOf = (data: Buffer) => data.toString('latin1', Math.max(0, data.length - 64));
+
 type Delivery = { mbps: number; resyncs: number };
 
 async function wharfThroughput(wharf: WharfProcess, clients: number): Promise<Delivery> {
   const id = await createTerminal(wharf, THROUGHPUT_SCRIPT);
   const sockets = await Promise.all(Array.from({ length: clients }, () => attach(wharf, id)));
   let resyncs = 0;
-  const results = sockets.map((ws) => {
-    const seen = watchForMarker();
-    let bytes = 0;
-    return new Promise<{ bytes: number; at: number }>((resolve) => {
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (!isBinary) {
-          // A client that fell behind is resynced: the end may then come inside the snapshot.
-          const message = JSON.parse(data.toString('utf8')) as { type: string; data?: string };
-          if (message.type !== 'resync') return;
-          resyncs++;
-          if (message.data?.includes(MARKER)) resolve({ bytes, at: performance.now() });
-          return;
-        }
-        bytes += data.length;
-        if (seen(data.toString('latin1', Math.max(0, data.length - 64)))) resolve({ bytes, at: performance.now() });
-      });
-    });
-  });
-  const started = performance.now();
-  sockets[0].send(Buffer.from('\r'), { binary: true });
   try {
-    const done = await withDeadline(Promise.all(results), `wharf output to ${clients} clients`);
-    // The slowest client sets the pace (a resynced one counts only the bytes it got).
-    return { mbps: Math.min(...done.map((d) => mbps(d.bytes, d.at - started))), resyncs };
+    const listen = (client: number, tracker: OutputTracker) =>
+      sockets[client].on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) return tracker.chunk(data.length, tailOf(data));
+        // A client that fell behind is resynced: the end may then come inside the snapshot.
+        const message = JSON.parse(data.toString('utf8')) as { type: string; data?: string };
+        if (message.type !== 'resync') return;
+        resyncs++;
+        if (message.data?.includes(MARKER)) tracker.end();
+      });
+    const start = () => sockets[0].send(Buffer.from('\r'), { binary: true });
+    return { mbps: await timeOutput(clients, listen, start, `wharf output to ${clients} clients`), resyncs };
   } finally {
     for (const ws of sockets) ws.close();
     await fetch(`${wharf.url}/api/workspaces/bench/terminals/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${wharf.token}` } });
@@ -231,21 +253,10 @@ async function bareThroughput(relay: BareRelay, clients: number): Promise<number
   await Promise.all(sockets.map((ws) => new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))));
   // The relay opens the pty once the last client is in; give it the time wharf's clients get.
   await delay(300);
-  const results = sockets.map((ws) => {
-    const seen = watchForMarker();
-    let bytes = 0;
-    return new Promise<{ bytes: number; at: number }>((resolve) => {
-      ws.on('message', (data: Buffer) => {
-        bytes += data.length;
-        if (seen(data.toString('latin1', Math.max(0, data.length - 64)))) resolve({ bytes, at: performance.now() });
-      });
-    });
-  });
-  const started = performance.now();
-  sockets[0].send(Buffer.from('\r'), { binary: true });
   try {
-    const done = await withDeadline(Promise.all(results), `bare relay output to ${clients} clients`);
-    return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+    const listen = (client: number, tracker: OutputTracker) => sockets[client].on('message', (data: Buffer) => tracker.chunk(data.length, tailOf(data)));
+    const start = () => sockets[0].send(Buffer.from('\r'), { binary: true });
+    return await timeOutput(clients, listen, start, `bare relay output to ${clients} clients`);
   } finally {
     for (const ws of sockets) ws.close();
   }
@@ -293,21 +304,12 @@ async function wettySession(wetty: Wetty): Promise<Socket> {
 async function wettyThroughput(wetty: Wetty, clients: number): Promise<number> {
   const sockets = await Promise.all(Array.from({ length: clients }, () => wettySession(wetty)));
   await delay(200);
-  const results = sockets.map((socket) => {
-    const seen = watchForMarker();
-    let bytes = 0;
-    return new Promise<{ bytes: number; at: number }>((resolve) => {
-      socket.on('data', (data: string) => {
-        bytes += data.length;
-        if (seen(data.slice(-64))) resolve({ bytes, at: performance.now() });
-      });
-    });
-  });
-  const started = performance.now();
-  for (const socket of sockets) socket.emit('input', '\r');
   try {
-    const done = await withDeadline(Promise.all(results), `wetty output to ${clients} clients`);
-    return Math.min(...done.map((d) => mbps(d.bytes, d.at - started)));
+    const listen = (client: number, tracker: OutputTracker) => sockets[client].on('data', (data: string) => tracker.chunk(data.length, data.slice(-64)));
+    const start = () => {
+      for (const socket of sockets) socket.emit('input', '\r');
+    };
+    return await timeOutput(clients, listen, start, `wetty output to ${clients} clients`);
   } finally {
     for (const socket of sockets) socket.close();
   }
