@@ -235,11 +235,7 @@ export class TerminalSession {
     }
     switch (message.type) {
       case 'snapshot':
-        this.terminal.reset();
-        this.applyServerSize(message.cols, message.rows);
-        // Output of an earlier socket may still wait in xterm.js's write buffer, which reset()
-        // leaves alone: a reset in the stream puts the screen after whatever that was.
-        this.terminal.write(`\x1bc${message.data}`);
+        this.drawScreen(message);
         this.terminal.options.disableStdin = message.role === 'viewer';
         this.setState({ connection: 'connected', role: message.role, error: undefined });
         // The size we asked for may have changed while connecting.
@@ -250,9 +246,7 @@ export class TerminalSession {
         this.applyServerSize(message.cols, message.rows);
         break;
       case 'resync':
-        this.terminal.reset();
-        this.applyServerSize(message.cols, message.rows);
-        this.terminal.write(`\x1bc${message.data}`);
+        this.drawScreen(message);
         break;
       case 'exit':
         this.terminal.write(`\r\n\x1b[2m[process exited${message.code === null ? (message.signal ? ` on ${message.signal}` : '') : ` with code ${message.code}`}]\x1b[0m\r\n`);
@@ -263,6 +257,16 @@ export class TerminalSession {
         this.setState({ error: message.message });
         break;
     }
+  }
+
+  /**
+   * Replaces the view with the server's screen. Output of an earlier socket may still wait in
+   * xterm.js's write buffer, which `Terminal.reset()` would leave alone: the reset (RIS) goes into
+   * the stream instead, so the screen is drawn after whatever that was.
+   */
+  private drawScreen(screen: { data: string; cols?: number; rows?: number }): void {
+    this.applyServerSize(screen.cols, screen.rows);
+    this.terminal.write(`\x1bc${screen.data}`);
   }
 
   private countRendered(ws: WebSocket, bytes: number): void {
