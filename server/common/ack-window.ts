@@ -16,7 +16,7 @@ export function createAckWindow(options: { maxPending?: number } = {}) {
   let sent = 0;
   let acked = 0;
   /** Outputs not yet acknowledged, in order: `end` is `sent` just after each. */
-  let waiting: Array<{ end: number; done: () => void }> = [];
+  const waiting: Array<{ end: number; done: () => void }> = [];
 
   return {
     /** Records output of `bytes` about to be sent; `done` runs once the client has rendered it. */
@@ -34,17 +34,13 @@ export function createAckWindow(options: { maxPending?: number } = {}) {
       acked = total;
       let released = 0;
       while (released < waiting.length && waiting[released].end <= acked) released++;
-      const due = waiting.slice(0, released);
-      waiting = waiting.slice(released);
-      for (const entry of due) entry.done();
+      for (const entry of waiting.splice(0, released)) entry.done();
       return ok(undefined);
     },
 
     /** The client is gone: nothing will be acknowledged any more. */
     release(): void {
-      const due = waiting;
-      waiting = [];
-      for (const entry of due) entry.done();
+      for (const entry of waiting.splice(0)) entry.done();
     },
   };
 }
