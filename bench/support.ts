@@ -50,6 +50,12 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
+/** Runs a TypeScript file of this repository in its own Node process, as `npm start` runs the server. */
+export function spawnTypeScript(file: string, args: string[]): ChildProcess {
+  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  return spawn(process.execPath, ['--import', loader, join(root, file), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 export type WharfProcess = { url: string; token: string; dataDir: string; stop(): Promise<void> };
 
 /**
@@ -59,12 +65,7 @@ export type WharfProcess = { url: string; token: string; dataDir: string; stop()
 export async function startWharfProcess(dataDirPrefix: string): Promise<WharfProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), dataDirPrefix));
   const token = randomBytes(16).toString('hex');
-  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  const child = spawn(
-    process.execPath,
-    ['--import', loader, join(root, 'server/serve.ts'), '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn']);
   const stop = async () => {
     await stopChild(child);
     await rm(dataDir, { recursive: true, force: true });

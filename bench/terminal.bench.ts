@@ -14,12 +14,12 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pty from 'node-pty';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import type { BenchRow } from './types.ts';
-import { delay, freePort, runWhenMain, startWharfProcess, stopChild, waitForOutput, type WharfProcess } from './support.ts';
+import { delay, freePort, runWhenMain, spawnTypeScript, startWharfProcess, stopChild, waitForOutput, type WharfProcess } from './support.ts';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUTPUT = 'head -c 50000000 /dev/zero | base64 -w 100';
@@ -225,8 +225,7 @@ type BareRelay = { port: number; stop(): Promise<void> };
 async function startBareRelay(): Promise<BareRelay> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-bare-'));
   const socketPath = join(dir, 'agent.sock');
-  const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  const start = (...args: string[]) => spawn(process.execPath, ['--import', loader, join(root, 'bench/bare-relay.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const start = (...args: string[]) => spawnTypeScript('bench/bare-relay.ts', args);
   const agent = start('agent', socketPath, THROUGHPUT_SCRIPT);
   const children = [agent];
   const stop = async () => {
