@@ -50,7 +50,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: (event, fields) => logger.info({ event, ...fields }),
   });
   await driver.init();
-  const workspaces = createWorkspaceService({ driver, serverKey, connectTimeoutMs: 15_000 });
+  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs });
 
   const terminals = createTerminalService({
     workspaces,

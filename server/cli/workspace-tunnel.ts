@@ -71,7 +71,9 @@ export function connectSsh(
   return new Promise((resolve) => {
     let hostKeyMismatch = false;
     client.once('ready', () => resolve(ok(client)));
-    client.once('error', (err) => {
+    // \`on\`: ssh2 can report a second error (a keepalive timeout after a lost connection), and an
+    // error with no listener would end the helper with a stack trace instead of its message.
+    client.on('error', (err) => {
       socket.terminate();
       resolve(
         fail({

@@ -31,6 +31,11 @@ export type ServerConfig = {
   deployCallbackUrl: string | undefined;
   /** Limits and timings are passed down from here, never read elsewhere. */
   limits: {
+    /**
+     * How long the server waits for a workspace agent to finish the SSH handshake, open a
+     * channel or answer a request before it calls the agent unresponsive (`--agent-timeout`).
+     */
+    agentTimeoutMs: number;
     agentRestartDelayMs: number;
     agentStopGraceMs: number;
     maxWebSocketMessageBytes: number;
@@ -116,6 +121,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'runner-image': { type: 'string' },
       kubeconfig: { type: 'string' },
       'deploy-callback-url': { type: 'string' },
+      'agent-timeout': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -150,6 +156,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
     limits: {
+      agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentRestartDelayMs: 500,
       agentStopGraceMs: 5000,
       maxWebSocketMessageBytes: 16 * 1024 * 1024,

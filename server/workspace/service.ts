@@ -7,7 +7,8 @@ import { generateKeyPair, type KeyPair } from './keys.ts';
 export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
   serverKey: KeyPair;
-  connectTimeoutMs: number;
+  /** Handshake, channel-open and request deadline of agent connections; past it the agent is unresponsive. */
+  agentTimeoutMs: number;
 };
 
 export type SessionKeyGrant = { ttlMs: number; label: string; forward?: string[]; reverse?: number[] };
@@ -114,7 +115,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       const pending = (async () => {
         const record = await requireRecord(id);
         const stream = await driver.connect(id);
-        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.connectTimeoutMs);
+        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.agentTimeoutMs);
         connection.onClose(() => {
           if (connections.get(id) === pending) connections.delete(id);
         });

@@ -74,7 +74,9 @@ function tryConnect(path: string): Promise<Socket | undefined> {
   return new Promise((resolve) => {
     const socket = connect(path);
     socket.once('connect', () => resolve(socket));
-    socket.once('error', () => resolve(undefined));
+    // \`on\`, not \`once\`: the listener stays for the socket's whole life, so an error after the
+    // connect (the peer gone mid-handshake) is never one with nobody listening, which would throw.
+    socket.on('error', () => resolve(undefined));
   });
 }
 
