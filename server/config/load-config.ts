@@ -18,6 +18,8 @@ export type ServerConfig = {
   adminVariables: Record<string, string>;
   /** Public base URL used in printed and shared links. */
   publicUrl: string | undefined;
+  /** Browser origins besides the public URL's own that may use a session (`--allowed-origin`, `WHARF_ALLOWED_ORIGINS`). */
+  allowedOrigins: string[];
   /**
    * The only variables workspace agents inherit from the server's environment: never the admin
    * token or anything else a workspace user could read back from /proc.
@@ -52,6 +54,11 @@ export type ServerConfig = {
     deployLiveLogBytes: number;
     /** Lifetime of a runner's single-use variables token. */
     deploySecretTtlMs: number;
+    /** Largest body of a JSON request (the login included); beyond it the answer is 413. */
+    maxJsonBodyBytes: number;
+    /** Failed logins allowed per client address within the window before 429. */
+    loginFailureLimit: number;
+    loginFailureWindowMs: number;
   };
 };
 
@@ -92,6 +99,25 @@ function parseByteSize(raw: string, flag: string): number {
   return bytes;
 }
 
+/** `https://ide.example.com` → its origin; a path, query or a non-http scheme is a mistake worth naming. */
+function parseOrigins(list: string[]): string[] {
+  return list
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((raw) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== raw.replace(/\/+$/, '')) {
+        throw new Error(`--allowed-origin: expected an origin like https://ide.example.com (scheme, host and port only; got "${raw}")`);
+      }
+      return url.origin;
+    });
+}
+
 function parsePort(raw: string): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
@@ -116,6 +142,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'runner-image': { type: 'string' },
       kubeconfig: { type: 'string' },
       'deploy-callback-url': { type: 'string' },
+      'allowed-origin': { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
@@ -143,6 +170,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       ...parseVariables(values['admin-var'] ?? [], '--admin-var'),
     },
     publicUrl: values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined),
+    allowedOrigins: parseOrigins([...(env.WHARF_ALLOWED_ORIGINS ?? '').split(','), ...(values['allowed-origin'] ?? [])]),
     agentEnvironment: Object.fromEntries(
       AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
     ),
@@ -163,6 +191,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       deployStoredLogBytes: 64 * 1024,
       deployLiveLogBytes: 1024 * 1024,
       deploySecretTtlMs: 15 * 60 * 1000,
+      maxJsonBodyBytes: 64 * 1024,
+      loginFailureLimit: 10,
+      loginFailureWindowMs: 15 * 60 * 1000,
     },
   };
 }
