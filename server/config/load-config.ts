@@ -99,6 +99,19 @@ function parseByteSize(raw: string, flag: string): number {
   return bytes;
 }
 
+/** The public URL's origin is what browsers' `Origin` is compared with: it must be an http(s) URL. */
+function checkPublicUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let protocol = '';
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = '';
+  }
+  if (!['http:', 'https:'].includes(protocol)) throw new Error(`--public-url: expected a URL like https://ide.example.com (got "${raw}")`);
+  return raw.replace(/\/+$/, '');
+}
+
 /** `https://ide.example.com` → its origin; a path, query or a non-http scheme is a mistake worth naming. */
 function parseOrigins(list: string[]): string[] {
   return list
@@ -111,7 +124,7 @@ function parseOrigins(list: string[]): string[] {
       } catch {
         url = undefined;
       }
-      if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== raw.replace(/\/+$/, '')) {
+      if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username || /[?#]/.test(raw)) {
         throw new Error(`--allowed-origin: expected an origin like https://ide.example.com (scheme, host and port only; got "${raw}")`);
       }
       return url.origin;
@@ -169,7 +182,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       ...parseVariables(adminFromEnv, 'WHARF_ADMIN_VARS'),
       ...parseVariables(values['admin-var'] ?? [], '--admin-var'),
     },
-    publicUrl: values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined),
+    publicUrl: checkPublicUrl(values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined)),
     allowedOrigins: parseOrigins([...(env.WHARF_ALLOWED_ORIGINS ?? '').split(','), ...(values['allowed-origin'] ?? [])]),
     agentEnvironment: Object.fromEntries(
       AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
