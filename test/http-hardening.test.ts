@@ -270,4 +270,13 @@ describe('session keys can be revoked before they expire', () => {
     const again = await server.api(`/api/workspaces/keys/session-keys/${id}`, { method: 'DELETE' });
     expect(again.status).toBe(404);
   });
+
+  it('takes the OpenSSH SHA256 fingerprint as the key id too', async () => {
+    const key = generateKeyPair('by-fingerprint');
+    const reg = await server.api('/api/workspaces/keys/session-keys', { method: 'POST', json: { publicKey: key.publicKey } });
+    const { id } = (await reg.json()) as { id: string };
+    const fingerprint = `SHA256:${Buffer.from(id, 'base64url').toString('base64').replace(/=+$/, '')}`;
+    expect((await server.api(`/api/workspaces/keys/session-keys/${encodeURIComponent(fingerprint)}`, { method: 'DELETE' })).status).toBe(204);
+    await expect(sshOverTunnel(server, 'keys', key.privateKey)).rejects.toThrow(/authentication/i);
+  });
 });
