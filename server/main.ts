@@ -10,7 +10,17 @@ import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
 import { createDeployService } from './deploy/index.ts';
-import { createApp, createAuthenticator, createShareResolver, loadAuthSecrets, SHARE_PATH_RULES, type PrincipalResolver, type SharePathRule } from './http/index.ts';
+import {
+  createApp,
+  createAuthenticator,
+  createSessionRevocations,
+  createShareResolver,
+  createSiteOrigins,
+  loadAuthSecrets,
+  SHARE_PATH_RULES,
+  type PrincipalResolver,
+  type SharePathRule,
+} from './http/index.ts';
 import { createTerminalService } from './terminal/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey } from './workspace/index.ts';
 import { createProcessDriver } from './workspace/process/index.ts';
@@ -93,7 +103,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const deploySecretRule: SharePathRule = (method, path, principal) =>
     principal.resource === 'deploy-secrets' && method === 'GET' && path === `/api/deploy-secrets/${principal.shareId}`;
 
-  const authenticator = createAuthenticator(secrets, [deploySecretResolver, createShareResolver(terminals.shares)]);
+  const sessionRevocations = createSessionRevocations(join(config.dataDir, 'revoked-sessions'));
+  const authenticator = createAuthenticator(secrets, [deploySecretResolver, createShareResolver(terminals.shares)], sessionRevocations);
+  // The public URL is known once listening when `--port 0` picks the port: read at request time.
+  let origins = { publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`, extraOrigins: config.allowedOrigins };
+  const site = createSiteOrigins(() => origins);
   const { app, ws } = createApp({
     workspaces,
     terminals,
@@ -103,12 +117,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     metrics,
     authenticator,
+    sessionRevocations,
+    site,
     webDir: join(codeRoot, 'web', 'dist'),
-    publicUrl: config.publicUrl,
     sessionTtlMs: config.limits.sessionTtlMs,
     maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
     maxUploadBytes: config.limits.maxUploadBytes,
     maxBufferedReadBytes: config.limits.maxBufferedReadBytes,
+    maxJsonBodyBytes: config.limits.maxJsonBodyBytes,
+    loginFailureLimit: config.limits.loginFailureLimit,
+    loginFailureWindowMs: config.limits.loginFailureWindowMs,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -118,8 +136,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   server.on('upgrade', (request, socket, head) => ws.handleUpgrade(request, socket, head));
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = config.publicUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
-  deployCallbackUrl ||= `http://${['0.0.0.0', '[::]'].includes(host) ? '127.0.0.1' : host}:${address.port}`;
+  const wildcard = ['0.0.0.0', '[::]'].includes(host);
+  const url = (config.publicUrl ?? `http://${wildcard ? '127.0.0.1' : host}:${address.port}`).replace(/\/+$/, '');
+  // Without --public-url, the UI may also be opened as localhost when that is where we listen.
+  const loopback = config.publicUrl === undefined && (wildcard || ['127.0.0.1', '[::1]'].includes(host));
+  origins = { publicUrl: url, extraOrigins: [...config.allowedOrigins, ...(loopback ? [`http://localhost:${address.port}`] : [])] };
+  deployCallbackUrl ||= `http://${wildcard ? '127.0.0.1' : host}:${address.port}`;
   logger.info({ event: 'listening', url });
 
   let closing: Promise<void> | undefined;

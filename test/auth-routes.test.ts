@@ -169,7 +169,8 @@ describe('every route refuses requests without valid credentials', () => {
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
     const garbled = await fetch(`${server.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"token":' });
-    expect(garbled.status).toBe(401);
+    expect(garbled.status).toBe(400);
+    expect(((await garbled.json()) as { error: { message: string } }).error.message).toMatch(/JSON object/);
 
     const res = await fetch(`${server.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: server.token }) });
     expect(res.status).toBe(200);

@@ -19,7 +19,9 @@ export type ControlRequest =
       forward?: string[];
       reverse?: number[];
     }
-  | { id: number; op: 'remove-key'; label: string };
+  | { id: number; op: 'remove-key'; label: string }
+  /** Revokes a session key by its id (fingerprint) and closes the connections it opened. */
+  | { id: number; op: 'revoke-key'; keyId: string };
 
 export type ControlResponse = { id: number; ok: boolean; error?: string; [key: string]: unknown };
 
@@ -57,10 +59,12 @@ export function createControlSubsystem(keys: KeyStore): SubsystemHandler {
               forward: Array.isArray(request.forward) ? request.forward.map(String) : [],
               reverse: Array.isArray(request.reverse) ? request.reverse.map(Number) : [],
             });
-            return reply(result.ok ? { id: request.id, ok: true } : { id: request.id, ok: false, error: result.error });
+            return reply(result.ok ? { id: request.id, ok: true, keyId: result.id } : { id: request.id, ok: false, error: result.error });
           }
           case 'remove-key':
             return reply({ id: request.id, ok: true, removed: keys.remove(String(request.label)) });
+          case 'revoke-key':
+            return reply({ id: request.id, ok: true, removed: keys.revoke(String(request.keyId)) });
           default:
             return reply({ id: (request as { id?: number }).id ?? 0, ok: false, error: 'unknown op' });
         }

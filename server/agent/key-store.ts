@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
@@ -17,7 +17,19 @@ export type KeyGrant = {
   reverse: number[];
 };
 
-type Entry = { key: ParsedKey; publicSSH: Buffer; grant: KeyGrant };
+type Entry = { key: ParsedKey; publicSSH: Buffer; grant: KeyGrant; id: string };
+
+/**
+ * A key's id: its SHA-256 fingerprint as OpenSSH prints it (`SHA256:<base64>`), but base64url,
+ * so it can stand in a URL path. `toKeyId` accepts either spelling.
+ */
+function fingerprintOf(publicSSH: Buffer): string {
+  return createHash('sha256').update(publicSSH).digest('base64url');
+}
+
+export function toKeyId(given: string): string {
+  return given.startsWith('SHA256:') ? given.slice(7).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_') : given;
+}
 
 export type KeyStore = ReturnType<typeof createKeyStore>;
 
@@ -36,12 +48,17 @@ function parsePublicKey(text: string) {
  */
 export function createKeyStore(now: () => number = Date.now) {
   const entries: Entry[] = [];
+  /** Who to tell when a grant is revoked: the SSH connections it opened, so they are closed. */
+  const watchers = new Map<KeyGrant, Set<() => void>>();
+  const revoked = new WeakSet<KeyGrant>();
 
-  function add(publicKey: string, grant: KeyGrant): { ok: true } | { ok: false; error: string } {
+  function add(publicKey: string, grant: KeyGrant): { ok: true; id: string } | { ok: false; error: string } {
     const parsed = parsePublicKey(publicKey);
     if (!parsed.ok) return parsed;
-    entries.push({ key: parsed.key, publicSSH: parsed.key.getPublicSSH(), grant });
-    return { ok: true };
+    const publicSSH = parsed.key.getPublicSSH();
+    const id = fingerprintOf(publicSSH);
+    entries.push({ key: parsed.key, publicSSH, grant, id });
+    return { ok: true, id };
   }
 
   function find(algo: string, data: Buffer): Entry | undefined {
@@ -69,6 +86,38 @@ export function createKeyStore(now: () => number = Date.now) {
         }
       }
       return removed;
+    },
+    /**
+     * Revokes a session key before it expires (`id` from `add`, or its `SHA256:` fingerprint):
+     * it can open no new connection, and the connections it opened are told to close.
+     */
+    revoke(given: string): number {
+      const id = toKeyId(given);
+      let removed = 0;
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const entry = entries[i];
+        if (entry.id !== id || entry.grant.role === 'admin') continue;
+        entries.splice(i, 1);
+        removed++;
+        revoked.add(entry.grant);
+        for (const close of watchers.get(entry.grant) ?? []) close();
+        watchers.delete(entry.grant);
+      }
+      return removed;
+    },
+    /** Calls `onRevoke` when `grant` is revoked (at once if it already was); returns the unwatch. */
+    watch(grant: KeyGrant, onRevoke: () => void): () => void {
+      if (revoked.has(grant)) {
+        onRevoke();
+        return () => {};
+      }
+      let set = watchers.get(grant);
+      if (!set) watchers.set(grant, (set = new Set()));
+      set.add(onRevoke);
+      return () => {
+        set.delete(onRevoke);
+        if (set.size === 0 && watchers.get(grant) === set) watchers.delete(grant);
+      };
     },
     async loadAuthorizedKeysFile(path: string): Promise<void> {
       const text = await readFile(path, 'utf8');

@@ -33,6 +33,9 @@ export async function runAgent(config: AgentConfig, features: AgentFeature[]): P
     process: { root: config.root, shell: config.shell, env: config.env },
     subsystems,
     onConnection: (client, grant) => {
+      // A revoked session key also ends the connections it already opened.
+      const unwatch = keys.watch(grant, () => client.end());
+      client.once('close', unwatch);
       for (const f of features) f.onConnection?.(client, grant);
     },
     log: logLine,

@@ -21,4 +21,12 @@ describe('signed tokens', () => {
     expect(verifyToken(secret, 'garbage')).toMatchObject({ ok: false, error: { code: 'malformed' } });
     expect(verifyToken(secret, `${body}`)).toMatchObject({ ok: false });
   });
+
+  it('refuses a valid token with characters appended or inserted', () => {
+    const token = signToken(secret, { exp: Date.now() + 1000, role: 'viewer' });
+    expect(verifyToken(secret, token).ok).toBe(true);
+    for (const spelling of [`${token}!`, `${token}=`, `${token}==`, `${token} `, `${token}%20`, `${token}A`, `${token}.x`, ` ${token}`, token.replace('.', '.=')]) {
+      expect(verifyToken(secret, spelling), spelling).toMatchObject({ ok: false, error: { code: 'malformed' } });
+    }
+  });
 });

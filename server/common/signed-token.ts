@@ -15,15 +15,23 @@ export function signToken(secret: Buffer, payload: TokenPayload): string {
   return `${body}.${mac}`;
 }
 
+/**
+ * Exactly what `signToken` produces: unpadded base64url payload, a dot, and the 43 characters of
+ * an HMAC-SHA256. Node's base64 decoder skips characters it does not know, so without this check
+ * a token with anything appended (`<token>!!`, `<token>==`, `<token>%20`) would still verify and
+ * one credential would have many spellings.
+ */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/;
+
 export function verifyToken<P extends TokenPayload>(
   secret: Buffer,
   token: string,
   now: number = Date.now(),
 ): { ok: true; value: P } | { ok: false; error: VerifyFailure } {
-  const dot = token.indexOf('.');
-  if (dot <= 0 || dot !== token.lastIndexOf('.')) {
+  if (!TOKEN_SHAPE.test(token)) {
     return { ok: false, error: { code: 'malformed', message: 'token is malformed' } };
   }
+  const dot = token.indexOf('.');
   const body = token.slice(0, dot);
   const given = Buffer.from(token.slice(dot + 1), 'base64url');
   const expected = createHmac('sha256', secret).update(body).digest();

@@ -19,6 +19,17 @@ describe('server config', () => {
     expect(config.adminVariables).toEqual({ A: '1', OKTETO_FORCE_REMOTE: 'true' });
   });
 
+  it('reads extra browser origins from --allowed-origin (repeatable) and WHARF_ALLOWED_ORIGINS', () => {
+    expect(loadServerConfig({ argv: [], env: {} }).allowedOrigins).toEqual([]);
+    const config = loadServerConfig({ argv: ['--allowed-origin', 'https://IDE.example.com/', '--allowed-origin', 'http://10.0.0.5:8080'], env: { WHARF_ALLOWED_ORIGINS: 'https://a.example, https://b.example:8443' } });
+    expect(config.allowedOrigins).toEqual(['https://a.example', 'https://b.example:8443', 'https://ide.example.com', 'http://10.0.0.5:8080']);
+    for (const bad of ['ide.example.com', 'https://ide.example.com/app', 'ftp://x.example', 'https://x.example?a=1']) {
+      expect(() => loadServerConfig({ argv: ['--allowed-origin', bad], env: {} }), bad).toThrow(/--allowed-origin: expected an origin/);
+    }
+    expect(() => loadServerConfig({ argv: ['--public-url', 'ide.example.com'], env: {} })).toThrow(/--public-url: expected a URL/);
+    expect(loadServerConfig({ argv: ['--public-url', 'https://ide.example.com/'], env: {} }).publicUrl).toBe('https://ide.example.com');
+  });
+
   it('refuses bad values with a clear message', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);

@@ -18,6 +18,8 @@ export type ServerConfig = {
   adminVariables: Record<string, string>;
   /** Public base URL used in printed and shared links. */
   publicUrl: string | undefined;
+  /** Browser origins besides the public URL's own that may use a session (`--allowed-origin`, `WHARF_ALLOWED_ORIGINS`). */
+  allowedOrigins: string[];
   /**
    * The only variables workspace agents inherit from the server's environment: never the admin
    * token or anything else a workspace user could read back from /proc.
@@ -57,6 +59,11 @@ export type ServerConfig = {
     deployLiveLogBytes: number;
     /** Lifetime of a runner's single-use variables token. */
     deploySecretTtlMs: number;
+    /** Largest body of a JSON request (the login included); beyond it the answer is 413. */
+    maxJsonBodyBytes: number;
+    /** Failed logins allowed per client address within the window before 429. */
+    loginFailureLimit: number;
+    loginFailureWindowMs: number;
   };
 };
 
@@ -97,6 +104,38 @@ function parseByteSize(raw: string, flag: string): number {
   return bytes;
 }
 
+/** The public URL's origin is what browsers' `Origin` is compared with: it must be an http(s) URL. */
+function checkPublicUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let protocol = '';
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = '';
+  }
+  if (!['http:', 'https:'].includes(protocol)) throw new Error(`--public-url: expected a URL like https://ide.example.com (got "${raw}")`);
+  return raw.replace(/\/+$/, '');
+}
+
+/** `https://ide.example.com` → its origin; a path, query or a non-http scheme is a mistake worth naming. */
+function parseOrigins(list: string[]): string[] {
+  return list
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((raw) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username || /[?#]/.test(raw)) {
+        throw new Error(`--allowed-origin: expected an origin like https://ide.example.com (scheme, host and port only; got "${raw}")`);
+      }
+      return url.origin;
+    });
+}
+
 function parsePort(raw: string): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
@@ -122,6 +161,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       kubeconfig: { type: 'string' },
       'deploy-callback-url': { type: 'string' },
       'agent-timeout': { type: 'string' },
+      'allowed-origin': { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
@@ -148,7 +188,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       ...parseVariables(adminFromEnv, 'WHARF_ADMIN_VARS'),
       ...parseVariables(values['admin-var'] ?? [], '--admin-var'),
     },
-    publicUrl: values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined),
+    publicUrl: checkPublicUrl(values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined)),
+    allowedOrigins: parseOrigins([...(env.WHARF_ALLOWED_ORIGINS ?? '').split(','), ...(values['allowed-origin'] ?? [])]),
     agentEnvironment: Object.fromEntries(
       AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
     ),
@@ -170,6 +211,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       deployStoredLogBytes: 64 * 1024,
       deployLiveLogBytes: 1024 * 1024,
       deploySecretTtlMs: 15 * 60 * 1000,
+      maxJsonBodyBytes: 64 * 1024,
+      loginFailureLimit: 10,
+      loginFailureWindowMs: 15 * 60 * 1000,
     },
   };
 }

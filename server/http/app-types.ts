@@ -4,9 +4,10 @@ import type { DeployService } from '../deploy/index.ts';
 import type { TerminalService } from '../terminal/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
 import type { AuthSecrets, Principal } from './auth.ts';
+import type { SiteOrigins } from './origin.ts';
 import type { WsRouter } from './ws-router.ts';
 
-export type AppEnv = { Variables: { principal: Principal } };
+export type AppEnv = { Variables: { principal: Principal; maxJsonBodyBytes: number } };
 
 export type Logger = {
   info(fields: Record<string, unknown>, message?: string): void;
@@ -23,11 +24,17 @@ export type AppDeps = {
   logger: Logger;
   metrics: Registry;
   webDir: string | undefined;
-  publicUrl: string | undefined;
+  /** The public URL (share links, cookie `Secure`) and the origins whose pages may use a session. */
+  site: SiteOrigins;
   sessionTtlMs: number;
   maxWebSocketMessageBytes: number;
   /** Request body limit of file writes and tar uploads. */
   maxUploadBytes: number;
+  /** Largest JSON request body (login included). */
+  maxJsonBodyBytes: number;
+  /** Failed logins per client address and window before 429. */
+  loginFailureLimit: number;
+  loginFailureWindowMs: number;
   /** Files up to this size are hashed in memory; larger ones are read twice. */
   maxBufferedReadBytes: number;
 };

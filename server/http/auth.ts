@@ -1,13 +1,18 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { signToken, verifyToken } from '../common/index.ts';
+import type { SessionRevocations } from './session-revocations.ts';
 
 export const SESSION_COOKIE = 'wharf_session';
+/** Readable by the page's script (not HttpOnly): the web UI echoes it in `CSRF_HEADER`. */
+export const CSRF_COOKIE = 'wharf_csrf';
+export const CSRF_HEADER = 'x-wharf-csrf';
 
 /** Who is making a request. Share principals come from signed share links (terminals). */
 export type Principal =
-  | { kind: 'admin' }
+  /** `session` is set when the credential was a session cookie (not a bearer token). */
+  | { kind: 'admin'; session?: { id: string; exp: number } }
   | { kind: 'share'; workspace: string; resource: string; role: 'editor' | 'viewer'; shareId: string; exp: number };
 
 export type AuthSecrets = { token: string; secret: Buffer; generated: boolean };
@@ -41,8 +46,25 @@ export function tokenMatches(expected: string, given: string | undefined): boole
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function createSessionCookieValue(secret: Buffer, ttlMs: number): string {
-  return signToken(secret, { exp: Date.now() + ttlMs, kind: 'session' });
+/** Ties a session to the admin token it was opened with: a changed token ends old sessions. */
+function fingerprintToken(secret: Buffer, token: string): string {
+  return createHmac('sha256', secret).update(`wharf-session-token:${token}`).digest('base64url').slice(0, 22);
+}
+
+/** A new session: its cookie value, id and expiry. */
+export function createSession(secrets: Pick<AuthSecrets, 'secret' | 'token'>, ttlMs: number): { cookie: string; id: string; exp: number } {
+  const id = randomBytes(16).toString('base64url');
+  const exp = Date.now() + ttlMs;
+  return { cookie: signToken(secrets.secret, { exp, kind: 'session', sid: id, tk: fingerprintToken(secrets.secret, secrets.token) }), id, exp };
+}
+
+/**
+ * The CSRF token of a session: derived from its id with the server's secret, so it needs no
+ * storage, and a page on another port of the same host (which can write cookies for this host,
+ * as cookies ignore ports) cannot make up a matching pair.
+ */
+export function createCsrfToken(secret: Buffer, sessionId: string): string {
+  return createHmac('sha256', secret).update(`wharf-csrf:${sessionId}`).digest('base64url');
 }
 
 /** Every cookie of a Cookie header, in order; values are URI-decoded where they decode. */
@@ -77,15 +99,19 @@ export type Authenticator = {
 /** Extra credential kinds (share links) are plugged in by their owners. */
 export type PrincipalResolver = (input: { headers: { authorization?: string; cookie?: string }; url: URL }) => Promise<Principal | undefined>;
 
-export function createAuthenticator(secrets: AuthSecrets, resolvers: PrincipalResolver[] = []): Authenticator {
+export function createAuthenticator(secrets: AuthSecrets, resolvers: PrincipalResolver[] = [], revocations?: SessionRevocations): Authenticator {
+  const tokenFingerprint = fingerprintToken(secrets.secret, secrets.token);
   return {
     async authenticate(headers, url) {
       const auth = headers.authorization;
       if (auth?.startsWith('Bearer ') && tokenMatches(secrets.token, auth.slice(7).trim())) return { kind: 'admin' };
       const cookie = readCookie(headers.cookie, SESSION_COOKIE);
       if (cookie) {
-        const verified = verifyToken(secrets.secret, cookie);
-        if (verified.ok && verified.value.kind === 'session') return { kind: 'admin' };
+        const verified = verifyToken<{ exp: number; kind?: unknown; sid?: unknown; tk?: unknown }>(secrets.secret, cookie);
+        const session = verified.ok ? verified.value : undefined;
+        if (session?.kind === 'session' && typeof session.sid === 'string' && session.tk === tokenFingerprint && !(await revocations?.isRevoked(session.sid))) {
+          return { kind: 'admin', session: { id: session.sid, exp: session.exp } };
+        }
       }
       for (const resolve of resolvers) {
         const principal = await resolve({ headers, url });

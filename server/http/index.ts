@@ -6,3 +6,6 @@ export type { AppDeps, AppEnv, Logger, RouteModule } from './app-types.ts';
 export { httpStatusOf, closeCodeOf, closeReasonOf } from './error-mapping.ts';
 export type { WsRoute, WsRouter } from './ws-router.ts';
 export { createShareResolver, SHARE_PATH_RULES } from './share-auth.ts';
+export { createSessionRevocations } from './session-revocations.ts';
+export { createSiteOrigins } from './origin.ts';
+export type { SiteOrigins } from './origin.ts';

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authenticator, Principal } from './auth.ts';
 import { closeCodeOf, closeReasonOf } from './error-mapping.ts';
+import { isAllowedOrigin, type SiteOrigins } from './origin.ts';
 
 export type WsContext = { params: Record<string, string>; principal: Principal; url: URL; request: IncomingMessage };
 
@@ -36,13 +37,24 @@ function refuse(socket: Duplex, status: number, text: string): void {
 }
 
 /** Routes websocket upgrades; every socket is authenticated before the upgrade completes. */
-export function createWsRouter(options: { authenticator: Authenticator; maxPayload: number; log: (event: string, fields?: Record<string, unknown>) => void }) {
+export function createWsRouter(options: { authenticator: Authenticator; site: SiteOrigins; maxPayload: number; log: (event: string, fields?: Record<string, unknown>) => void }) {
   const routes: WsRoute[] = [];
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => {});
     const url = new URL(request.url ?? '/', 'http://localhost');
+    // Websockets are not bound by the same-origin policy: any page may open one to us, and the
+    // browser attaches our cookies (session or share link) when the page is on the same host,
+    // whatever its port. So an upgrade that names a foreign Origin is refused before anything else.
+    // A missing Origin stays allowed: every browser sends one on a websocket handshake (scripts
+    // cannot remove it), so a request without one comes from a program (the CLI, node `ws`), and
+    // a program that presents our cookie already holds the credential: nothing is forged there.
+    const origin = request.headers.origin;
+    if (origin !== undefined && !isAllowedOrigin(options.site, origin)) {
+      options.log('ws.foreign_origin', { path: url.pathname, origin });
+      return refuse(socket, 403, 'Forbidden');
+    }
     let route: WsRoute | undefined;
     let params: Record<string, string> | undefined;
     for (const r of routes) {

@@ -133,10 +133,22 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     },
 
     /** Lets a helper's own key into the workspace for a limited time. */
-    async registerSessionKey(id: string, publicKey: string, grant: SessionKeyGrant): Promise<void> {
+    async registerSessionKey(id: string, publicKey: string, grant: SessionKeyGrant): Promise<{ keyId: string }> {
       const agent = await this.agent(id);
       const response = await agent.control({ op: 'add-key', publicKey, ...grant });
       if (!response.ok) throw new WharfError('bad_request', `key refused: ${String(response.error)}`);
+      return { keyId: String(response.keyId) };
+    },
+
+    /**
+     * Revokes a helper's key before it expires: the agent keeps session keys (in memory), so the
+     * revocation goes to it, and it also closes the SSH connections the key opened.
+     */
+    async revokeSessionKey(id: string, keyId: string): Promise<void> {
+      const agent = await this.agent(id);
+      const response = await agent.control({ op: 'revoke-key', keyId });
+      if (!response.ok) throw new WharfError('bad_request', `revoking the key failed: ${String(response.error)}`);
+      if (!response.removed) throw new WharfError('not_found', `no live session key "${keyId}" in workspace "${id}"`);
     },
 
     updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {

@@ -99,6 +99,11 @@ export async function sshThroughServer(server: TestServer, workspaceId: string):
   const key = generateKeyPair('test-session');
   const reg = await server.api(`/api/workspaces/${workspaceId}/session-keys`, { method: 'POST', json: { publicKey: key.publicKey, ttlSeconds: 600 } });
   if (reg.status !== 201) throw new Error(`register key: ${reg.status} ${await reg.text()}`);
+  return sshOverTunnel(server, workspaceId, key.privateKey);
+}
+
+/** An SSH client through the websocket tunnel, authenticating with `privateKey` (registered or not). */
+export async function sshOverTunnel(server: TestServer, workspaceId: string, privateKey: string): Promise<ssh2.Client> {
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/${workspaceId}/ssh`, { headers: { authorization: `Bearer ${server.token}` } });
   // The stream must exist before 'open': bytes that arrive with the 101 answer are emitted on the
   // next tick, before code awaiting 'open' could listen, and would be lost.
@@ -111,8 +116,12 @@ export async function sshThroughServer(server: TestServer, workspaceId: string):
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());
-    client.once('error', reject);
-    client.connect({ sock: stream, username: 'wharf', privateKey: key.privateKey });
+    client.once('error', (err) => {
+      client.on('error', () => {}); // the tunnel's closing may report once more
+      ws.terminate();
+      reject(err);
+    });
+    client.connect({ sock: stream, username: 'wharf', privateKey });
   });
   return client;
 }

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { CLOSE_CODES, WharfError } from '../../common/index.ts';
 import { readUploadHeader, UPLOAD_CONTENT_TYPE, validateUploadOptions, validateVariables, type DeployEvent, type DeployKind } from '../../deploy/index.ts';
 import type { AppEnv, RouteModule } from '../app-types.ts';
+import { readJsonBody } from '../body.ts';
 
 /** A slow websocket reader is cut off beyond this; it reconnects and gets the replay. */
 const MAX_BUFFERED_EVENT_BYTES = 8 * 1024 * 1024;
@@ -14,19 +15,6 @@ const MAX_UPLOAD_OPTIONS_BYTES = 1024 * 1024;
  */
 const CANCEL_WAIT_MS = 15_000;
 
-async function readOptionalJson(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (!text.trim()) return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new WharfError('bad_request', 'request body must be a JSON object');
-  }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new WharfError('bad_request', 'request body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
 /**
  * Remote deploys (docs/deploy.md): start a deploy/destroy of a workspace, list and read past
  * runs, follow a run's events live, run a CLI-uploaded folder, and the runner's one-time
@@ -36,7 +24,7 @@ export const registerDeployRoutes: RouteModule = (app, ws, deps) => {
   const { deploys } = deps;
 
   const start = (kind: DeployKind) => async (c: Context<AppEnv>) => {
-    const body = await readOptionalJson(c);
+    const body = await readJsonBody(c, { optional: true });
     if (body.remote !== undefined && typeof body.remote !== 'boolean') throw new WharfError('bad_request', '"remote" must be true or false');
     if (body.file !== undefined && typeof body.file !== 'string') throw new WharfError('bad_request', '"file" must be a path relative to the workspace');
     const variables = validateVariables(body.variables);

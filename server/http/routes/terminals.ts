@@ -49,10 +49,6 @@ function parseCreateBody(body: Record<string, unknown>): CreateTerminalRequest {
   return request;
 }
 
-function readOrigin(c: Context<AppEnv>, publicUrl: string | undefined): string {
-  return (publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
-}
-
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 function renderSharePage(title: string, body: string): string {
@@ -137,12 +133,13 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
     const created = await terminals.shares.create(workspace, terminal, { role: body.role, expiresInSeconds: body.expiresInSeconds });
     if (!created.ok) throw new WharfError(created.error.code, created.error.message);
     const { record, token } = created.value;
-    return c.json({ id: record.id, url: `${readOrigin(c, deps.publicUrl)}/s/${token}`, token, role: record.role, expiresAt: record.expiresAt }, 201);
+    return c.json({ id: record.id, url: `${deps.site.publicUrl()}/s/${token}`, token, role: record.role, expiresAt: record.expiresAt }, 201);
   });
 
   app.get(`${BASE}/:tid/shares`, async (c) => {
     requireAdmin(c);
-    const origin = readOrigin(c, deps.publicUrl);
+    // Never from the Host header: a request naming another host must not get links pointing there.
+    const origin = deps.site.publicUrl();
     const list = await terminals.shares.list(c.req.param('id'), c.req.param('tid'));
     return c.json({ shares: list.map((s) => ({ ...s, url: `${origin}/s/${s.token}` })) });
   });
@@ -175,7 +172,7 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
     }
     const share = verified.value;
     const maxAge = Math.max(1, Math.floor((share.exp - Date.now()) / 1000));
-    const secure = deps.publicUrl?.startsWith('https:') ? '; Secure' : '';
+    const secure = deps.site.publicUrl().startsWith('https:') ? '; Secure' : '';
     c.header('Set-Cookie', `${nameShareCookie(share.shareId)}=${c.req.param('token')}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`);
     const target = `/share/${encodeURIComponent(share.workspace)}/${encodeURIComponent(share.terminal)}`;
     if (c.req.header('sec-fetch-site') === 'cross-site') {

@@ -37,7 +37,13 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
       throw new WharfError('bad_request', `"ttlSeconds" must be between 1 and ${MAX_SESSION_KEY_TTL_MS / 1000}`);
     }
     const label = typeof body.label === 'string' && body.label ? body.label.slice(0, 64) : 'session';
-    await workspaces.registerSessionKey(c.req.param('id'), body.publicKey, { ttlMs, label });
-    return c.json({ ok: true, expiresAt: new Date(Date.now() + ttlMs).toISOString() }, 201);
+    const { keyId } = await workspaces.registerSessionKey(c.req.param('id'), body.publicKey, { ttlMs, label });
+    return c.json({ ok: true, id: keyId, expiresAt: new Date(Date.now() + ttlMs).toISOString() }, 201);
+  });
+
+  /** Revokes a session key (`id` from the POST, or its `SHA256:` fingerprint) and closes its SSH sessions. */
+  app.delete('/api/workspaces/:id/session-keys/:keyId', async (c) => {
+    await workspaces.revokeSessionKey(c.req.param('id'), c.req.param('keyId'));
+    return c.body(null, 204);
   });
 };

@@ -29,10 +29,26 @@ async function readError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, 'error', text.trim() || `${res.status} ${res.statusText}`);
 }
 
-/** fetch() with the session cookie; a 401 sends the user to the login page. */
+/** The session's CSRF token, which the server sets in a cookie the page can read. */
+function readCsrfToken(): string | undefined {
+  for (const part of document.cookie.split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === 'wharf_csrf') return decodeURIComponent(value.join('='));
+  }
+  return undefined;
+}
+
+/**
+ * fetch() with the session cookie; a 401 sends the user to the login page. Every request that
+ * changes something carries the CSRF token (`X-Wharf-CSRF`), which a page of another origin
+ * cannot read, so the server can tell this UI from another site's page using our cookie.
+ */
 export async function request(path: string, init: RequestInit & { json?: unknown; redirectOn401?: boolean } = {}): Promise<Response> {
   const { json, redirectOn401 = true, ...rest } = init;
   const headers = new Headers(rest.headers);
+  const method = (rest.method ?? 'GET').toUpperCase();
+  const csrf = readCsrfToken();
+  if (!['GET', 'HEAD', 'OPTIONS'].includes(method) && csrf && !headers.has('x-wharf-csrf')) headers.set('x-wharf-csrf', csrf);
   let body = rest.body;
   if (json !== undefined) {
     headers.set('content-type', 'application/json');
