@@ -1,6 +1,7 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { DeployKind } from './ignore-rules.ts';
+import { validateRelativePath } from './plan.ts';
 
 /**
  * The parts of an Okteto manifest (`okteto.yml`) that deploys use. `deploy` / `destroy` are a
@@ -118,6 +119,12 @@ function readSection(kind: DeployKind, node: Node | null, where: (n: Node | Pair
         throw new ManifestProblem(`${where(value ?? item)}: ${kind}.${key} must be non-empty text, got ${describe(value)}`);
       }
       section[key] = value.value.trim();
+      if (key === 'context') {
+        // A cloned repository is not trusted: its context may not name a folder outside the
+        // manifest's folder (the packer and the agent also refuse one a symlink leads outside).
+        const checked = validateRelativePath(section.context as string, `${kind}.context`);
+        if (!checked.ok) throw new ManifestProblem(`${where(value)}: ${checked.error.replace('inside the workspace', "inside the manifest's folder")}`);
+      }
     } else {
       commandsNode = value ?? undefined;
       if (!value || (isScalar(value) && value.value === null)) throw new ManifestProblem(`${where(item)}: ${kind}.commands has no commands`);
