@@ -1,3 +1,5 @@
+import { realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createPathJail } from '../agent/index.ts';
 import { fail, ok, type Result } from '../common/index.ts';
 import { validateRelativePath } from './plan.ts';
@@ -17,6 +19,9 @@ export async function resolveInside(root: string, relative: string, what: string
   } catch (err) {
     const message = (err as Error).message;
     if (message.startsWith('EACCES: path resolves outside')) return fail(`${what} "${relative}" resolves (through a symlink) outside ${root}`);
+    // A folder on the way does not exist: no link there can lead anywhere, and the caller's own
+    // open or pack says "does not exist" in its words.
+    if (/^(ENOENT|ENOTDIR):/.test(message)) return ok(join(await realpath(root), checked.value));
     return fail(`${what} "${relative}": ${message}`);
   }
 }
