@@ -6,7 +6,8 @@ import { ensureWebBuilt, launchBrowser, openDesktopPage, pageErrors, signIn } fr
 import { ensureRunnerImage, requireEngine, RUNNER_IMAGE } from './support/images.ts';
 import { createWorkspace, filesDirOf, startTestServer, type TestServer } from './support/server.ts';
 
-const POLL = { timeout: 20_000, interval: 100 };
+// Generous: a busy machine (other suites, two cores) may be slow; a passing run ends far sooner.
+const POLL = { timeout: 60_000, interval: 100 };
 
 const LOCAL_OK = `deploy:
   remote: false

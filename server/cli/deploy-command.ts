@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import {
   CONTEXT_PREFIX,
@@ -16,6 +16,7 @@ import {
   parseManifest,
   parseVariableAssignments,
   patternsFor,
+  resolveInside,
   UPLOAD_CONTENT_TYPE,
   validateRelativePath,
   type DeployEvent,
@@ -146,7 +147,12 @@ function createEventPrinter(ctx: CliContext) {
 
 async function runRemotely(ctx: CliContext, kind: DeployKind, manifest: Manifest, options: { remote: boolean | undefined; variables: Record<string, string> }): Promise<number> {
   const { stderr } = ctx.io;
-  const contextDir = join(dirname(manifest.path), manifest.section.context ?? '.');
+  // A cloned repository is not trusted: its `context` must not reach (by "..", an absolute path
+  // or a symlink) outside the project folder, or the upload would carry the developer's files.
+  const projectDir = dirname(manifest.path);
+  const inside = await resolveInside(projectDir, manifest.section.context ?? '.', `${kind}.context`);
+  if (!inside.ok) return ctx.fail({ code: 'local', message: `${manifest.file}: ${inside.error}; the ${kind} context must be a folder inside the project folder` });
+  const contextDir = inside.value;
   if (!existsSync(contextDir)) return ctx.fail({ code: 'local', message: `the ${kind} context ${contextDir} does not exist` });
   const ignorePath = join(contextDir, '.oktetoignore');
   const ignoreText = existsSync(ignorePath) ? await readFile(ignorePath, 'utf8') : '';
@@ -154,7 +160,7 @@ async function runRemotely(ctx: CliContext, kind: DeployKind, manifest: Manifest
   if (!ignore.ok) return ctx.fail({ code: 'local', message: ignore.error.message });
   for (const warning of ignore.value.warnings) stderr.write(`wharf: warning: ${warning}\n`);
   const matcher = createIgnoreMatcher(patternsFor(ignore.value, kind));
-  const manifestInContext = relative(contextDir, manifest.path).split('\\').join('/');
+  const manifestInContext = relative(contextDir, await realpath(manifest.path)).split('\\').join('/');
   if (!manifestInContext.startsWith('..') && matcher.excludes(manifestInContext)) {
     return ctx.fail({ code: 'local', message: `${manifest.file} is excluded by .oktetoignore: the ${kind} context must contain its manifest (remove the rule, or add "!${manifestInContext}")` });
   }

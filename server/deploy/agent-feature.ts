@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AgentFeature, SubsystemContext } from '../agent/index.ts';
 import { createFrameDecoder, encodeFrame } from '../common/index.ts';
 import { createIgnoreMatcher } from './ignore-rules.ts';
 import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
-import { validateRelativePath } from './plan.ts';
+import { resolveInside } from './inside-root.ts';
 
 /**
  * The agent half of deploys: the control server never touches a workspace's disk, so it asks
@@ -36,11 +36,10 @@ export type DeployAgentOptions = {
 
 const MAX_REQUEST_BYTES = 256 * 1024;
 
-function insideRoot(root: string, relative: string): string | undefined {
-  const checked = validateRelativePath(relative, 'path');
-  if (!checked.ok) return undefined;
-  const full = resolve(root, checked.value);
-  return full === root || full.startsWith(root + sep) ? full : undefined;
+/** The real path of a request's path, or undefined when it is (or leads, by a symlink) outside the root. */
+async function insideRoot(root: string, relative: string): Promise<string | undefined> {
+  const resolved = await resolveInside(root, relative, 'path');
+  return resolved.ok ? resolved.value : undefined;
 }
 
 async function readLimited(path: string, maxBytes: number): Promise<string | null> {
@@ -64,7 +63,7 @@ async function readLimited(path: string, maxBytes: number): Promise<string | nul
 async function serveRead(stream: Duplex, root: string, request: Extract<DeployAgentRequest, { op: 'read' }>): Promise<void> {
   const files: Record<string, string | null> = {};
   for (const path of request.paths.slice(0, 16).map(String)) {
-    const full = insideRoot(root, path);
+    const full = await insideRoot(root, path);
     if (!full) {
       stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: `"${path}" is not a path inside the workspace` }))));
       return;
@@ -84,12 +83,14 @@ async function serveRead(stream: Duplex, root: string, request: Extract<DeployAg
  * summary JSON or `e` + error JSON. (Not stderr: ssh2 1.17 can lose an extended-data write that
  * waits for window space after a main-stream write did, and a large tar always fills the window.)
  */
-function servePack(stream: Duplex, root: string, request: Extract<DeployAgentRequest, { op: 'pack' }>): void {
+async function servePack(stream: Duplex, root: string, request: Extract<DeployAgentRequest, { op: 'pack' }>): Promise<void> {
   const frame = (type: string, payload: Buffer) => encodeFrame(Buffer.concat([Buffer.from(type), payload]));
   const finish = (type: 's' | 'e', message: Record<string, unknown>): void => {
     stream.end(frame(type, Buffer.from(JSON.stringify(message))));
   };
-  const context = insideRoot(root, request.context || '.');
+  const context = await insideRoot(root, request.context || '.');
+  // The channel closed while the path was resolved: there is nobody to pack for.
+  if (stream.destroyed) return;
   if (!context) return finish('e', { message: `the context "${request.context}" is not a folder inside the workspace` });
   const patterns = Array.isArray(request.patterns) ? request.patterns.map(String) : [];
   const packed = packContext({ root: context, matcher: createIgnoreMatcher(patterns), prefix: String(request.prefix ?? ''), ...DEFAULT_PACK_LIMITS });
@@ -115,9 +116,10 @@ function servePack(stream: Duplex, root: string, request: Extract<DeployAgentReq
  * the same reason as the pack stream: ssh2 can drop stderr queued behind a full window, which a
  * command printing a lot to stdout and a little to stderr triggers.
  */
-function serveRun(stream: Duplex, options: DeployAgentOptions, root: string, request: Extract<DeployAgentRequest, { op: 'run' }>): void {
+async function serveRun(stream: Duplex, options: DeployAgentOptions, root: string, request: Extract<DeployAgentRequest, { op: 'run' }>): Promise<void> {
   const frame = (type: string, payload: Buffer) => encodeFrame(Buffer.concat([Buffer.from(type), payload]));
-  const cwd = insideRoot(root, request.cwd || '.');
+  const cwd = await insideRoot(root, request.cwd || '.');
+  if (stream.destroyed) return;
   const env = { ...options.env, ...Object.fromEntries(Object.entries(request.env ?? {}).map(([k, v]) => [k, String(v)])) };
   if (!cwd) {
     stream.end(frame('x', Buffer.from(JSON.stringify({ code: 125, error: `"${request.cwd}" is not a folder inside the workspace` }))));
@@ -180,10 +182,11 @@ export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeat
               stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'request is not JSON' }))));
               return;
             }
+            const fatal = (err: Error) => stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: err.message }))));
             if (request.op === 'read' && Array.isArray(request.paths)) {
-              serveRead(stream, root, request).catch((err: Error) => stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: err.message })))));
-            } else if (request.op === 'pack') servePack(stream, root, request);
-            else if (request.op === 'run' && typeof request.command === 'string') serveRun(stream, options, root, request);
+              serveRead(stream, root, request).catch(fatal);
+            } else if (request.op === 'pack') servePack(stream, root, request).catch(fatal);
+            else if (request.op === 'run' && typeof request.command === 'string') serveRun(stream, options, root, request).catch(fatal);
             else stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'unknown op' }))));
           },
         });

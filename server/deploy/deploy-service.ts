@@ -200,6 +200,10 @@ export function createDeployService(options: DeployServiceOptions) {
     try {
       const generated = await packRunnerFiles({ runId: entry.run.id, image, kind: entry.run.kind, commands: input.commands });
       const context = await input.context();
+      // Cancelling stops the packing itself (the agent's packer, or the CLI's upload), not only
+      // the build: a body generator waiting on the stream would never get to close it.
+      const stopPacking = () => context.stream.destroy();
+      entry.abort.signal.addEventListener('abort', stopPacking, { once: true });
       let packError: string | undefined;
       void context.summary?.then((summary) => {
         if (!summary.ok) {
@@ -231,6 +235,8 @@ export function createDeployService(options: DeployServiceOptions) {
         },
       );
       tracker.flush();
+      entry.abort.signal.removeEventListener('abort', stopPacking);
+      if (!context.stream.readableEnded) context.stream.destroy();
       if (outcome.imageId) {
         const removed = await removeImage(endpoint, outcome.imageId, limits.builderProbeTimeoutMs);
         if (!removed.ok) options.log('deploy.image_not_removed', { id: entry.run.id, image: outcome.imageId, error: removed.error });

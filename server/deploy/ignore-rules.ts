@@ -1,6 +1,6 @@
-import dockerIgnoreModule from '@balena/dockerignore';
 import { posix } from 'node:path';
 import { fail, ok, type Result } from '../common/index.ts';
+import { compileDockerPattern, PatternSyntaxError, type CompiledPattern } from './docker-pattern.ts';
 
 /**
  * `.oktetoignore`: .dockerignore patterns (Docker's own matcher semantics, not .gitignore's),
@@ -34,12 +34,8 @@ export type IgnoreMatcher = {
 
 export type IgnoreError = { code: 'bad_pattern'; message: string };
 
-// The package is CommonJS with `module.exports.default = factory`; its types only describe `default`.
-const createDockerIgnore = dockerIgnoreModule.default;
-
 const KNOWN_SECTIONS = new Set(['deploy', 'destroy', 'test']);
 const SECTION_LINE = /^\[([A-Za-z0-9_-]+)\]$/;
-const GLOB_CHARS = /[*?[\]\\]/;
 
 export function parseIgnoreFile(text: string, fileName = '.oktetoignore'): Result<IgnoreFile, IgnoreError> {
   const sections: IgnoreFile['sections'] = { all: [], deploy: [], destroy: [] };
@@ -97,54 +93,20 @@ function normalisePattern(line: string): string | undefined {
 
 function checkPattern(pattern: string): string | undefined {
   try {
-    createDockerIgnore({ ignorecase: false }).add(adaptForBalena(pattern)).ignores('probe');
+    compileDockerPattern(pattern.startsWith('!') ? pattern.slice(1) : pattern);
     return undefined;
   } catch (err) {
-    return (err as Error).message.replace(/^Invalid regular expression: /, 'invalid syntax: ');
+    if (err instanceof PatternSyntaxError) return `invalid syntax: ${err.message}`;
+    throw err;
   }
 }
 
-/**
- * Two small corrections so @balena/dockerignore answers like Docker's patternmatcher:
- * - A pattern starting with `**` followed by literal text (`**.log`) is a suffix match in Docker
- *   (`x/y.log` and `y.log` match); balena reads it as `(.*\/)?\.log`. `**\/*<text>` is the same
- *   suffix match in balena's terms.
- * - Docker escapes the regexp characters `+ ( ) | { }` (they are literal in a pattern); balena
- *   only escapes `.` and `$`, so `a+b` would be a regexp there.
- */
-export function adaptForBalena(pattern: string): string {
-  const invert = pattern.startsWith('!');
-  let body = invert ? pattern.slice(1) : pattern;
-  if (body.startsWith('**') && body.length > 2 && body[2] !== '/' && !GLOB_CHARS.test(body.slice(2))) {
-    body = `**/*${body.slice(2)}`;
-  }
-  let escaped = '';
-  for (let i = 0; i < body.length; i++) {
-    const ch = body[i];
-    if (ch === '\\') {
-      escaped += ch + (body[i + 1] ?? '');
-      i++;
-    } else if ('+()|{}'.includes(ch)) escaped += `\\${ch}`;
-    else escaped += ch;
-  }
-  return invert ? `!${escaped}` : escaped;
-}
-
-/** One path segment of a pattern as a regexp (`*` and `?` never cross a slash). */
-function segmentRegExp(segment: string): RegExp {
-  let out = '^';
-  for (let i = 0; i < segment.length; i++) {
-    const ch = segment[i];
-    if (ch === '*') out += '[^/]*';
-    else if (ch === '?') out += '[^/]';
-    else if (ch === '\\' && i + 1 < segment.length) out += `\\${segment[++i]}`;
-    else if (ch === '[' || ch === ']') out += ch;
-    else out += ch.replace(/[.+()|{}$^]/g, '\\$&');
-  }
+/** A pattern or one segment of one (`*` and `?` never cross a slash); a broken one matches nothing. */
+function compilePattern(segment: string): CompiledPattern {
   try {
-    return new RegExp(`${out}$`);
+    return compileDockerPattern(segment);
   } catch {
-    return /^/;
+    return { segments: 1, matches: () => false };
   }
 }
 
@@ -152,25 +114,50 @@ function segmentRegExp(segment: string): RegExp {
  * A pattern's segments when each one matches exactly one path segment (only `*`, `?` and literal
  * text), else undefined: `**`, character classes and escapes are left to the full matcher.
  */
-function plainSegments(pattern: string): RegExp[] | undefined {
+function plainSegments(pattern: string): CompiledPattern[] | undefined {
   const body = normalisePattern(pattern.startsWith('!') ? pattern.slice(1) : pattern);
   if (body === undefined || /\*\*|[[\]\\]/.test(body)) return undefined;
-  return body.split('/').map(segmentRegExp);
+  return body.split('/').map(compilePattern);
+}
+
+type Rule = { pattern: CompiledPattern; exclusion: boolean };
+
+/**
+ * moby/patternmatcher's MatchesOrParentMatches: every pattern is tried in order and the last one
+ * that matches decides (`!` patterns re-include). A pattern matches a path as a whole, or the
+ * first as many segments of its parent folder as the pattern has (so `build` excludes
+ * `build/x/y`).
+ */
+function excludedBy(rules: readonly Rule[], path: string): boolean {
+  const parentSegments = path.split('/').slice(0, -1);
+  let excluded = false;
+  for (const rule of rules) {
+    let match = rule.pattern.matches(path);
+    if (!match && parentSegments.length > 0 && rule.pattern.segments <= parentSegments.length) {
+      match = rule.pattern.matches(parentSegments.slice(0, rule.pattern.segments).join('/'));
+    }
+    if (match) excluded = !rule.exclusion;
+  }
+  return excluded;
 }
 
 export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher {
-  const matcher = createDockerIgnore({ ignorecase: false }).add(patterns.map(adaptForBalena));
+  // A pattern that does not compile was refused by parseIgnoreFile; here it matches nothing.
+  const rules: Rule[] = patterns.map((p) => {
+    const exclusion = p.startsWith('!');
+    return { pattern: compilePattern(exclusion ? p.slice(1) : p), exclusion };
+  });
   const exceptions = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1).split('/'));
   // Docker's matcher tries a pattern of n segments on the whole path and on its first n
   // segments. So a plain pattern no longer than a folder's depth gives everything inside the
   // answer it gives the folder, and a longer one matters inside only if its first segments match
   // the folder's.
   const segmented = patterns.map(plainSegments);
-  const plain = segmented.filter((segments): segments is RegExp[] => segments !== undefined);
+  const plain = segmented.filter((segments): segments is CompiledPattern[] => segments !== undefined);
   const complex = plain.length < segmented.length;
   return {
     patterns,
-    excludes: (path) => patterns.length > 0 && matcher.ignores(path),
+    excludes: (path) => patterns.length > 0 && excludedBy(rules, path),
     mayReinclude(dir) {
       const dirSegments = dir.split('/');
       return exceptions.some((segments) => {
@@ -178,7 +165,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
           // A pattern that ends at or above this folder matches it (or a parent) as a whole.
           if (i >= segments.length) return true;
           if (segments[i].includes('**')) return true;
-          if (!segmentRegExp(segments[i]).test(dirSegments[i])) return false;
+          if (!compilePattern(segments[i]).matches(dirSegments[i])) return false;
         }
         return true;
       });
@@ -188,7 +175,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
       const dirSegments = dir.split('/');
       return plain.every((segments) => {
         if (segments.length <= dirSegments.length) return true;
-        for (let i = 0; i < dirSegments.length; i++) if (!segments[i].test(dirSegments[i])) return true;
+        for (let i = 0; i < dirSegments.length; i++) if (!segments[i].matches(dirSegments[i])) return true;
         return false;
       });
     },

@@ -7,6 +7,7 @@ export { parseIgnoreFile, patternsFor, createIgnoreMatcher } from './ignore-rule
 export type { DeployKind, IgnoreFile, IgnoreMatcher } from './ignore-rules.ts';
 export { parseManifest, MANIFEST_NAMES } from './manifest.ts';
 export type { Manifest, ManifestSection, ManifestCommand } from './manifest.ts';
+export { resolveInside } from './inside-root.ts';
 export { decideMode, mergeVariables, parseVariableAssignments, validateVariables, validateRelativePath } from './plan.ts';
 export type { DeployMode, ModeDecision } from './plan.ts';
 export { packContext, DEFAULT_PACK_LIMITS } from './pack.ts';

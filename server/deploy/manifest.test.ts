@@ -15,6 +15,25 @@ function failure(text: string): string {
 }
 
 describe('manifest', () => {
+  it('refuses a hostile manifest fast, naming the limit, and still parses a big realistic one', () => {
+    const started = performance.now();
+    // 60k keys (560 KB) froze the event loop for 27 s; the same keys under the size cap, too.
+    const keys = (n: number) => `deploy: [echo]\n${Array.from({ length: n }, (_, i) => `k${i}: v`).join('\n')}\n`;
+    expect(failure(keys(60_000))).toMatch(/^okteto\.yml is larger than 256 KiB \(\d+ KiB\)$/);
+    expect(failure(keys(25_000))).toBe('okteto.yml has more than 20000 keys and values (nodes)');
+    // Deep flow nesting took 7.5 s.
+    expect(failure(`deploy: ${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toBe('okteto.yml is nested deeper than 64 levels');
+    expect(failure(`deploy: ${'['.repeat(1000)}${']'.repeat(1000)}`)).toBe('okteto.yml is nested deeper than 64 levels');
+    expect(failure(`deploy:\n${Array.from({ length: 100 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')} x\n`)).toBe('okteto.yml is nested deeper than 64 levels');
+    expect(failure(`deploy: ${'- '.repeat(100)}x\n`)).toBe('okteto.yml is nested deeper than 64 levels');
+    expect(performance.now() - started).toBeLessThan(2000);
+    // 300 commands with names, a dev section of 50 services: about 60 KB.
+    const commands = Array.from({ length: 300 }, (_, i) => `    - name: step ${i}\n      command: helm upgrade --install svc-${i} chart/ --set image.tag=\${TAG} --wait`).join('\n');
+    const dev = Array.from({ length: 50 }, (_, i) => `  svc-${i}:\n    command: bash\n    sync: [".:/app"]\n    forward: ["${8000 + i}:8080"]`).join('\n');
+    const big = parsed(`name: big\ndeploy:\n  remote: true\n  commands:\n${commands}\ndev:\n${dev}\n`);
+    expect(big.manifest.deploy?.commands).toHaveLength(300);
+  });
+
   it('reads command lists in both forms and the object form', () => {
     const { manifest, warnings } = parsed(
       [

@@ -1,6 +1,7 @@
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { DeployKind } from './ignore-rules.ts';
+import { validateRelativePath } from './plan.ts';
 
 /**
  * The parts of an Okteto manifest (`okteto.yml`) that deploys use. `deploy` / `destroy` are a
@@ -18,7 +19,7 @@ export type ManifestSection = {
 
 export type Manifest = { name?: string; deploy?: ManifestSection; destroy?: ManifestSection };
 
-export type ManifestError = { code: 'manifest_syntax' | 'manifest_invalid'; message: string };
+export type ManifestError = { code: 'manifest_syntax' | 'manifest_invalid' | 'manifest_too_large'; message: string };
 
 export type ParsedManifest = { manifest: Manifest; warnings: string[] };
 
@@ -29,6 +30,59 @@ const SECTION_KEYS = new Set(['remote', 'image', 'context', 'commands']);
 const COMMAND_KEYS = new Set(['name', 'command']);
 
 class ManifestProblem extends Error {}
+
+/**
+ * Bounds of a manifest, checked before it is composed: the YAML library's composition is
+ * superlinear on hostile input (its duplicate-key check is quadratic: 60k keys froze the server
+ * for 27 s), and it runs on the main thread. Real manifests are a few KiB, a few hundred nodes.
+ */
+export type ManifestLimits = { maxBytes: number; maxNodes: number; maxDepth: number };
+
+export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = { maxBytes: 256 * 1024, maxNodes: 20_000, maxDepth: 64 };
+
+const NODE_TOKENS = new Set(['scalar', 'single-quoted-scalar', 'double-quoted-scalar', 'block-scalar-header', 'flow-map-start', 'flow-seq-start', 'seq-item-ind', 'explicit-key-ind']);
+
+/**
+ * One pass of the YAML lexer (linear, and it stops at the first limit passed): counts nodes and
+ * measures nesting, by flow brackets and by block indentation (plus `- ` items on one line).
+ */
+function checkLimits(text: string, fileName: string, limits: ManifestLimits): string | undefined {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > limits.maxBytes) return `${fileName} is larger than ${Math.floor(limits.maxBytes / 1024)} KiB (${Math.ceil(bytes / 1024)} KiB)`;
+  let nodes = 0;
+  let flowDepth = 0;
+  /** Indentations of the open block collections, innermost last. */
+  const indents: number[] = [];
+  let lineStart = true;
+  let indent = 0;
+  /** `- ` and `? ` indicators so far on this line: `- - - x` nests without indenting. */
+  let onLine = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (type === 'newline') {
+      lineStart = true;
+      indent = 0;
+      onLine = 0;
+      continue;
+    }
+    if (type === 'space') {
+      if (lineStart) indent = token.length;
+      continue;
+    }
+    if (type === 'comment' || type === 'doc-mode' || type === 'byte-order-mark') continue;
+    if (lineStart && flowDepth === 0) {
+      while (indents.length > 0 && (indents.at(-1) as number) >= indent) indents.pop();
+      indents.push(indent);
+    }
+    lineStart = false;
+    if (type === 'flow-map-start' || type === 'flow-seq-start') flowDepth++;
+    else if (type === 'flow-map-end' || type === 'flow-seq-end') flowDepth = Math.max(0, flowDepth - 1);
+    if (type === 'seq-item-ind' || type === 'explicit-key-ind') onLine++;
+    if (type && NODE_TOKENS.has(type) && ++nodes > limits.maxNodes) return `${fileName} has more than ${limits.maxNodes} keys and values (nodes)`;
+    if (indents.length + onLine + flowDepth > limits.maxDepth) return `${fileName} is nested deeper than ${limits.maxDepth} levels`;
+  }
+  return undefined;
+}
 
 function describe(node: unknown): string {
   if (node === null || node === undefined) return 'nothing';
@@ -44,9 +98,13 @@ function describe(node: unknown): string {
   return 'something else';
 }
 
-export function parseManifest(text: string, fileName: string): Result<ParsedManifest, ManifestError> {
+export function parseManifest(text: string, fileName: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): Result<ParsedManifest, ManifestError> {
+  const tooBig = checkLimits(text, fileName, limits);
+  if (tooBig) return fail({ code: 'manifest_too_large', message: tooBig });
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  // The library's duplicate-key check is quadratic in the keys of a mapping; the keys wharf reads
+  // are checked below, in linear time.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const where = (node: Node | Pair | null | undefined): string => {
     const range = node && 'range' in node ? node.range : node && 'key' in node ? (node.key as Node | null)?.range : undefined;
     if (!range) return fileName;
@@ -67,8 +125,9 @@ export function parseManifest(text: string, fileName: string): Result<ParsedMani
   try {
     if (!isMap(root)) throw new ManifestProblem(`${where(root)}: the manifest must be a mapping of keys (deploy, destroy, dev...), got ${describe(root)}`);
     const manifest: Manifest = {};
+    const seen = new Set<string>();
     for (const pair of root.items) {
-      const key = keyOf(pair, where);
+      const key = keyOf(pair, where, seen);
       if (!TOP_LEVEL_KEYS.has(key)) {
         warnings.push(`${where(pair.key as Node)}: unknown key "${key}" is ignored`);
         continue;
@@ -86,10 +145,12 @@ export function parseManifest(text: string, fileName: string): Result<ParsedMani
   }
 }
 
-function keyOf(pair: Pair, where: (n: Node | Pair | null | undefined) => string): string {
+function keyOf(pair: Pair, where: (n: Node | Pair | null | undefined) => string, seen: Set<string>): string {
   if (!isScalar(pair.key) || typeof pair.key.value !== 'string') {
     throw new ManifestProblem(`${where(pair.key as Node)}: keys must be text, got ${describe(pair.key)}`);
   }
+  if (seen.has(pair.key.value)) throw new ManifestProblem(`${where(pair.key as Node)}: Map keys must be unique ("${pair.key.value}" appears twice)`);
+  seen.add(pair.key.value);
   return pair.key.value;
 }
 
@@ -103,8 +164,9 @@ function readSection(kind: DeployKind, node: Node | null, where: (n: Node | Pair
   }
   const section: ManifestSection = { commands: [] };
   let commandsNode: Node | undefined;
+  const seen = new Set<string>();
   for (const item of (node as YAMLMap).items) {
-    const key = keyOf(item, where);
+    const key = keyOf(item, where, seen);
     const value = item.value as Node | null;
     if (!SECTION_KEYS.has(key)) {
       warnings.push(`${where(item.key as Node)}: unknown key "${kind}.${key}" is ignored`);
@@ -118,6 +180,12 @@ function readSection(kind: DeployKind, node: Node | null, where: (n: Node | Pair
         throw new ManifestProblem(`${where(value ?? item)}: ${kind}.${key} must be non-empty text, got ${describe(value)}`);
       }
       section[key] = value.value.trim();
+      if (key === 'context') {
+        // A cloned repository is not trusted: its context may not name a folder outside the
+        // manifest's folder (the packer and the agent also refuse one a symlink leads outside).
+        const checked = validateRelativePath(section.context as string, `${kind}.context`);
+        if (!checked.ok) throw new ManifestProblem(`${where(value)}: ${checked.error.replace('inside the workspace', "inside the manifest's folder")}`);
+      }
     } else {
       commandsNode = value ?? undefined;
       if (!value || (isScalar(value) && value.value === null)) throw new ManifestProblem(`${where(item)}: ${kind}.commands has no commands`);
@@ -142,8 +210,9 @@ function readCommands(kind: DeployKind, seq: Node, where: (n: Node | Pair | null
     if (isMap(item)) {
       let name: string | undefined;
       let command: string | undefined;
+      const seen = new Set<string>();
       for (const pair of item.items) {
-        const key = keyOf(pair, where);
+        const key = keyOf(pair, where, seen);
         const value = pair.value as Node | null;
         if (!COMMAND_KEYS.has(key)) {
           warnings.push(`${where(pair.key as Node)}: unknown key "${key}" in ${label} is ignored`);

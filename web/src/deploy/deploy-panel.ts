@@ -273,9 +273,25 @@ export function createDeployPanel(workspace: string, events: { onRunStateChange(
     ws.onclose = (close) => {
       if (ws !== socket) return;
       socket = undefined;
-      if (close.code !== 1000) logView.markLost(close.reason || `connection closed (${close.code})`);
+      // The socket ended before the run's end reached this view (dropped on a busy machine or
+      // network): ask the server how the run stands instead of showing "running" forever.
+      if (logView.running) void recoverEnd(runId, logView, close.reason || `connection closed (${close.code})`);
       void refreshHistory().catch(() => undefined);
     };
+  }
+
+  async function recoverEnd(runId: string, logView: RunLogView, reason: string): Promise<void> {
+    try {
+      const run = await getRun(workspace, runId);
+      if (view !== logView || !logView.running) return;
+      if (run.status !== 'running') {
+        await showRun(run);
+        return;
+      }
+    } catch {
+      // Shown as lost below.
+    }
+    if (view === logView) logView.markLost(reason);
   }
 
   async function showRun(run: Pick<DeployRun, 'id' | 'kind' | 'status' | 'startedAt' | 'commands' | 'mode'>): Promise<void> {
