@@ -14,8 +14,8 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
+import { importPeers, locatePeerFile, type PeerProvider } from './peers.ts';
 import type { BenchRow } from './types.ts';
 import { delay, freePort, runWhenMain, startWharfProcess, stopChild, waitForOutput } from './support.ts';
 
@@ -47,7 +47,7 @@ const STOCK = '@y/websocket-server 0.1.1';
 type Target = {
   name: string;
   /** Opens a provider on the shared document. */
-  connect(doc: Y.Doc): WebsocketProvider;
+  connect(doc: Y.Doc): PeerProvider;
   /** Absolute path of the document's file, when the server writes one. */
   file?: string;
   stop(): Promise<void>;
@@ -78,6 +78,7 @@ async function startWharf(initial: string): Promise<Target> {
   const file = join(dataDir, 'workspaces', 'bench', 'files', 'bench.txt');
   await writeFile(file, initial);
   const Socket = wharfSocketClass(token);
+  const { WebsocketProvider } = await importPeers();
   return {
     name: 'wharf',
     file,
@@ -93,7 +94,8 @@ async function startWharf(initial: string): Promise<Target> {
 
 async function startStock(initial: string): Promise<Target> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(root, 'node_modules/@y/websocket-server/src/server.js')], {
+  const { WebsocketProvider } = await importPeers();
+  const child = spawn(process.execPath, [await locatePeerFile('@y/websocket-server/src/server.js')], {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -115,7 +117,7 @@ async function startStock(initial: string): Promise<Target> {
   return target;
 }
 
-function synced(provider: WebsocketProvider): Promise<void> {
+function synced(provider: PeerProvider): Promise<void> {
   if (provider.synced) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('provider did not sync')), 15_000);

@@ -13,15 +13,13 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pty from 'node-pty';
-import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { importPeers, locatePeerFile, type PeerSocket } from './peers.ts';
 import type { BenchRow } from './types.ts';
 import { delay, freePort, runWhenMain, spawnTypeScript, startWharfProcess, stopChild, waitForOutput, type WharfProcess } from './support.ts';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const OUTPUT = 'head -c 50000000 /dev/zero | base64 -w 100';
 const MARKER = 'END-OF-STREAM';
 /** After `read go`, so every client is attached before the first byte. */
@@ -269,7 +267,7 @@ async function startWetty(script: string): Promise<Wetty> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [join(root, 'node_modules/wetty/build/main.js'), '--host', '127.0.0.1', '--port', String(port), '--base', '/wetty', '--command', `sh -c '${script}'`, '--log-level', 'info'],
+    [await locatePeerFile('wetty/build/main.js'), '--host', '127.0.0.1', '--port', String(port), '--base', '/wetty', '--command', `sh -c '${script}'`, '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await waitForOutput(child, /Server started/, 'wetty');
@@ -283,7 +281,8 @@ async function startWetty(script: string): Promise<Wetty> {
 }
 
 /** A wetty session the way its browser client drives it: `input` out, `data` in, `commit` acks. */
-async function wettySession(wetty: Wetty): Promise<Socket> {
+async function wettySession(wetty: Wetty): Promise<PeerSocket> {
+  const { io } = await importPeers();
   const socket = io(`http://127.0.0.1:${wetty.port}`, { path: '/wetty/socket.io', transports: ['websocket'], forceNew: true });
   let unacked = 0;
   socket.on('data', (data: string) => {

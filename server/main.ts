@@ -55,7 +55,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
     restartDelayMs: config.limits.agentRestartDelayMs,
     stopGraceMs: config.limits.agentStopGraceMs,
-    extraAgentArgs: ['--terminal-grace-ms', String(config.limits.terminalGraceMs)],
+    extraAgentArgs: [
+      '--terminal-grace-ms', String(config.limits.terminalGraceMs),
+      '--login-grace-ms', String(config.limits.sshLoginGraceMs),
+      '--max-startups', String(config.limits.sshMaxStartups),
+      '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
+      '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
+      '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
+    ],
     agentEnv: config.agentEnvironment,
     log: (event, fields) => logger.info({ event, ...fields }),
   });

@@ -86,13 +86,15 @@ describe('terminal share links', () => {
     expect(await get(`/api/workspaces/${WS}/files/`)).toBe(403);
     // The same token given as ?share= is held to the same rules.
     expect(await fetch(`${server.url}/api/workspaces?share=${link.token}`).then((r) => r.status)).toBe(403);
-    // Nor any other websocket, such as the SSH tunnel.
-    const ssh = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/workspaces/${WS}/ssh`, { headers: { cookie } });
-      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.once('open', () => resolve(101));
-    });
-    expect(ssh).toBe(403);
+    // Nor any other websocket, such as the SSH tunnel or a live-editing document.
+    for (const path of [`/api/workspaces/${WS}/ssh`, `/api/workspaces/${WS}/docs?path=README.md`]) {
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${server.url.replace('http', 'ws')}${path}`, { headers: { cookie } });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => resolve(101));
+      });
+      expect(status, path).toBe(403);
+    }
   });
 
   it('refuses forged, garbled and expired links', async () => {

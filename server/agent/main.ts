@@ -27,6 +27,7 @@ async function main(): Promise<void> {
         killTimeoutMs: config.limits.terminalKillTimeoutMs,
         maxTerminals: config.limits.maxTerminals,
         maxFrameBytes: config.limits.maxFrameBytes,
+        clients: { perLink: config.limits.terminalClientsPerLink, perTerminal: config.limits.terminalClientsPerTerminal, perAdmin: config.limits.terminalClientsPerAdmin },
       },
       log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`),
     }),

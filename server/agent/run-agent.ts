@@ -39,6 +39,8 @@ export async function runAgent(config: AgentConfig, features: AgentFeature[]): P
       for (const f of features) f.onConnection?.(client, grant);
     },
     log: logLine,
+    loginGraceMs: config.limits.sshLoginGraceMs,
+    maxStartups: config.limits.sshMaxStartups,
   });
 
   await rm(config.socket, { force: true });

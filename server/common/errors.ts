@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'conflict'
   | 'precondition_failed'
   | 'payload_too_large'
+  /** A per-user or per-resource limit on concurrent use (attached terminal clients, say). */
+  | 'too_many'
   | 'unavailable'
   | 'internal';
 

@@ -34,5 +34,7 @@ export const CLOSE_CODES = {
   conflict: 4409,
   preconditionFailed: 4412,
   payloadTooLarge: 4413,
+  /** HTTP 429's counterpart: a limit on concurrent clients was reached. */
+  tooMany: 4429,
   unavailable: 4503,
 } as const;

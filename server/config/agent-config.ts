@@ -23,6 +23,14 @@ export type AgentConfig = {
     terminalScrollbackLines: number;
     terminalKillTimeoutMs: number;
     maxTerminals: number;
+    /** Attached terminal clients per share link, per terminal and of the admin (see the server's config). */
+    terminalClientsPerLink: number;
+    terminalClientsPerTerminal: number;
+    terminalClientsPerAdmin: number;
+    /** An SSH connection that has not authenticated this long is closed (`--login-grace-ms`). */
+    sshLoginGraceMs: number;
+    /** At most this many SSH connections may be unauthenticated at once (`--max-startups`). */
+    sshMaxStartups: number;
   };
 };
 
@@ -31,6 +39,13 @@ function pickShell(env: NodeJS.ProcessEnv): string {
     if (candidate && existsSync(candidate)) return candidate;
   }
   return '/bin/sh';
+}
+
+function readPositiveInteger(raw: string | undefined, fallback: number, flag: string): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`wharf agent: ${flag} must be a positive whole number (got "${raw}")`);
+  return value;
 }
 
 export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
@@ -44,6 +59,11 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       home: { type: 'string' },
       'terminal-grace-ms': { type: 'string' },
       'max-doc-bytes': { type: 'string' },
+      'login-grace-ms': { type: 'string' },
+      'max-startups': { type: 'string' },
+      'terminal-link-clients': { type: 'string' },
+      'terminal-clients': { type: 'string' },
+      'terminal-admin-clients': { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -81,6 +101,11 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       terminalScrollbackLines: 1000,
       terminalKillTimeoutMs: 3000,
       maxTerminals: 64,
+      terminalClientsPerLink: readPositiveInteger(values['terminal-link-clients'], 20, '--terminal-link-clients'),
+      terminalClientsPerTerminal: readPositiveInteger(values['terminal-clients'], 50, '--terminal-clients'),
+      terminalClientsPerAdmin: readPositiveInteger(values['terminal-admin-clients'], 200, '--terminal-admin-clients'),
+      sshLoginGraceMs: readPositiveInteger(values['login-grace-ms'], 30_000, '--login-grace-ms'),
+      sshMaxStartups: readPositiveInteger(values['max-startups'], 100, '--max-startups'),
     },
   };
 }

@@ -8,6 +8,7 @@ describe('server config', () => {
     expect(config.port).toBe(8080);
     expect(config.dataDir).toBe('/home/u/.local/share/wharf');
     expect(config.token).toBeUndefined();
+    expect(config.limits).toMatchObject({ terminalClientsPerLink: 20, terminalClientsPerTerminal: 50, terminalClientsPerAdmin: 200, sshLoginGraceMs: 30_000, sshMaxStartups: 100 });
   });
 
   it('lets flags win over environment', () => {
@@ -34,5 +35,7 @@ describe('server config', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);
     expect(() => loadServerConfig({ argv: ['--bogus'], env: {} })).toThrow();
+    expect(() => loadServerConfig({ argv: ['--terminal-clients', '0'], env: {} })).toThrow(/--terminal-clients: expected a positive whole number/);
+    expect(() => loadServerConfig({ argv: ['--ssh-login-grace', 'soon'], env: {} })).toThrow(/--ssh-login-grace/);
   });
 });

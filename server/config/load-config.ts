@@ -52,6 +52,18 @@ export type ServerConfig = {
     terminalClientQueueBytes: number;
     /** How often live share-link clients are re-checked for revocation. */
     terminalShareRecheckMs: number;
+    /**
+     * Attached clients, counted by each workspace's agent across every replica: per share link
+     * (`--terminal-link-clients`), per terminal (`--terminal-clients`; share-link clients are
+     * refused beyond it) and of the admin in one workspace (`--terminal-admin-clients`).
+     */
+    terminalClientsPerLink: number;
+    terminalClientsPerTerminal: number;
+    terminalClientsPerAdmin: number;
+    /** An SSH connection to an agent that has not authenticated this long is closed (`--ssh-login-grace`). */
+    sshLoginGraceMs: number;
+    /** Unauthenticated SSH connections an agent keeps at once (`--ssh-max-startups`). */
+    sshMaxStartups: number;
     /** Deploy runs kept per workspace, and command output kept per stored run. */
     deployHistoryRuns: number;
     deployStoredLogBytes: number;
@@ -136,6 +148,12 @@ function parseOrigins(list: string[]): string[] {
     });
 }
 
+function parseCount(raw: string, flag: string): number {
+  const count = Number(raw.trim());
+  if (!Number.isSafeInteger(count) || count < 1 || !/^\d+$/.test(raw.trim())) throw new Error(`${flag}: expected a positive whole number (got "${raw}")`);
+  return count;
+}
+
 function parsePort(raw: string): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
@@ -162,6 +180,11 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'deploy-callback-url': { type: 'string' },
       'agent-timeout': { type: 'string' },
       'allowed-origin': { type: 'string', multiple: true },
+      'terminal-link-clients': { type: 'string' },
+      'terminal-clients': { type: 'string' },
+      'terminal-admin-clients': { type: 'string' },
+      'ssh-login-grace': { type: 'string' },
+      'ssh-max-startups': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -207,6 +230,11 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       terminalGraceMs: parseDuration(values['terminal-grace'] ?? env.WHARF_TERMINAL_GRACE ?? '1h', '--terminal-grace'),
       terminalClientQueueBytes: 1024 * 1024,
       terminalShareRecheckMs: 3000,
+      terminalClientsPerLink: parseCount(values['terminal-link-clients'] ?? env.WHARF_TERMINAL_LINK_CLIENTS ?? '20', '--terminal-link-clients'),
+      terminalClientsPerTerminal: parseCount(values['terminal-clients'] ?? env.WHARF_TERMINAL_CLIENTS ?? '50', '--terminal-clients'),
+      terminalClientsPerAdmin: parseCount(values['terminal-admin-clients'] ?? env.WHARF_TERMINAL_ADMIN_CLIENTS ?? '200', '--terminal-admin-clients'),
+      sshLoginGraceMs: parseDuration(values['ssh-login-grace'] ?? env.WHARF_SSH_LOGIN_GRACE ?? '30s', '--ssh-login-grace'),
+      sshMaxStartups: parseCount(values['ssh-max-startups'] ?? env.WHARF_SSH_MAX_STARTUPS ?? '100', '--ssh-max-startups'),
       deployHistoryRuns: 20,
       deployStoredLogBytes: 64 * 1024,
       deployLiveLogBytes: 1024 * 1024,

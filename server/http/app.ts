@@ -93,7 +93,7 @@ export function createApp(
     const retryAfter = logins.retryAfterSeconds(clientAddress(c));
     if (retryAfter === undefined) return undefined;
     c.header('Retry-After', String(retryAfter));
-    return c.json({ error: { code: 'too_many_requests', message: `too many failed sign-ins from this address: try again in ${retryAfter} s` } }, 429);
+    return c.json({ error: { code: 'too_many', message: `too many failed sign-ins from this address: try again in ${retryAfter} s` } }, 429);
   };
 
   app.use('*', async (c, next) => {

@@ -9,6 +9,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   precondition_failed: 412,
   payload_too_large: 413,
+  too_many: 429,
   unavailable: 503,
   internal: 500,
 };
@@ -22,6 +23,7 @@ const CLOSE_CODE: Record<ErrorCode, number> = {
   conflict: CLOSE_CODES.conflict,
   precondition_failed: CLOSE_CODES.preconditionFailed,
   payload_too_large: CLOSE_CODES.payloadTooLarge,
+  too_many: CLOSE_CODES.tooMany,
   unavailable: CLOSE_CODES.unavailable,
   internal: CLOSE_CODES.internal,
 };

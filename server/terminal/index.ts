@@ -6,6 +6,7 @@ export type { HubAttachment, HubClient } from './terminal-hub.ts';
 export type { FanoutSink } from './fanout.ts';
 export type { ShareRecord, ShareService, VerifiedShare, ShareRefusal } from './shares.ts';
 export type {
+  AttachPrincipal,
   ClientToServerMessage,
   CreateTerminalRequest,
   ExitStatus,

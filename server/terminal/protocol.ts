@@ -58,7 +58,10 @@ export type AgentRequest =
   | { op: 'kill'; id: string }
   | { op: 'attach'; id: string; cols?: number; rows?: number };
 
-export type AgentFailureCode = 'bad_request' | 'not_found' | 'conflict' | 'internal';
+export type AgentFailureCode = 'bad_request' | 'not_found' | 'conflict' | 'too_many' | 'internal';
+
+/** Who a websocket client is, as the agent counts attached clients: the admin, or one share link. */
+export type AttachPrincipal = { kind: 'admin' } | { kind: 'share'; id: string };
 
 export type AgentReply =
   | { ok: true; terminals?: TerminalInfo[]; terminal?: TerminalInfo }
@@ -69,10 +72,20 @@ export type AgentAttachMessage =
   | (Snapshot & { type: 'snapshot'; kind: 'snapshot' | 'resync' | 'reply'; rid?: number })
   | StreamEvent
   | { type: 'closed'; reason: string }
-  | { type: 'error'; code: AgentFailureCode; message: string };
+  | { type: 'error'; code: AgentFailureCode; message: string }
+  /** The answer to a `join`: the client may be served, or it is over a limit. */
+  | { type: 'admit'; cid: number }
+  | { type: 'refuse'; cid: number; code: 'too_many'; message: string };
 
-/** JSON frames the server sends on an attach channel, besides input bytes. */
+/**
+ * JSON frames the server sends on an attach channel, besides input bytes. Every websocket client
+ * of the channel first `join`s (numbered `cid` by the server, unique on its channel) and is served
+ * only once the agent admits it; it `leave`s when it goes. The agent attaches the channel to the
+ * pty at the first admitted join.
+ */
 export type ServerAttachMessage =
+  | { type: 'join'; cid: number; principal: AttachPrincipal }
+  | { type: 'leave'; cid: number }
   | { type: 'size'; cols: number | null; rows: number | null }
   | { type: 'clients'; count: number }
   | { type: 'snapshot'; rid: number };

@@ -6,7 +6,8 @@ import type { AgentFeature } from '../agent/index.ts';
 import { ok, fail, type Result } from '../common/index.ts';
 import type { FanoutSink } from './fanout.ts';
 import { createTypedFrameDecoder, dataFrameOf, encodeJsonFrame } from './frames.ts';
-import type { AgentFailureCode, AgentReply, CreateTerminalRequest } from './protocol.ts';
+import { createClientLimits, type ClientLimits } from './client-limits.ts';
+import type { AgentFailureCode, AgentReply, AttachPrincipal, CreateTerminalRequest } from './protocol.ts';
 import { createPtyTerminal, type Attachment, type PtyTerminal, type PtyTerminalLimits } from './pty-terminal.ts';
 import { createScreen } from './screen.ts';
 
@@ -16,7 +17,7 @@ export type TerminalFeatureOptions = {
   shell: string;
   /** Base environment of workspace processes. */
   env: Record<string, string>;
-  limits: PtyTerminalLimits & { maxTerminals: number; maxFrameBytes: number };
+  limits: PtyTerminalLimits & { maxTerminals: number; maxFrameBytes: number; clients: ClientLimits };
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -31,6 +32,14 @@ type Failure = { code: AgentFailureCode; message: string };
 
 function refuseBadRequest(message: string): { ok: false; error: Failure } {
   return fail({ code: 'bad_request', message });
+}
+
+/** A `join`'s principal, exactly as the protocol allows it, or undefined. */
+function readPrincipal(value: unknown): AttachPrincipal | undefined {
+  const p = value as { kind?: unknown; id?: unknown } | null;
+  if (p?.kind === 'admin') return { kind: 'admin' };
+  if (p?.kind === 'share' && typeof p.id === 'string' && p.id.length > 0 && p.id.length <= 64) return { kind: 'share', id: p.id };
+  return undefined;
 }
 
 function isDimension(value: unknown): value is number {
@@ -134,6 +143,7 @@ export function planLaunch(request: CreateTerminalRequest, options: Pick<Termina
  */
 export function createTerminalFeature(options: TerminalFeatureOptions): AgentFeature {
   const terminals = new Map<string, PtyTerminal>();
+  const clientLimits = createClientLimits(options.limits.clients);
 
   function reply(stream: Duplex, message: AgentReply): void {
     stream.end(encodeJsonFrame(message));
@@ -193,11 +203,36 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
 
   function serve(stream: Duplex): void {
     let attachment: Attachment | undefined;
+    /** What an `attach` asked for; the channel joins the pty at its first admitted client. */
+    let target: { id: string; request: Record<string, unknown> } | undefined;
+    /** This channel's admitted clients, by the server's client number, with their release. */
+    const members = new Map<number, () => void>();
     let started = false;
     stream.on('error', () => {});
+
+    function join(message: Record<string, unknown>): void {
+      const cid = message.cid;
+      const principal = readPrincipal(message.principal);
+      if (!Number.isSafeInteger(cid) || members.has(cid as number) || !principal || !target) {
+        stream.write(encodeJsonFrame({ type: 'error', code: 'bad_request', message: 'a join needs a new integer "cid" and a principal' }));
+        return;
+      }
+      if (!attachment && !terminals.has(target.id)) {
+        reply(stream, { ok: false, error: { code: 'not_found', message: `no terminal "${target.id}" in this workspace` } });
+        return;
+      }
+      const admitted = clientLimits.admit(target.id, principal);
+      if (!admitted.ok) {
+        stream.write(encodeJsonFrame({ type: 'refuse', cid, code: 'too_many', message: admitted.error }));
+        return;
+      }
+      members.set(cid as number, admitted.value);
+      stream.write(encodeJsonFrame({ type: 'admit', cid }));
+      attachment ??= attach(stream, target.request);
+    }
     const decoder = createTypedFrameDecoder(options.limits.maxFrameBytes, {
       onError: (message) => {
-        if (!attachment) return reply(stream, { ok: false, error: { code: 'bad_request', message } });
+        if (!attachment && !target) return reply(stream, { ok: false, error: { code: 'bad_request', message } });
         stream.write(encodeJsonFrame({ type: 'error', code: 'bad_request', message }));
         if (message.includes('exceeds')) stream.end();
       },
@@ -217,11 +252,20 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
               return reply(stream, { ok: true });
             }
             case 'attach':
-              attachment = attach(stream, message);
+              if (!terminals.has(String(message.id))) {
+                return reply(stream, { ok: false, error: { code: 'not_found', message: `no terminal "${String(message.id)}" in this workspace` } });
+              }
+              target = { id: String(message.id), request: message };
               return;
             default:
               return reply(stream, { ok: false, error: { code: 'bad_request', message: `unknown op "${String(message.op)}"` } });
           }
+        }
+        if (message.type === 'join') return join(message);
+        if (message.type === 'leave') {
+          members.get(Number(message.cid))?.();
+          members.delete(Number(message.cid));
+          return;
         }
         if (!attachment) return;
         switch (message.type) {
@@ -237,7 +281,11 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
       },
     });
     stream.on('data', (chunk: Buffer) => decoder.push(chunk));
-    stream.on('close', () => attachment?.detach());
+    stream.on('close', () => {
+      for (const release of members.values()) release();
+      members.clear();
+      attachment?.detach();
+    });
   }
 
   return {

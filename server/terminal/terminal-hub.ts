@@ -2,11 +2,13 @@ import type { Duplex } from 'node:stream';
 import { WharfError, type ErrorCode } from '../common/index.ts';
 import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
 import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from './frames.ts';
-import type { AgentFailureCode, ServerAttachMessage, Snapshot, StreamEvent, TerminalRole } from './protocol.ts';
+import type { AgentFailureCode, AttachPrincipal, ServerAttachMessage, Snapshot, StreamEvent, TerminalRole } from './protocol.ts';
 
 /** One websocket client of a terminal, as the hub sees it. */
 export type HubClient = {
   role: TerminalRole;
+  /** Who the client is, for the agent's limits on attached clients (see client-limits.ts). */
+  principal: AttachPrincipal;
   /** Initial size for an editor; viewers never affect the pty size. */
   size?: { cols: number; rows: number };
   sink: FanoutSink;
@@ -31,7 +33,7 @@ export type TerminalHubsOptions = {
 
 /** Input larger than this is split so one paste cannot make one huge subsystem frame. */
 const MAX_INPUT_FRAME = 64 * 1024;
-/** Keystrokes typed while the agent channel is still opening are kept, up to this much. */
+/** Keystrokes a client types before the agent has admitted it are kept, up to this much. */
 const MAX_EARLY_INPUT = 64 * 1024;
 
 class Superseded extends Error {}
@@ -40,6 +42,7 @@ const FAILURE_CODES: Record<AgentFailureCode, ErrorCode> = {
   bad_request: 'bad_request',
   not_found: 'not_found',
   conflict: 'conflict',
+  too_many: 'too_many',
   internal: 'internal',
 };
 
@@ -52,8 +55,21 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
   const hubs = new Map<string, ReturnType<typeof createHub>>();
 
   function createHub(workspace: string, terminal: string, key: string) {
-    type ClientState = { client: HubClient; member: FanoutMember; size?: { cols: number; rows: number } };
-    const clients = new Set<ClientState>();
+    /**
+     * A client is served (has a fan-out member) only once the agent admitted its `join`; until
+     * then its keystrokes wait in `early`.
+     */
+    type ClientState = {
+      cid: number;
+      client: HubClient;
+      member?: FanoutMember;
+      size?: { cols: number; rows: number };
+      joined: boolean;
+      early: Buffer[];
+      earlyBytes: number;
+    };
+    const clients = new Map<number, ClientState>();
+    let nextCid = 1;
     let channel: Duplex | undefined;
     let ready = false;
     let closed = false;
@@ -62,8 +78,6 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
     const pending = new Map<number, { resolve: (s: Snapshot) => void; reject: (err: Error) => void }>();
     let sentSize = '';
     let sentClients = -1;
-    let earlyInput: Buffer[] = [];
-    let earlyInputBytes = 0;
 
     function writeInput(data: Buffer): boolean {
       let flowing = true;
@@ -109,8 +123,8 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
       closed = true;
       if (hubs.get(key) === hub) hubs.delete(key);
       supersedePending();
-      for (const c of [...clients]) {
-        fanout.remove(c.member);
+      for (const c of [...clients.values()]) {
+        if (c.member) fanout.remove(c.member);
         c.client.close(error, reason);
       }
       clients.clear();
@@ -118,12 +132,42 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
       channel?.destroy();
     }
 
+    function join(c: ClientState): void {
+      if (!channel || closed || c.joined) return;
+      c.joined = true;
+      send({ type: 'join', cid: c.cid, principal: c.client.principal });
+    }
+
+    function admit(cid: number): void {
+      const c = clients.get(cid);
+      // Gone already: its `leave` is on the way to the agent.
+      if (!c || c.member) return;
+      c.member = fanout.add(c.client.sink);
+      for (const data of c.early) writeInput(data);
+      c.early = [];
+      syncAgentView();
+    }
+
+    function refuse(cid: number, code: ErrorCode, message: string): void {
+      const c = clients.get(cid);
+      if (!c) return;
+      clients.delete(cid);
+      c.client.close(new WharfError(code, message), message);
+      if (clients.size === 0) shutdown(undefined, 'no clients left');
+    }
+
+    function countAdmitted(): number {
+      let n = 0;
+      for (const c of clients.values()) if (c.member) n++;
+      return n;
+    }
+
     function syncAgentView(): void {
       if (!ready) return;
       let cols = Infinity;
       let rows = Infinity;
-      for (const c of clients) {
-        if (c.client.role !== 'editor' || !c.size) continue;
+      for (const c of clients.values()) {
+        if (!c.member || c.client.role !== 'editor' || !c.size) continue;
         cols = Math.min(cols, c.size.cols);
         rows = Math.min(rows, c.size.rows);
       }
@@ -133,9 +177,10 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
         sentSize = sizeKey;
         send({ type: 'size', ...size });
       }
-      if (clients.size !== sentClients) {
-        sentClients = clients.size;
-        send({ type: 'clients', count: clients.size });
+      const admitted = countAdmitted();
+      if (admitted !== sentClients) {
+        sentClients = admitted;
+        send({ type: 'clients', count: admitted });
       }
     }
 
@@ -161,6 +206,10 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
           return fanout.event(message as unknown as StreamEvent);
         case 'closed':
           return shutdown(undefined, String(message.reason ?? 'the terminal was closed'));
+        case 'admit':
+          return admit(Number(message.cid));
+        case 'refuse':
+          return refuse(Number(message.cid), FAILURE_CODES[message.code as AgentFailureCode] ?? 'too_many', String(message.message ?? 'too many clients'));
         case 'error': {
           const code = FAILURE_CODES[message.code as AgentFailureCode] ?? 'internal';
           if (!ready) return shutdown(new WharfError(code, String(message.message)), String(message.message));
@@ -202,9 +251,7 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
       channel.on('error', () => {});
       channel.on('close', () => shutdown(new WharfError('unavailable', 'lost the connection to the workspace agent; reconnect'), 'lost the connection to the workspace agent'));
       channel.write(encodeJsonFrame({ op: 'attach', id: terminal, ...(initialSize ?? {}) }));
-      // The agent applies input from the moment it has attached, before its first snapshot.
-      for (const data of earlyInput) writeInput(data);
-      earlyInput = [];
+      for (const c of clients.values()) join(c);
       if (fanout.congested) channel.pause();
     }
 
@@ -213,17 +260,18 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
         return closed;
       },
       attach(client: HubClient): HubAttachment {
-        const state: ClientState = { client, member: fanout.add(client.sink), size: client.role === 'editor' ? client.size : undefined };
-        clients.add(state);
-        syncAgentView();
+        const state: ClientState = { cid: nextCid++, client, size: client.role === 'editor' ? client.size : undefined, joined: false, early: [], earlyBytes: 0 };
+        clients.set(state.cid, state);
+        join(state);
         let detached = false;
         return {
           input(data) {
             if (closed || client.role !== 'editor') return true;
-            if (!channel) {
-              if (earlyInputBytes + data.length <= MAX_EARLY_INPUT) {
-                earlyInput.push(Buffer.from(data));
-                earlyInputBytes += data.length;
+            // The agent applies input from the moment it has admitted the client, before its first snapshot.
+            if (!state.member) {
+              if (state.earlyBytes + data.length <= MAX_EARLY_INPUT) {
+                state.early.push(Buffer.from(data));
+                state.earlyBytes += data.length;
               }
               return true;
             }
@@ -244,10 +292,12 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
           detach() {
             if (detached) return;
             detached = true;
-            clients.delete(state);
-            fanout.remove(state.member);
-            if (clients.size === 0) shutdown(undefined, 'no clients left');
-            else syncAgentView();
+            if (clients.get(state.cid) !== state) return;
+            clients.delete(state.cid);
+            if (state.member) fanout.remove(state.member);
+            if (clients.size === 0) return shutdown(undefined, 'no clients left');
+            if (state.joined) send({ type: 'leave', cid: state.cid });
+            syncAgentView();
           },
         };
       },

@@ -27,6 +27,7 @@ const FAILURE_CODES: Record<AgentFailureCode, ErrorCode> = {
   bad_request: 'bad_request',
   not_found: 'not_found',
   conflict: 'conflict',
+  too_many: 'too_many',
   internal: 'internal',
 };
 

@@ -230,6 +230,8 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
 
       const attachment = terminals.attach(workspace, terminal, {
         role,
+        // The agent counts clients per link and of the admin, across every replica.
+        principal: principal.kind === 'share' ? { kind: 'share', id: principal.shareId } : { kind: 'admin' },
         size,
         sink,
         close: (error, reason) => {

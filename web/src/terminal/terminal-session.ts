@@ -37,8 +37,12 @@ const ACK_IDLE_MS = 50;
  */
 const MAX_HIDDEN_BACKLOG_BYTES = 2 * 1024 * 1024;
 
-/** Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone. */
-const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404]);
+/**
+ * Closes after which re-attaching cannot help: bad request, unauthorised, forbidden, gone, and
+ * over a limit on attached clients (4429: retrying would only be refused again; the reason says
+ * which limit, and a reload tries again).
+ */
+const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4429]);
 
 /** Programs asking for the colours are told these by the agent's screen (SCREEN_COLORS in server/terminal/screen-colors.ts): keep the two alike. */
 const THEME = {

@@ -1,0 +1,3 @@
+// The peers' client libraries, resolved from this folder's own node_modules (see ../peers.ts).
+export { WebsocketProvider } from 'y-websocket';
+export { io } from 'socket.io-client';
