@@ -2,10 +2,8 @@ import { serve } from '@hono/node-server';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
@@ -23,7 +21,7 @@ import {
 } from './http/index.ts';
 import { createTerminalService } from './terminal/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey } from './workspace/index.ts';
-import { createProcessDriver } from './workspace/process/index.ts';
+import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
 
 const codeRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -45,8 +43,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const secrets = await loadAuthSecrets(config.dataDir, config.token);
   const serverKey = await loadOrCreateServerKey(config.dataDir);
-  // Unix socket paths are short (~107 bytes): keep agent sockets in a short per-data-dir folder.
-  const runDir = join(tmpdir(), `wharf-${createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12)}`);
+  const runDir = chooseRunDir({ dataDir: config.dataDir, runtimeDir: config.runtimeDir });
   const driver = createProcessDriver({
     dataDir: config.dataDir,
     runDir,

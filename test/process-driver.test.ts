@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,9 +24,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
 
 type Meta = { agentPid?: number; desired: string };
 
-/** Where a server on `dataDir` keeps its agents' sockets (server/main.ts names it so). */
+/** Where a server on `dataDir` keeps its agents' sockets: a private folder inside it. */
 function runDirOf(dataDir: string): string {
-  return join(tmpdir(), `wharf-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+  return join(dataDir, 'run');
 }
 
 describe('process driver supervision', () => {
@@ -183,6 +183,52 @@ describe('process driver supervision', () => {
       expect(agentsUnder(dir)).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps agent sockets in a private folder of its own, never in a predictable shared one', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'wharf-rundir-'));
+    // Where earlier versions put the sockets: another local user could have made it first.
+    const predictable = join(tmpdir(), `wharf-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+    await mkdir(predictable, { mode: 0o777 });
+    await chmod(predictable, 0o777);
+    const own = await startTestServer({ dataDir, workspaces: ['delta'] });
+    try {
+      expect(readdirSync(predictable), 'nothing is put into the pre-made shared folder').toEqual([]);
+      const stats = lstatSync(runDirOf(dataDir));
+      expect(stats.isDirectory() && !stats.isSymbolicLink()).toBe(true);
+      expect(stats.mode & 0o777).toBe(0o700);
+      expect(stats.uid).toBe(process.getuid?.());
+      expect(existsSync(join(runDirOf(dataDir), 'delta', 'agent.sock'))).toBe(true);
+    } finally {
+      await own.dispose();
+      await rm(predictable, { recursive: true, force: true });
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a run folder that is a symlink or open to others, saying why', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'wharf-rundir-'));
+    const elsewhere = await mkdtemp(join(tmpdir(), 'wharf-rundir-target-'));
+    try {
+      await symlink(elsewhere, runDirOf(dataDir));
+      const linked = await startTestServer({ dataDir });
+      const res = await linked.api('/api/workspaces', { method: 'POST', json: { name: 'eps' } });
+      expect(res.status).toBe(500);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/symbolic link/);
+      expect(readdirSync(elsewhere)).toEqual([]);
+      await linked.dispose();
+      await rm(runDirOf(dataDir));
+      await mkdir(runDirOf(dataDir), { mode: 0o700 });
+      await chmod(runDirOf(dataDir), 0o777);
+      const open = await startTestServer({ dataDir });
+      const again = await open.api('/api/workspaces', { method: 'POST', json: { name: 'zeta' } });
+      expect(again.status).toBe(500);
+      expect(((await again.json()) as { error: { message: string } }).error.message).toMatch(/mode is 777/);
+      await open.dispose();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(elsewhere, { recursive: true, force: true });
     }
   });
 

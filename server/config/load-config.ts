@@ -31,6 +31,8 @@ export type ServerConfig = {
   kubeconfig: string | undefined;
   /** Base URL a deploy runner (on the builder's host network) calls back; default: this server's own address. */
   deployCallbackUrl: string | undefined;
+  /** The user's private runtime dir (`XDG_RUNTIME_DIR`): agent sockets go there when the data dir's path is too long. */
+  runtimeDir: string | undefined;
   /** Limits and timings are passed down from here, never read elsewhere. */
   limits: {
     /**
@@ -219,6 +221,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
     kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
+    runtimeDir: env.XDG_RUNTIME_DIR || undefined,
     limits: {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentRestartDelayMs: 500,

@@ -1,2 +1,3 @@
 export { createProcessDriver } from './process-driver.ts';
 export type { ProcessDriverOptions } from './process-driver.ts';
+export { chooseRunDir } from './run-dir.ts';

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { preparePrivateDir } from './run-dir.ts';
 import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -187,7 +188,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
   async function startAgent(id: string, s: Supervised): Promise<void> {
     const p = paths(id);
     s.stopping = false;
-    await mkdir(options.runDir, { recursive: true, mode: 0o700 });
+    await preparePrivateDir(options.runDir);
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await rm(p.socket, { force: true });
     const sandboxed = useSandbox();
