@@ -5,25 +5,52 @@ import { FileFailure, type SftpIo } from './sftp-io.ts';
 
 type Writable = ReturnType<tar.Pack['entry']>;
 
-/** Writes to a tar entry honouring back-pressure, and fails (instead of hanging) if the pack is torn down. */
-function writeTo(entry: Writable, chunk: Buffer): Promise<void> {
-  // Once torn down (the client went away), 'close' has already fired: waiting for it would hang.
-  if (entry.destroying || entry.destroyed) return Promise.reject(new Error('the download was closed'));
-  if (entry.write(chunk)) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      entry.off('drain', onDrain);
-      entry.off('close', onClose);
-      entry.off('error', done);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onClose = () => done(new Error('the download was closed'));
-    entry.on('drain', onDrain);
-    entry.on('close', onClose);
-    entry.on('error', done);
+const CLOSED = 'the download was closed';
+
+/**
+ * Waits for `work`, or fails as soon as the pack is torn down (the client went away): a torn-down
+ * pack never drains an entry nor finishes one, and a walk left waiting would hold its open file
+ * in the workspace for ever (the agent allows 512 per connection).
+ */
+function unlessTornDown<T>(work: Promise<T>, torn: AbortSignal): Promise<T> {
+  if (torn.aborted) return Promise.reject(new Error(CLOSED));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error(CLOSED));
+    torn.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        torn.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        torn.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
   });
+}
+
+/** Writes to a tar entry honouring back-pressure, and fails (instead of hanging) if the pack is torn down. */
+function writeTo(entry: Writable, chunk: Buffer, torn: AbortSignal): Promise<void> {
+  if (torn.aborted || entry.destroying || entry.destroyed) return Promise.reject(new Error(CLOSED));
+  if (entry.write(chunk)) return Promise.resolve();
+  return unlessTornDown(
+    new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        entry.off('drain', onDrain);
+        entry.off('close', onClose);
+        entry.off('error', done);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(new Error(CLOSED));
+      entry.on('drain', onDrain);
+      entry.on('close', onClose);
+      entry.on('error', done);
+    }),
+    torn,
+  );
 }
 
 function entryDone(pack: tar.Pack, header: Partial<tar.Header> & { name: string }): { entry: Writable; finished: Promise<void> } {
@@ -49,32 +76,39 @@ export function packTarFrom(io: SftpIo, folder: WorkspacePath): Readable {
   // A client that goes away destroys the wrapper, which destroys `pack` with an AbortError;
   // the consumer learns of failures through the wrapper, and an unheard 'error' would kill the server.
   pack.on('error', () => {});
+  const tornDown = new AbortController();
+  pack.once('close', () => tornDown.abort());
+  const torn = tornDown.signal;
 
   async function addFile(path: WorkspacePath, name: string, size: number, mode: number, mtime: Date): Promise<void> {
     const handle = await io.open(toSftpPath(path), 'r', path);
+    // From here on every way out, a torn-down pack included, goes through `finally`, which gives
+    // the handle back.
     const reader = io.createReader(handle, path, () => io.close(handle, path));
-    const { entry, finished } = entryDone(pack, { name, type: 'file', size, mode, mtime });
-    let written = 0;
     try {
+      if (torn.aborted) throw new Error(CLOSED);
+      const { entry, finished } = entryDone(pack, { name, type: 'file', size, mode, mtime });
+      let written = 0;
       for await (const chunk of reader) {
         const piece = (chunk as Buffer).subarray(0, size - written);
-        if (piece.length > 0) await writeTo(entry, piece);
+        if (piece.length > 0) await writeTo(entry, piece, torn);
         written += piece.length;
         if (written >= size) break;
       }
+      if (written < size) {
+        const err = new Error(`"${path}" shrank while it was being packed`);
+        entry.destroy(err);
+        throw err;
+      }
+      entry.end(undefined);
+      await unlessTornDown(finished, torn);
     } finally {
       reader.destroy();
     }
-    if (written < size) {
-      const err = new Error(`"${path}" shrank while it was being packed`);
-      entry.destroy(err);
-      throw err;
-    }
-    entry.end(undefined);
-    await finished;
   }
 
   async function walk(dir: WorkspacePath, prefix: string): Promise<void> {
+    if (torn.aborted) throw new Error(CLOSED);
     const entries = await io.readdir(toSftpPath(dir), dir || '/');
     entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
     for (const item of entries) {
@@ -86,7 +120,7 @@ export function packTarFrom(io: SftpIo, folder: WorkspacePath): Readable {
       if (attrs.isDirectory()) {
         const { entry, finished } = entryDone(pack, { name: `${name}/`, type: 'directory', mode, mtime });
         entry.end(undefined);
-        await finished;
+        await unlessTornDown(finished, torn);
         await walk(path, `${name}/`);
       } else if (attrs.isFile()) {
         await addFile(path, name, attrs.size, mode, mtime);
@@ -94,7 +128,7 @@ export function packTarFrom(io: SftpIo, folder: WorkspacePath): Readable {
         const linkname = await io.readlink(toSftpPath(path), path);
         const { entry, finished } = entryDone(pack, { name, type: 'symlink', linkname, mode, mtime });
         entry.end(undefined);
-        await finished;
+        await unlessTornDown(finished, torn);
       }
       // Sockets, fifos and devices have no content worth shipping.
     }
