@@ -491,6 +491,19 @@ describe('files API', () => {
       expect(await hard.json()).toMatchObject({ files: 1, skipped: [{ name: 'b.txt', type: 'link' }] });
     });
 
+    it('keeps permission bits only: setuid, setgid and sticky bits of an archive are dropped', async () => {
+      const up = await put('modes?format=tar', await tarOf([
+        { name: 'tool', body: '#!/bin/sh\necho hi\n', mode: 0o6755 },
+        { name: 'shared', type: 'directory', mode: 0o3777 },
+        { name: 'plain.sh', body: 'echo plain\n', mode: 0o750 },
+      ]));
+      expect(up.status).toBe(200);
+      const [tool, shared, plain] = (await sh('stat -c "%a" modes/tool modes/shared modes/plain.sh')).trim().split('\n');
+      expect(tool).toBe('755');
+      expect(Number.parseInt(shared, 8) & 0o7000, 'no setgid or sticky bit on the folder').toBe(0);
+      expect(plain).toBe('750');
+    });
+
     it('refuses garbage and oversized archives', async () => {
       const garbage = await put('t6?format=tar', randomBytes(4096));
       expect(garbage.status).toBe(400);

@@ -5,6 +5,11 @@ import ssh2 from 'ssh2';
 import type { Attributes, InputAttributes, SFTPWrapper } from 'ssh2';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
+/**
+ * Modes a client may set: permission bits only. setuid, setgid and sticky bits from an archive or
+ * a client would make workspace files that run with their owner's rights (the sandbox's uid).
+ */
+const PERMISSION_BITS = 0o777;
 
 /**
  * Limits of one SFTP session. The defaults follow OpenSSH's sftp-server where it has one
@@ -246,7 +251,7 @@ type Handle = OpenFile | OpenDir;
 async function applyAttrs(real: string, attrs: InputAttributes, file?: FileHandle): Promise<void> {
   if (typeof attrs.size === 'number') await (file ? file.truncate(attrs.size) : truncate(real, attrs.size));
   if (typeof attrs.uid === 'number' && typeof attrs.gid === 'number') await (file ? file.chown(attrs.uid, attrs.gid) : chown(real, attrs.uid, attrs.gid));
-  if (typeof attrs.mode === 'number') await (file ? file.chmod(attrs.mode & 0o7777) : chmod(real, attrs.mode & 0o7777));
+  if (typeof attrs.mode === 'number') await (file ? file.chmod(attrs.mode & PERMISSION_BITS) : chmod(real, attrs.mode & PERMISSION_BITS));
   if (attrs.atime !== undefined && attrs.mtime !== undefined) await (file ? file.utimes(attrs.atime, attrs.mtime) : utimes(real, attrs.atime, attrs.mtime));
 }
 
@@ -309,7 +314,7 @@ export function serveSftp(sftp: SFTPWrapper, root: string, limits: SftpLimits = 
       reserveHandle();
       const target = await jail.follow(filename);
       if (!target.exists && !(pflags & OPEN_MODE.CREAT)) throw noSuchFile();
-      const mode = typeof attrs?.mode === 'number' ? attrs.mode & 0o7777 : 0o666;
+      const mode = typeof attrs?.mode === 'number' ? attrs.mode & PERMISSION_BITS : 0o666;
       const file = await open(target.real, openFlagsOf(pflags), mode);
       if (closed) return void file.close();
       sftp.handle(reqId, addHandle({ kind: 'file', file, pending: new Set() }));
@@ -448,7 +453,7 @@ export function serveSftp(sftp: SFTPWrapper, root: string, limits: SftpLimits = 
   sftp.on('MKDIR', (reqId: number, path: string, attrs: InputAttributes) =>
     serve(reqId, async () => {
       const target = await jail.noFollow(path);
-      const mode = typeof attrs?.mode === 'number' ? attrs.mode & 0o7777 : 0o777;
+      const mode = typeof attrs?.mode === 'number' ? attrs.mode & PERMISSION_BITS : 0o777;
       await mkdir(target.real, { mode });
       ok(reqId);
     }),

@@ -205,7 +205,7 @@ export async function extractTarInto(io: SftpIo, folder: WorkspacePath, source: 
           await prepareParent(path);
           const existing = await io.lstatIfExists(toSftpPath(path), path);
           if (existing?.isDirectory()) throw new FileFailure('conflict', `tar entry "${relative}" is a file but "${path}" is a folder`, { extracted: summary });
-          await helpers.writeFile(path, Readable.from(entry), (header.mode ?? 0o644) & 0o7777, existing !== undefined);
+          await helpers.writeFile(path, Readable.from(entry), (header.mode ?? 0o644) & 0o777, existing !== undefined);
           summary.files++;
           break;
         }
