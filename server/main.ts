@@ -64,7 +64,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: (event, fields) => logger.info({ event, ...fields }),
   });
   await driver.init();
-  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs });
+  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir] });
 
   const terminals = createTerminalService({
     workspaces,

@@ -31,6 +31,8 @@ export type ServerConfig = {
   kubeconfig: string | undefined;
   /** Base URL a deploy runner (on the builder's host network) calls back; default: this server's own address. */
   deployCallbackUrl: string | undefined;
+  /** Server folder whose subfolders may seed new workspaces (`--seed-root`, `WHARF_SEED_ROOT`); unset: seeding is off. */
+  seedRoot: string | undefined;
   /** The user's private runtime dir (`XDG_RUNTIME_DIR`): agent sockets go there when the data dir's path is too long. */
   runtimeDir: string | undefined;
   /** Limits and timings are passed down from here, never read elsewhere. */
@@ -181,6 +183,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       kubeconfig: { type: 'string' },
       'deploy-callback-url': { type: 'string' },
       'agent-timeout': { type: 'string' },
+      'seed-root': { type: 'string' },
       'allowed-origin': { type: 'string', multiple: true },
       'terminal-link-clients': { type: 'string' },
       'terminal-clients': { type: 'string' },
@@ -222,6 +225,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
     runtimeDir: env.XDG_RUNTIME_DIR || undefined,
+    seedRoot: (values['seed-root'] ?? env.WHARF_SEED_ROOT) ? resolve(values['seed-root'] ?? (env.WHARF_SEED_ROOT as string)) : undefined,
     limits: {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentRestartDelayMs: 500,

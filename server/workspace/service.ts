@@ -1,3 +1,5 @@
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WharfError, type Workspace } from '../common/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
@@ -9,6 +11,10 @@ export type WorkspaceServiceOptions = {
   serverKey: KeyPair;
   /** Handshake, channel-open and request deadline of agent connections; past it the agent is unresponsive. */
   agentTimeoutMs: number;
+  /** Server folder whose subfolders may seed a new workspace (`--seed-root`); none: seeding is off. */
+  seedRoot: string | undefined;
+  /** Folders a seed may neither be nor contain (the data dir: tokens and keys). */
+  protectedDirs: string[];
 };
 
 export type SessionKeyGrant = { ttlMs: number; label: string; forward?: string[]; reverse?: number[] };
@@ -48,6 +54,30 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     return record;
   }
 
+  /**
+   * A seed is a folder of the server's own file system: only what lies under the configured seed
+   * root, resolved with every symlink (`/proc/self/root/...` included) before it is compared.
+   */
+  async function resolveSeed(seed: string): Promise<string> {
+    if (!options.seedRoot) {
+      throw new WharfError('bad_request', 'seeding a workspace from a server folder is off: start the server with --seed-root <folder> (WHARF_SEED_ROOT) to allow the folders under it');
+    }
+    const root = await realpath(options.seedRoot).catch(() => {
+      throw new WharfError('bad_request', `the seed root ${options.seedRoot} does not exist on the server`);
+    });
+    const real = await realpath(isAbsolute(seed) ? seed : join(root, seed)).catch(() => {
+      throw new WharfError('bad_request', `the seed folder "${seed}" does not exist under the seed root ${options.seedRoot}`);
+    });
+    const inside = (dir: string, parent: string) => dir === parent || dir.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+    if (!inside(real, root)) throw new WharfError('bad_request', `the seed folder "${seed}" is outside the seed root ${options.seedRoot}`);
+    for (const dir of options.protectedDirs) {
+      const guarded = await realpath(dir).catch(() => dir);
+      if (inside(real, guarded) || inside(guarded, real)) throw new WharfError('bad_request', `the seed folder "${seed}" holds or is inside the server's data dir`);
+    }
+    if (!(await stat(real)).isDirectory()) throw new WharfError('bad_request', `the seed "${seed}" is not a folder`);
+    return real;
+  }
+
   function dropConnection(id: string): void {
     const pending = connections.get(id);
     connections.delete(id);
@@ -65,11 +95,12 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     },
 
     async create(input: { name: string; seedFrom?: string }): Promise<Workspace> {
+      const seedFrom = input.seedFrom === undefined ? undefined : await resolveSeed(input.seedFrom);
       const host = generateKeyPair(`wharf-workspace-${input.name}`);
       const record = await driver.create({
         id: input.name,
         name: input.name,
-        seedFrom: input.seedFrom,
+        seedFrom,
         hostPrivateKey: host.privateKey,
         hostPublicKey: host.publicKey,
         authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,

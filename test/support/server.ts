@@ -37,7 +37,8 @@ type Owned = { dataDir: string | undefined; tempDirs: string[] };
 
 async function startOn(dataDir: string, options: TestServerOptions, owned: Owned): Promise<TestServer> {
   const config = loadServerConfig({
-    argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', ...(options.argv ?? [])],
+    // Tests seed workspaces from folders they make under the system's temp dir.
+    argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', '--seed-root', tmpdir(), ...(options.argv ?? [])],
     env: {},
   });
   const running = await startServer(config);
