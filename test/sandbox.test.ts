@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -78,8 +79,14 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     }
   });
 
+  it('sees of the code checkout only what the agent runs from', async () => {
+    const codeRoot = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+    const res = await run('boxed', `ls -A ${codeRoot}; test -e ${codeRoot}/.git && echo has-git; test -e ${codeRoot}/test && echo has-tests; true`);
+    expect(res.stdout.trim().split('\n').sort()).toEqual(['node_modules', 'package.json', 'server']);
+  });
+
   it('cannot see or reach other workspaces\' agents', async () => {
-    const res = await run('boxed', `ls -a ${join(tmpdir())}/wharf-* 2>&1; ls /proc/*/root/ >/dev/null 2>&1; true`);
+    const res = await run('boxed', `ls -a ${join(tmpdir())}/wharf-* ${join(server.dataDir, 'run')} 2>&1; ls /proc/*/root/ >/dev/null 2>&1; true`);
     expect(res.stdout).not.toMatch(/neighbour/);
   });
 

@@ -51,6 +51,9 @@ export function findPrivateEntries(dir: string, depth = 6): Array<{ path: string
  * other workspace's socket). Own pid/ipc/uts namespaces, so workspace processes cannot see or
  * signal the host's; as root, every capability is dropped so the sandbox cannot mount its way out.
  */
+/** What the agent loads from the code checkout (it runs `server/agent/main.ts` through tsx). */
+const AGENT_CODE_PARTS = ['server', 'node_modules', 'package.json'];
+
 export function buildBwrapArgs(paths: SandboxPaths, options: { privileged: boolean; privateEntries: Array<{ path: string; directory: boolean }> }): string[] {
   const args = ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--hostname', 'workspace', '--new-session'];
   if (options.privileged) args.push('--cap-drop', 'ALL');
@@ -61,7 +64,9 @@ export function buildBwrapArgs(paths: SandboxPaths, options: { privileged: boole
     else args.push('--ro-bind', '/dev/null', entry.path);
   }
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run');
-  args.push('--ro-bind', paths.codeRoot, paths.codeRoot);
+  // Only what the agent runs from, not the whole checkout (its .git, tests, benchmarks, docs,
+  // a data dir kept in it): the server code, its packages, and package.json (its module type).
+  for (const part of AGENT_CODE_PARTS) args.push('--ro-bind-try', join(paths.codeRoot, part), join(paths.codeRoot, part));
   const nodeDir = dirname(paths.nodePath);
   if (!nodeDir.startsWith('/usr/')) args.push('--ro-bind', nodeDir, nodeDir);
   // Covers the data dir wherever it is (inside the code root, say); the agent's own files are
