@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import pty from 'node-pty';
@@ -161,7 +159,7 @@ describe('wharf CLI', { shuffle: false }, () => {
   });
 
   it('bridges stdio to an agent socket with "agent bridge"', async () => {
-    const runDir = join(tmpdir(), `wharf-${createHash('sha256').update(server.dataDir).digest('hex').slice(0, 12)}`);
+    const runDir = join(server.dataDir, 'run');
     const socket = join(runDir, 'ws1', 'agent.sock');
     const bridge = spawn(process.execPath, [WHARF, 'agent', 'bridge', '--socket', socket], { cwd: home, stdio: ['pipe', 'pipe', 'pipe'] });
     const stdio = Duplex.from({ readable: bridge.stdout, writable: bridge.stdin });

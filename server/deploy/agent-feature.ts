@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { AgentFeature, SubsystemContext } from '../agent/index.ts';
+import { createPathJail, type AgentFeature, type SubsystemContext } from '../agent/index.ts';
 import { createFrameDecoder, encodeFrame } from '../common/index.ts';
 import { createIgnoreMatcher } from './ignore-rules.ts';
 import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
@@ -38,7 +38,7 @@ const MAX_REQUEST_BYTES = 256 * 1024;
 
 /** The real path of a request's path, or undefined when it is (or leads, by a symlink) outside the root. */
 async function insideRoot(root: string, relative: string): Promise<string | undefined> {
-  const resolved = await resolveInside(root, relative, 'path');
+  const resolved = await resolveInside(root, relative, 'path', (path) => createPathJail(root).follow(path));
   return resolved.ok ? resolved.value : undefined;
 }
 
