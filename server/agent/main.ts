@@ -3,6 +3,7 @@ import { createDeployAgentFeature } from '../deploy/index.ts';
 import { createDocFeature, docStateDirOf } from '../sync/index.ts';
 import { createTerminalFeature } from '../terminal/index.ts';
 import { runBridge } from './bridge.ts';
+import { createPathJail } from './sftp-server.ts';
 import { runAgent, type AgentFeature } from './run-agent.ts';
 
 /** Entry of the in-workspace agent process: composes the agent's features. */
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   }
   const config = loadAgentConfig(ctx);
   const features: AgentFeature[] = [
-    createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env }),
+    createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env, followInRoot: (path) => createPathJail(config.root).follow(path) }),
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
     createTerminalFeature({
       root: config.root,

@@ -3,11 +3,11 @@ import { open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { createPathJail, type AgentFeature, type SubsystemContext } from '../agent/index.ts';
+import type { AgentFeature, SubsystemContext } from '../agent/index.ts';
 import { createFrameDecoder, encodeFrame } from '../common/index.ts';
 import { createIgnoreMatcher } from './ignore-rules.ts';
 import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
-import { resolveInside } from './inside-root.ts';
+import { resolveInside, type PathResolver } from './inside-root.ts';
 
 /**
  * The agent half of deploys: the control server never touches a workspace's disk, so it asks
@@ -29,6 +29,11 @@ export type DeployAgentRequest =
 
 export type DeployAgentOptions = {
   root: string;
+  /**
+   * Follows a path inside the workspace as the SFTP jail does (given by the agent's composition
+   * root, so that this feature's barrel, which the CLI loads too, never loads the agent).
+   */
+  followInRoot: PathResolver;
   /** Shell and base environment of workspace processes (the agent's own). */
   shell: string;
   env: Record<string, string>;
@@ -37,8 +42,8 @@ export type DeployAgentOptions = {
 const MAX_REQUEST_BYTES = 256 * 1024;
 
 /** The real path of a request's path, or undefined when it is (or leads, by a symlink) outside the root. */
-async function insideRoot(root: string, relative: string): Promise<string | undefined> {
-  const resolved = await resolveInside(root, relative, 'path', (path) => createPathJail(root).follow(path));
+async function insideRoot(follow: PathResolver, root: string, relative: string): Promise<string | undefined> {
+  const resolved = await resolveInside(root, relative, 'path', follow);
   return resolved.ok ? resolved.value : undefined;
 }
 
@@ -60,10 +65,10 @@ async function readLimited(path: string, maxBytes: number): Promise<string | nul
   }
 }
 
-async function serveRead(stream: Duplex, root: string, request: Extract<DeployAgentRequest, { op: 'read' }>): Promise<void> {
+async function serveRead(stream: Duplex, follow: PathResolver, root: string, request: Extract<DeployAgentRequest, { op: 'read' }>): Promise<void> {
   const files: Record<string, string | null> = {};
   for (const path of request.paths.slice(0, 16).map(String)) {
-    const full = await insideRoot(root, path);
+    const full = await insideRoot(follow, root, path);
     if (!full) {
       stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: `"${path}" is not a path inside the workspace` }))));
       return;
@@ -83,12 +88,12 @@ async function serveRead(stream: Duplex, root: string, request: Extract<DeployAg
  * summary JSON or `e` + error JSON. (Not stderr: ssh2 1.17 can lose an extended-data write that
  * waits for window space after a main-stream write did, and a large tar always fills the window.)
  */
-async function servePack(stream: Duplex, root: string, request: Extract<DeployAgentRequest, { op: 'pack' }>): Promise<void> {
+async function servePack(stream: Duplex, follow: PathResolver, root: string, request: Extract<DeployAgentRequest, { op: 'pack' }>): Promise<void> {
   const frame = (type: string, payload: Buffer) => encodeFrame(Buffer.concat([Buffer.from(type), payload]));
   const finish = (type: 's' | 'e', message: Record<string, unknown>): void => {
     stream.end(frame(type, Buffer.from(JSON.stringify(message))));
   };
-  const context = await insideRoot(root, request.context || '.');
+  const context = await insideRoot(follow, root, request.context || '.');
   // The channel closed while the path was resolved: there is nobody to pack for.
   if (stream.destroyed) return;
   if (!context) return finish('e', { message: `the context "${request.context}" is not a folder inside the workspace` });
@@ -118,7 +123,7 @@ async function servePack(stream: Duplex, root: string, request: Extract<DeployAg
  */
 async function serveRun(stream: Duplex, options: DeployAgentOptions, root: string, request: Extract<DeployAgentRequest, { op: 'run' }>): Promise<void> {
   const frame = (type: string, payload: Buffer) => encodeFrame(Buffer.concat([Buffer.from(type), payload]));
-  const cwd = await insideRoot(root, request.cwd || '.');
+  const cwd = await insideRoot(options.followInRoot, root, request.cwd || '.');
   if (stream.destroyed) return;
   const env = { ...options.env, ...Object.fromEntries(Object.entries(request.env ?? {}).map(([k, v]) => [k, String(v)])) };
   if (!cwd) {
@@ -184,8 +189,8 @@ export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeat
             }
             const fatal = (err: Error) => stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: err.message }))));
             if (request.op === 'read' && Array.isArray(request.paths)) {
-              serveRead(stream, root, request).catch(fatal);
-            } else if (request.op === 'pack') servePack(stream, root, request).catch(fatal);
+              serveRead(stream, options.followInRoot, root, request).catch(fatal);
+            } else if (request.op === 'pack') servePack(stream, options.followInRoot, root, request).catch(fatal);
             else if (request.op === 'run' && typeof request.command === 'string') serveRun(stream, options, root, request).catch(fatal);
             else stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'unknown op' }))));
           },
