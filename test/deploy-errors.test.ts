@@ -94,7 +94,7 @@ describe('deploy: errors before any command runs', () => {
     expect(((await second.json()) as { error: { details: { id: string } } }).error.details.id).toBe(id);
     const { events, closeCode } = await followRun(server, 'slow', id);
     expect(closeCode).toBe(1000);
-    expect(events.at(-1)).toMatchObject({ type: 'done', status: 'succeeded' });
+    expect(events.at(-1), JSON.stringify(events)).toMatchObject({ type: 'done', status: 'succeeded' });
     // Replay after the end: the same log, then the socket closes.
     const again = await followRun(server, 'slow', id);
     expect(again.events.map((e) => e.type)).toEqual(events.map((e) => e.type));
