@@ -73,6 +73,14 @@ describe('a workspace whose agent stops answering', () => {
     expect(await res.text()).toBe(`hello from ${id}\n`);
   }
 
+  async function resumeAndRecover(pid: number): Promise<void> {
+    process.kill(pid, 'SIGCONT');
+    await waitFor('the workspace to answer again', async () => {
+      const res = await server.api('/api/workspaces/stuck/files/hello.txt');
+      return res.status === 200 ? true : undefined;
+    });
+  }
+
   async function expectUnavailable(id: string): Promise<void> {
     // All at once, as a browser tab would: none may wait on another, and none may crash the server.
     const answers = await Promise.all(callsOf(server, id).map(async ([what, call]) => ({ what, ...(await answer(await call())) })));
@@ -100,11 +108,7 @@ describe('a workspace whose agent stops answering', () => {
     await expectWorkspaceWorks('fine');
 
     // Once the agent runs again the workspace recovers without anyone restarting anything.
-    process.kill(pid, 'SIGCONT');
-    await waitFor('the workspace to answer again', async () => {
-      const res = await server.api('/api/workspaces/stuck/files/hello.txt');
-      return res.status === 200 ? true : undefined;
-    });
+    await resumeAndRecover(pid);
   });
 
   it('answers 503 for an agent that accepts the connection but never completes the SSH handshake', async () => {
@@ -118,10 +122,6 @@ describe('a workspace whose agent stops answering', () => {
     while (Date.now() - frozenSince < 25_000) await expectUnavailable('stuck');
     expect((await server.api('/healthz')).status).toBe(200);
     await expectWorkspaceWorks('fine');
-    process.kill(pid, 'SIGCONT');
-    await waitFor('the workspace to answer again', async () => {
-      const res = await server.api('/api/workspaces/stuck/files/hello.txt');
-      return res.status === 200 ? true : undefined;
-    });
+    await resumeAndRecover(pid);
   });
 });
