@@ -10,7 +10,9 @@ const root = dirname(fileURLToPath(import.meta.url));
 /** Folders under server/ that are not feature folders; every other folder is one. */
 const NON_FEATURE = new Set(['common', 'config', 'http', 'cli']);
 /** Composition roots: the only files that wire concrete drivers and agent features. */
-const COMPOSITION_ROOTS = new Set(['server/main.ts', 'server/agent/main.ts']);
+const COMPOSITION_ROOTS = new Set(['server/main.ts', 'server/agent-main.ts', 'server/agent/main.ts']);
+/** Halves of a feature folder, one per process (DESIGN.md: `{ protocol at top; agent/ ; server/ }`). */
+const HALVES = new Set(['agent', 'server']);
 
 /** `server/<folder>/...` → folder; a file directly in server/ (main.ts, serve.ts) has none. */
 function folderOf(path) {
@@ -22,6 +24,24 @@ function folderOf(path) {
 function driverOf(path) {
   const parts = path.split('/');
   return parts[0] === 'server' && parts[1] === 'workspace' && parts.length >= 4 ? parts[2] : undefined;
+}
+
+/**
+ * Which process a file's code is for: `server/<feature>/agent/...` and server/agent/ run in the
+ * workspace agent, `server/<feature>/server/...` in the control server; anything else is shared
+ * (or its process is decided by who loads it).
+ */
+function halfOf(path) {
+  const parts = path.split('/');
+  if (parts[0] !== 'server') return undefined;
+  if (path === 'server/agent-main.ts' || parts[1] === 'agent') return 'agent';
+  if (path === 'server/main.ts' || path === 'server/serve.ts' || parts[1] === 'http' || parts[1] === 'workspace') return 'server';
+  return parts.length >= 4 && HALVES.has(parts[2]) ? parts[2] : undefined;
+}
+
+/** The public files of a folder: its index.ts, and the index.ts of each process half. */
+function isPublicFile(path, folder) {
+  return path === `server/${folder}/index.ts` || [...HALVES].some((half) => path === `server/${folder}/${half}/index.ts`);
 }
 
 /**
@@ -45,9 +65,20 @@ function layeringProblems(from, to) {
   } else if (fromFolder && toFolder && fromFolder !== toFolder) {
     if (!NON_FEATURE.has(fromFolder) && (toFolder === 'http' || toFolder === 'cli')) {
       problems.push('Feature folders never import server/http or server/cli: those import features, not the other way round.');
-    } else if (to !== `server/${toFolder}/index.ts`) {
-      problems.push(`server/${toFolder} is reached only through its public file server/${toFolder}/index.ts.`);
+    } else if (!isPublicFile(to, toFolder)) {
+      problems.push(`server/${toFolder} is reached only through its public file server/${toFolder}/index.ts (or the index.ts of its agent/ or server/ half).`);
     }
+  }
+  // A unit test may build both ends of a conversation; the rule is about what a process loads.
+  const isTest = from.endsWith('.test.ts');
+  const fromHalf = halfOf(from);
+  const toHalf = halfOf(to);
+  if (isTest) {
+    // nothing more to check
+  } else if (toHalf && fromHalf && toHalf !== fromHalf) {
+    problems.push(`${from} runs in the ${fromHalf === 'agent' ? 'workspace agent' : 'control server'} and may not load code of the ${toHalf === 'agent' ? 'workspace agent' : 'control server'} (${to}).`);
+  } else if (toHalf && !fromHalf && folderOf(from) === folderOf(to)) {
+    problems.push(`The shared top of server/${folderOf(from)} (protocol, types) may not import its own ${toHalf}/ half.`);
   }
   const driver = driverOf(to);
   if (driver && !COMPOSITION_ROOTS.has(from) && driverOf(from) !== driver) {

@@ -100,4 +100,26 @@ describe('lint: layering from DESIGN.md', () => {
     const otherFolder = await lint('web/src/lib/types.ts', "import type { ServerConfig } from '../../../server/config/index.ts';\nexport type C = ServerConfig;\n");
     expect(layering(otherFolder).map((p) => p.message)).toEqual([expect.stringMatching(/only types from server\/common/)]);
   });
+  it("keeps each process to its own half: an agent half never loads the server's, nor the server the agent's", async () => {
+    const agentToServer = await lint('server/terminal/agent/hub.ts', "import { createShares } from '../server/shares.ts';\nexport const s = createShares;\n");
+    expect(layering(agentToServer).map((p) => p.message)).toEqual([expect.stringMatching(/runs in the workspace agent and may not load code of the control server/)]);
+
+    const httpToAgent = await lint('server/http/routes/terminals.ts', "import { createTerminalFeature } from '../../terminal/agent/index.ts';\nexport const f = createTerminalFeature;\n");
+    expect(layering(httpToAgent).map((p) => p.message)).toEqual([expect.stringMatching(/runs in the control server and may not load code of the workspace agent/)]);
+
+    const sharedTop = await lint('server/sync/envelope.ts', "import { relay } from './server/doc-relay.ts';\nexport const r = relay;\n");
+    expect(layering(sharedTop).map((p) => p.message)).toEqual([expect.stringMatching(/shared top of server\/sync .* may not import its own server\/ half/)]);
+
+    const halves = await lint(
+      'server/deploy/server/runs.ts',
+      "import { TERMINAL_SUBSYSTEM } from '../../terminal/index.ts';\nimport type { TerminalService } from '../../terminal/server/index.ts';\nexport const t = TERMINAL_SUBSYSTEM;\nexport type T = TerminalService;\n",
+    );
+    expect(halves).toEqual([]);
+
+    const internals = await lint('server/deploy/server/runs.ts', "import { hub } from '../../terminal/server/hub.ts';\nexport const h = hub;\n");
+    expect(layering(internals).map((p) => p.message)).toEqual([expect.stringMatching(/reached only through its public file/)]);
+
+    const agentRoot = await lint('server/agent-main.ts', "import { createTerminalFeature } from './terminal/agent/index.ts';\nexport const f = createTerminalFeature;\n");
+    expect(layering(agentRoot)).toEqual([]);
+  });
 });
