@@ -48,6 +48,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     dataDir: config.dataDir,
     runDir,
     sandbox: config.sandbox,
+    sandboxUser: config.sandboxUser,
     codeRoot,
     agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
     restartDelayMs: config.limits.agentRestartDelayMs,

@@ -1,11 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+import { createSeededWorkspace, createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+import { createTerminal, TerminalClient } from './support/terminal-client.ts';
 
 /** Processes whose command line mentions `needle` (the sandbox's bwrap and everything inside it). */
 function processesMentioning(needle: string): number[] {
@@ -88,6 +89,46 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
   it('cannot see or reach other workspaces\' agents', async () => {
     const res = await run('boxed', `ls -a ${join(tmpdir())}/wharf-* ${join(server.dataDir, 'run')} 2>&1; ls /proc/*/root/ >/dev/null 2>&1; true`);
     expect(res.stdout).not.toMatch(/neighbour/);
+  });
+
+  it('runs workspace processes as an unprivileged user, so an escape is not root on the host', async () => {
+    const res = await run('boxed', 'id -u; id -g; grep -E "^(CapPrm|CapBnd|NoNewPrivs)" /proc/self/status');
+    const [uid, gid, ...status] = res.stdout.trim().split('\n');
+    expect(Number(uid)).not.toBe(0);
+    // As root the server hands the sandbox to "nobody" (--sandbox-user); otherwise it runs as the server's own user.
+    const expected = process.getuid?.() === 0 ? 65534 : process.getuid?.();
+    expect(Number(uid)).toBe(expected);
+    expect(Number(gid)).not.toBe(0);
+    expect(status.join('\n')).toMatch(/CapPrm:\s+0+\n/);
+    expect(status.join('\n')).toMatch(/NoNewPrivs:\s+1/);
+    if (process.getuid?.() === 0) expect(status.join('\n')).toMatch(/CapBnd:\s+0+\n/);
+    // The processes really are that user on the host, not root mapped to another name.
+    const owner = await run('boxed', 'echo probe > /workspace/owner-probe.txt');
+    expect(owner.code).toBe(0);
+    expect(statSync(join(server.dataDir, 'workspaces', 'boxed', 'files', 'owner-probe.txt')).uid).toBe(expected);
+  });
+
+  it('lets the files API edit what a terminal made, and a terminal edit what the files API and a seed made', async () => {
+    const files = (path: string) => `/api/workspaces/boxed/files/${path}`;
+    const term = await createTerminal(server, 'boxed');
+    const client = await TerminalClient.open(server, 'boxed', term.id);
+    client.type('echo from-terminal > made-in-terminal.txt && echo WROTE\r');
+    await client.waitForText('WROTE');
+    const put = await server.api(files('made-in-terminal.txt'), { method: 'PUT', body: 'edited through the API\n' });
+    expect(put.status).toBeLessThan(300);
+    const put2 = await server.api(files('made-by-api.txt'), { method: 'PUT', body: 'from the API\n' });
+    expect(put2.status).toBeLessThan(300);
+    client.type('echo appended >> made-by-api.txt && cat made-in-terminal.txt made-by-api.txt && echo DONE\r');
+    await client.waitForText('DONE');
+    expect(client.screenText()).toMatch(/edited through the API[\s\S]*from the API[\s\S]*appended/);
+    client.close();
+
+    // A seed is copied by the server (as root): the first start gives the copy to the sandbox's user.
+    await createSeededWorkspace(server, 'seeded', { 'notes.txt': 'seeded\n', 'src/app.js': 'x\n' });
+    const edit = await run('seeded', 'echo more >> notes.txt && mkdir -p src/new && echo y > src/app.js && cat notes.txt');
+    expect(edit).toMatchObject({ code: 0, stdout: 'seeded\nmore\n' });
+    expect((await server.api('/api/workspaces/seeded/files/src/app.js', { method: 'PUT', body: 'z\n' })).status).toBeLessThan(300);
+    await server.api('/api/workspaces/seeded', { method: 'DELETE' });
   });
 
   it('runs in its own pid namespace without privileges', async () => {

@@ -11,6 +11,15 @@ describe('server config', () => {
     expect(config.limits).toMatchObject({ terminalClientsPerLink: 20, terminalClientsPerTerminal: 50, terminalClientsPerAdmin: 200, sshLoginGraceMs: 30_000, sshMaxStartups: 100 });
   });
 
+  it('runs sandboxed workspaces as nobody by default, as a given numeric uid[:gid], and refuses names', () => {
+    expect(loadServerConfig({ argv: [], env: {} }).sandboxUser).toEqual({ uid: 65534, gid: 65534 });
+    expect(loadServerConfig({ argv: ['--sandbox-user', '1000:1001'], env: {} }).sandboxUser).toEqual({ uid: 1000, gid: 1001 });
+    expect(loadServerConfig({ argv: [], env: { WHARF_SANDBOX_USER: '2000' } }).sandboxUser).toEqual({ uid: 2000, gid: 2000 });
+    for (const bad of ['nobody', '1.5', '1000:', '1:2:3', '99999999999']) {
+      expect(() => loadServerConfig({ argv: ['--sandbox-user', bad], env: {} }), bad).toThrow(/--sandbox-user must be a numeric uid or uid:gid/);
+    }
+  });
+
   it('lets flags win over environment', () => {
     const config = loadServerConfig({
       argv: ['--port', '9000', '--admin-var', 'OKTETO_FORCE_REMOTE=true'],

@@ -11,6 +11,11 @@ export type ServerConfig = {
   /** Admin token given by flag or environment; when absent one is generated and kept in dataDir. */
   token: string | undefined;
   sandbox: SandboxMode;
+  /**
+   * uid:gid that sandboxed workspace processes run as when the server runs as root
+   * (`--sandbox-user`, `WHARF_SANDBOX_USER`; default 65534:65534, "nobody"; 0 keeps root).
+   */
+  sandboxUser: { uid: number; gid: number };
   logLevel: string;
   /** Docker Engine API endpoint for remote deploys: `unix:///path.sock` or `tcp://host:port`. */
   builder: string | undefined;
@@ -158,6 +163,15 @@ function parseCount(raw: string, flag: string): number {
   return count;
 }
 
+/** `uid` or `uid:gid` (numbers only: names would depend on the host's /etc/passwd). */
+export function parseSandboxUser(raw: string): { uid: number; gid: number } {
+  const match = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(raw.trim());
+  const uid = match ? Number(match[1]) : NaN;
+  const gid = match ? Number(match[2] ?? match[1]) : NaN;
+  if (!match || uid > 0xfffffffe || gid > 0xfffffffe) throw new Error(`--sandbox-user must be a numeric uid or uid:gid, e.g. 65534:65534 (got "${raw}")`);
+  return { uid, gid };
+}
+
 function parsePort(raw: string): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
@@ -173,6 +187,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'data-dir': { type: 'string' },
       token: { type: 'string' },
       sandbox: { type: 'string' },
+      'sandbox-user': { type: 'string' },
       'log-level': { type: 'string' },
       builder: { type: 'string' },
       'admin-var': { type: 'string', multiple: true },
@@ -210,6 +225,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     dataDir: resolve(values['data-dir'] ?? env.WHARF_DATA_DIR ?? join(dataHome, 'wharf')),
     token: values.token ?? (env.WHARF_TOKEN || undefined),
     sandbox,
+    sandboxUser: parseSandboxUser(values['sandbox-user'] ?? env.WHARF_SANDBOX_USER ?? '65534:65534'),
     logLevel: values['log-level'] ?? env.WHARF_LOG_LEVEL ?? 'info',
     builder: values.builder ?? (env.WHARF_BUILDER || undefined),
     adminVariables: {

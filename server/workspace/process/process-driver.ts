@@ -1,18 +1,34 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { preparePrivateDir } from './run-dir.ts';
-import { chmod, cp, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { isProcessAlive, WharfError } from '../../common/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
-import { buildBwrapArgs, findBwrap, findPrivateEntries, findSandboxPids, SANDBOX_HOME, SANDBOX_WORKSPACE } from './sandbox.ts';
+import {
+  buildBwrapArgs,
+  chownTree,
+  dropPrivilegesPrefix,
+  findBwrap,
+  findPrivateEntries,
+  findSandboxPids,
+  findSetpriv,
+  SANDBOX_HOME,
+  SANDBOX_WORKSPACE,
+  type SandboxUser,
+} from './sandbox.ts';
 
 export type ProcessDriverOptions = {
   dataDir: string;
   /** Short directory for agent sockets (unix socket paths are limited to ~107 bytes). */
   runDir: string;
   sandbox: 'auto' | 'bwrap' | 'none';
+  /**
+   * Who workspace processes run as inside the sandbox when the server runs as root (uid 0 keeps
+   * root, and the server's own uid is used whenever it is not root).
+   */
+  sandboxUser?: SandboxUser;
   /** Read-only code the agent runs from (bound into the sandbox). */
   codeRoot: string;
   /** argv that starts the agent entry; agent flags are appended. */
@@ -26,7 +42,11 @@ export type ProcessDriverOptions = {
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
-type StoredMeta = Omit<WorkspaceRecord, 'status'> & { agentPid?: number };
+type StoredMeta = Omit<WorkspaceRecord, 'status'> & {
+  agentPid?: number;
+  /** `uid:gid` the workspace's files and home were last given to (see chownTree). */
+  filesOwner?: string;
+};
 
 type Supervised = {
   child?: ChildProcess;
@@ -139,7 +159,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     const s = supervised.get(meta.id);
     const alive = s ? isProcessAlive(s.child?.pid ?? s.pid) : false;
     const status = meta.desired === 'stopped' ? (alive ? 'running' : 'stopped') : alive ? 'running' : s ? 'starting' : 'stopped';
-    const { agentPid: _pid, ...rest } = meta;
+    const { agentPid: _pid, filesOwner: _owner, ...rest } = meta;
     return { ...rest, status };
   }
 
@@ -192,6 +212,16 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await rm(p.socket, { force: true });
     const sandboxed = useSandbox();
+    const privileged = process.getuid?.() === 0;
+    const user = sandboxed && privileged && options.sandboxUser && options.sandboxUser.uid !== 0 ? options.sandboxUser : undefined;
+    let setpriv: string | undefined;
+    if (user) {
+      setpriv = findSetpriv();
+      if (!setpriv) {
+        throw new WharfError('unavailable', `setpriv (util-linux) is needed to run workspace processes as uid ${user.uid}; install util-linux, or set --sandbox-user 0 to keep them root`);
+      }
+      await handOver(id, user);
+    }
     const agentArgs = [
       '--socket', p.socket,
       '--root', sandboxed ? SANDBOX_WORKSPACE : p.files,
@@ -205,9 +235,10 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
           bwrap as string,
           ...buildBwrapArgs(
             { files: p.files, home: p.home, agentDir: p.agentDir, socketDir: p.socketDir, codeRoot: options.codeRoot, nodePath: options.agentCommand[0], dataDir: options.dataDir },
-            { privileged: process.getuid?.() === 0, privateEntries: (privateEtc ??= findPrivateEntries('/etc')) },
+            { privileged, privateEntries: (privateEtc ??= findPrivateEntries('/etc')), user },
           ),
           '--',
+          ...(user && setpriv ? dropPrivilegesPrefix(setpriv, user) : []),
           ...options.agentCommand,
           ...agentArgs,
         ]
@@ -237,6 +268,23 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     s.ready = waitForSocket(id, s);
     await s.ready;
     if (sandboxed && child.pid) s.sandboxInit = findSandboxPids(child.pid).init;
+  }
+
+  /**
+   * What the unprivileged agent must own: its key files (read-only inside, still 0600), its
+   * socket folder (it creates the socket), and the workspace's files and home — walked once per
+   * owner, since after that everything in them is made by the agent itself.
+   */
+  async function handOver(id: string, user: SandboxUser): Promise<void> {
+    const p = paths(id);
+    for (const file of [p.agentDir, p.hostKey, p.authorizedKeys]) await chown(file, user.uid, user.gid);
+    await chown(p.socketDir, user.uid, user.gid);
+    const owner = `${user.uid}:${user.gid}`;
+    const meta = await readMeta(id);
+    if (meta?.filesOwner === owner) return;
+    const changed = (await chownTree(p.files, user)) + (await chownTree(p.home, user));
+    await withMeta(id, (current) => writeMeta({ ...current, filesOwner: owner }));
+    options.log('workspace.owner', { workspace: id, owner, changed });
   }
 
   function scheduleRestart(id: string, s: Supervised): void {
