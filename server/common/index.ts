@@ -12,3 +12,5 @@ export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';
 export { containsTerminalQuery, createQueryFilter } from './terminal-queries.ts';
 export { createAckWindow } from './ack-window.ts';
 export type { AckWindow } from './ack-window.ts';
+export { generateKeyPair, parseSshKey, formatPublicKey } from './ssh-keys.ts';
+export type { KeyPair } from './ssh-keys.ts';

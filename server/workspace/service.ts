@@ -1,10 +1,9 @@
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { WharfError, type Workspace } from '../common/index.ts';
+import { generateKeyPair, WharfError, type KeyPair, type Workspace } from '../common/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
-import { generateKeyPair, type KeyPair } from './keys.ts';
 
 export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
