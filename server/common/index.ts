@@ -1,5 +1,7 @@
 export { WharfError, isWharfError, toWharfError } from './errors.ts';
 export type { ErrorCode } from './errors.ts';
+export { mapAgentFailure } from './agent-failure.ts';
+export type { AgentFailure } from './agent-failure.ts';
 export { ok, fail } from './result.ts';
 export type { Result } from './result.ts';
 export { encodeFrame, createFrameDecoder, FRAME_HEADER_BYTES } from './frame.ts';
