@@ -121,7 +121,10 @@ throw-away ed25519 key that is registered for this session only.`,
       ttlSeconds: ctx.config.limits.sessionKeyTtlSeconds,
     });
     if (!socket.ok) return ctx.fail(socket.error);
-    const client = await connectSsh(socket.value, workspace.value, key.privateKey, ctx.config.limits.sshReadyTimeoutMs);
+    const client = await connectSsh(socket.value, workspace.value, key.privateKey, {
+      readyTimeoutMs: ctx.config.limits.sshReadyTimeoutMs,
+      keepaliveIntervalMs: ctx.config.limits.sshKeepaliveIntervalMs,
+    });
     if (!client.ok) return ctx.fail(client.error);
 
     const pty = wantPty ? { rows: ctx.io.stdout.rows ?? 24, cols: ctx.io.stdout.columns ?? 80, term: ctx.config.term } : undefined;

@@ -44,7 +44,7 @@ export function connectSsh(
   socket: WebSocket,
   workspace: Workspace,
   privateKey: string,
-  readyTimeoutMs: number,
+  timing: { readyTimeoutMs: number; keepaliveIntervalMs: number },
 ): Promise<Result<ssh2.Client, CliFailure>> {
   const expected = parseSshKey(workspace.hostKey);
   if (!expected.ok) {
@@ -75,8 +75,8 @@ export function connectSsh(
       sock: stream,
       username: 'wharf',
       privateKey,
-      readyTimeout: readyTimeoutMs,
-      keepaliveInterval: 15_000,
+      readyTimeout: timing.readyTimeoutMs,
+      keepaliveInterval: timing.keepaliveIntervalMs,
       hostVerifier: (key: Buffer) => {
         hostKeyMismatch = !key.equals(expectedKey);
         return !hostKeyMismatch;

@@ -29,6 +29,8 @@ export type CliConfig = {
     proxyKeyTtlSeconds: number;
     /** Time allowed for the SSH handshake with the workspace agent through the tunnel. */
     sshReadyTimeoutMs: number;
+    /** SSH keepalives through the tunnel: they notice a dead connection, and keep proxies from closing an idle one. */
+    sshKeepaliveIntervalMs: number;
   };
 };
 
@@ -51,6 +53,7 @@ export function loadCliConfig(ctx: ProcessContext): CliConfig {
       sessionKeyTtlSeconds: 300,
       proxyKeyTtlSeconds: 300,
       sshReadyTimeoutMs: 20_000,
+      sshKeepaliveIntervalMs: 15_000,
     },
   };
 }
