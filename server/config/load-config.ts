@@ -118,7 +118,7 @@ function parseVariables(list: string[], source: string): Record<string, string> 
 }
 
 /** `90s`, `15m`, `1h`, `7d`, `500ms`; a bare number is seconds. */
-function parseDuration(raw: string, flag: string): number {
+export function parseDuration(raw: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match?.[2] ?? 's'] ?? 1000;
   const ms = match ? Math.round(Number(match[1]) * unit) : NaN;
