@@ -53,6 +53,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
     restartDelayMs: config.limits.agentRestartDelayMs,
     stopGraceMs: config.limits.agentStopGraceMs,
+    startTimeoutMs: config.limits.agentStartTimeoutMs,
     extraAgentArgs: [
       '--terminal-grace-ms', String(config.limits.terminalGraceMs),
       '--login-grace-ms', String(config.limits.sshLoginGraceMs),
@@ -60,6 +61,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
       '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
       '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
+      '--max-key-ttl-ms', String(config.limits.sessionKeyMaxTtlMs),
     ],
     agentEnv: config.agentEnvironment,
     log: (event, fields) => logger.info({ event, ...fields }),
@@ -73,9 +75,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     limits: {
       clientQueueBytes: config.limits.terminalClientQueueBytes,
       maxFrameBytes: config.limits.maxWebSocketMessageBytes,
-      requestTimeoutMs: 15_000,
-      maxShareTtlMs: 7 * 24 * 3600 * 1000,
-      maxSharesPerWorkspace: 500,
+      // A terminal request is one answer from the agent, bounded like every other (`--agent-timeout`).
+      requestTimeoutMs: config.limits.agentTimeoutMs,
+      maxShareTtlMs: config.limits.terminalShareMaxTtlMs,
+      maxSharesPerWorkspace: config.limits.terminalSharesPerWorkspace,
       shareRecheckMs: config.limits.terminalShareRecheckMs,
     },
     log: (event, fields) => logger.warn({ event, ...fields }),
@@ -95,8 +98,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       storedLogBytes: config.limits.deployStoredLogBytes,
       liveLogBytes: config.limits.deployLiveLogBytes,
       secretTtlMs: config.limits.deploySecretTtlMs,
-      builderProbeTimeoutMs: 10_000,
-      finishedRetentionMs: 60_000,
+      builderProbeTimeoutMs: config.limits.builderTimeoutMs,
+      finishedRetentionMs: config.limits.deployFinishedRetentionMs,
     },
     log: (event, fields) => logger.info({ event, ...fields }),
   });
@@ -126,6 +129,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     site,
     webDir: join(codeRoot, 'web', 'dist'),
     sessionTtlMs: config.limits.sessionTtlMs,
+    sessionKeyTtlMs: { default: config.limits.sessionKeyDefaultTtlMs, max: config.limits.sessionKeyMaxTtlMs },
     maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
     maxUploadBytes: config.limits.maxUploadBytes,
     maxBufferedReadBytes: config.limits.maxBufferedReadBytes,
@@ -157,7 +161,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tokenGenerated: secrets.generated,
     close(options = {}) {
       closing ??= (async () => {
-        await deploys.shutdown(5000);
+        await deploys.shutdown(config.limits.deployShutdownGraceMs);
         ws.close();
         terminals.shutdown();
         server.closeAllConnections?.();

@@ -25,17 +25,21 @@ export type ControlRequest =
 
 export type ControlResponse = { id: number; ok: boolean; error?: string; [key: string]: unknown };
 
-const MAX_CONTROL_FRAME = 64 * 1024;
-const MAX_KEY_TTL_MS = 7 * 24 * 3600 * 1000;
+export type ControlOptions = {
+  /** Largest request frame. */
+  maxFrameBytes: number;
+  /** A session key asked for longer is granted this long (the server refuses longer asks itself). */
+  maxKeyTtlMs: number;
+};
 
-export function createControlSubsystem(keys: KeyStore): SubsystemHandler {
+export function createControlSubsystem(keys: KeyStore, options: ControlOptions): SubsystemHandler {
   return (stream: Duplex, context) => {
     if (context.grant.role !== 'admin') {
       stream.end(encodeFrame(Buffer.from(JSON.stringify({ id: 0, ok: false, error: 'forbidden' }))));
       return;
     }
     const reply = (response: ControlResponse) => stream.write(encodeFrame(Buffer.from(JSON.stringify(response))));
-    const decoder = createFrameDecoder(MAX_CONTROL_FRAME, {
+    const decoder = createFrameDecoder(options.maxFrameBytes, {
       onError: (e) => {
         reply({ id: 0, ok: false, error: e.message });
         stream.end();
@@ -51,7 +55,7 @@ export function createControlSubsystem(keys: KeyStore): SubsystemHandler {
           case 'ping':
             return reply({ id: request.id, ok: true });
           case 'add-key': {
-            const ttl = Math.min(Math.max(1000, Number(request.ttlMs) || 0), MAX_KEY_TTL_MS);
+            const ttl = Math.min(Math.max(1000, Number(request.ttlMs) || 0), options.maxKeyTtlMs);
             const result = keys.add(String(request.publicKey), {
               role: 'session',
               label: String(request.label),

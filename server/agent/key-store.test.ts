@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateKeyPair } from '../workspace/index.ts';
+import { generateKeyPair } from '../common/index.ts';
 import { createKeyStore } from './key-store.ts';
 
 const session = { role: 'session' as const, label: 'laptop', forward: [], reverse: [] };

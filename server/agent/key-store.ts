@@ -1,9 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-
-const { utils } = ssh2;
+import { parseSshKey } from '../common/index.ts';
 
 /** What a key may do. The server's own key is `admin`; helper sessions get narrower grants. */
 export type KeyGrant = {
@@ -33,14 +31,6 @@ export function toKeyId(given: string): string {
 
 export type KeyStore = ReturnType<typeof createKeyStore>;
 
-function parsePublicKey(text: string) {
-  const parsed = utils.parseKey(text.trim());
-  if (parsed instanceof Error) return { ok: false as const, error: parsed.message };
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key) return { ok: false as const, error: 'no key found' };
-  return { ok: true as const, key };
-}
-
 /**
  * Authorized keys of one workspace: the permanent keys from the authorized_keys file written by
  * the server, plus short-lived session keys registered at run time (kept in memory only, so a
@@ -53,11 +43,11 @@ export function createKeyStore(now: () => number = Date.now) {
   const revoked = new WeakSet<KeyGrant>();
 
   function add(publicKey: string, grant: KeyGrant): { ok: true; id: string } | { ok: false; error: string } {
-    const parsed = parsePublicKey(publicKey);
+    const parsed = parseSshKey(publicKey);
     if (!parsed.ok) return parsed;
-    const publicSSH = parsed.key.getPublicSSH();
+    const publicSSH = parsed.value.getPublicSSH();
     const id = fingerprintOf(publicSSH);
-    entries.push({ key: parsed.key, publicSSH, grant, id });
+    entries.push({ key: parsed.value, publicSSH, grant, id });
     return { ok: true, id };
   }
 

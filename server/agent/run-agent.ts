@@ -24,7 +24,7 @@ export async function runAgent(config: AgentConfig, features: AgentFeature[]): P
   const keys = createKeyStore();
   await keys.loadAuthorizedKeysFile(config.authorizedKeysFile);
   const hostKey = await readFile(config.hostKeyFile, 'utf8');
-  const subsystems: Record<string, SubsystemHandler> = { 'wharf-control': createControlSubsystem(keys) };
+  const subsystems: Record<string, SubsystemHandler> = { 'wharf-control': createControlSubsystem(keys, { maxFrameBytes: config.limits.maxControlFrameBytes, maxKeyTtlMs: config.limits.maxSessionKeyTtlMs }) };
   for (const f of features) Object.assign(subsystems, f.subsystems ?? {});
 
   const agent = createAgentServer({

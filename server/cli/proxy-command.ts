@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { createWebSocketStream } from 'ws';
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, formatPublicKey, ok, parseSshKey, type Result } from '../common/index.ts';
 import type { CliCommand, CliFailure } from './types.ts';
 import { describeClose, findWorkspace, openWorkspaceTunnel } from './workspace-tunnel.ts';
 
@@ -31,13 +30,12 @@ export async function loadPublicKey(identity: string | undefined, sshDir: string
       return fail({ code: 'local', message: `cannot read ${file}: ${(err as Error).message}` });
     }
     if (text === undefined) continue;
-    const parsed = ssh2.utils.parseKey(text.trim());
-    if (parsed instanceof Error) {
+    const parsed = parseSshKey(text);
+    if (!parsed.ok) {
       if (identity && file === identity && !file.endsWith('.pub')) continue; // maybe an encrypted private key: try `.pub`
-      return fail({ code: 'local', message: `${file} is not an SSH key: ${parsed.message}` });
+      return fail({ code: 'local', message: `${file} is not an SSH key: ${parsed.error}` });
     }
-    const key = Array.isArray(parsed) ? parsed[0] : parsed;
-    return ok({ file, publicKey: `${key.type} ${key.getPublicSSH().toString('base64')} wharf-proxy` });
+    return ok({ file, publicKey: formatPublicKey(parsed.value, 'wharf-proxy') });
   }
   return fail({
     code: 'local',

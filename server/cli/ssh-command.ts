@@ -1,7 +1,8 @@
 import { constants as osConstants } from 'node:os';
 import type ssh2 from 'ssh2';
+import { generateKeyPair } from '../common/index.ts';
 import type { CliCommand, CliContext } from './types.ts';
-import { connectSsh, findWorkspace, generateSessionKey, openWorkspaceTunnel } from './workspace-tunnel.ts';
+import { connectSsh, findWorkspace, openWorkspaceTunnel } from './workspace-tunnel.ts';
 
 /** Exit code like OpenSSH's: the remote status, 128+n for a signal, 255 when none came back. */
 function exitCodeOf(code: number | null | undefined, signal: string | null | undefined): number {
@@ -113,14 +114,17 @@ throw-away ed25519 key that is registered for this session only.`,
     if (!api.ok) return ctx.fail(api.error);
     const workspace = await findWorkspace(api.value, workspaceId);
     if (!workspace.ok) return ctx.fail(workspace.error);
-    const key = generateSessionKey('wharf-ssh');
+    const key = generateKeyPair('wharf-ssh');
     const socket = await openWorkspaceTunnel(api.value, workspace.value, {
       publicKey: key.publicKey,
       label: 'wharf-ssh',
       ttlSeconds: ctx.config.limits.sessionKeyTtlSeconds,
     });
     if (!socket.ok) return ctx.fail(socket.error);
-    const client = await connectSsh(socket.value, workspace.value, key.privateKey, ctx.config.limits.sshReadyTimeoutMs);
+    const client = await connectSsh(socket.value, workspace.value, key.privateKey, {
+      readyTimeoutMs: ctx.config.limits.sshReadyTimeoutMs,
+      keepaliveIntervalMs: ctx.config.limits.sshKeepaliveIntervalMs,
+    });
     if (!client.ok) return ctx.fail(client.error);
 
     const pty = wantPty ? { rows: ctx.io.stdout.rows ?? 24, cols: ctx.io.stdout.columns ?? 80, term: ctx.config.term } : undefined;

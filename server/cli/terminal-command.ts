@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import type WebSocket from 'ws';
-import { createQueryFilter } from '../common/index.ts';
+import { CLOSE_CODES, createQueryFilter } from '../common/index.ts';
 import type { TerminalInfo } from '../terminal/index.ts';
 import type { CliCommand, CliContext } from './types.ts';
 
@@ -136,7 +136,7 @@ attached again later. When its program exits, so does this command, with its exi
         stderr.write(`\nwharf: detached; terminal ${id} keeps running ("wharf terminal attach ${workspace} ${id}" to come back)\n`);
         return 0;
       default:
-        if (outcome.code === 4404) return ctx.fail({ code: 'not_found', message: outcome.reason || `no terminal "${id}" in workspace "${workspace}"` });
+        if (outcome.code === CLOSE_CODES.notFound) return ctx.fail({ code: 'not_found', message: outcome.reason || `no terminal "${id}" in workspace "${workspace}"` });
         return ctx.fail({ code: 'server', message: `the connection to the terminal closed (${outcome.code}${outcome.reason ? `: ${outcome.reason}` : ''})` });
     }
   },

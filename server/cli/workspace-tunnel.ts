@@ -1,20 +1,7 @@
 import ssh2 from 'ssh2';
 import WebSocket, { createWebSocketStream } from 'ws';
-import { fail, ok, type Result, type Workspace } from '../common/index.ts';
+import { fail, ok, parseSshKey, type Result, type Workspace } from '../common/index.ts';
 import type { ApiClient, CliFailure } from './types.ts';
-
-export type KeyPair = { privateKey: string; publicKey: string };
-
-export function generateSessionKey(comment: string): KeyPair {
-  // ssh2 1.17 drops a leading zero byte of the public key (about 1 key in 256), producing a
-  // key that cannot be parsed (mscdex/ssh2#1513): draw again until it parses.
-  for (;;) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-    if (!(ssh2.utils.parseKey(pair.public) instanceof Error) && !(ssh2.utils.parseKey(pair.private) instanceof Error)) {
-      return { privateKey: pair.private, publicKey: pair.public };
-    }
-  }
-}
 
 const workspacePath = (id: string) => `/api/workspaces/${encodeURIComponent(id)}`;
 
@@ -57,13 +44,13 @@ export function connectSsh(
   socket: WebSocket,
   workspace: Workspace,
   privateKey: string,
-  readyTimeoutMs: number,
+  timing: { readyTimeoutMs: number; keepaliveIntervalMs: number },
 ): Promise<Result<ssh2.Client, CliFailure>> {
-  const expected = ssh2.utils.parseKey(workspace.hostKey);
-  if (expected instanceof Error) {
-    return Promise.resolve(fail({ code: 'server', message: `the server reported a host key for "${workspace.id}" that cannot be parsed: ${expected.message}` }));
+  const expected = parseSshKey(workspace.hostKey);
+  if (!expected.ok) {
+    return Promise.resolve(fail({ code: 'server', message: `the server reported a host key for "${workspace.id}" that cannot be parsed: ${expected.error}` }));
   }
-  const expectedKey = (Array.isArray(expected) ? expected[0] : expected).getPublicSSH();
+  const expectedKey = expected.value.getPublicSSH();
   const client = new ssh2.Client();
   const stream = createWebSocketStream(socket);
   // The websocket stream reports its own errors through the SSH client.
@@ -88,8 +75,8 @@ export function connectSsh(
       sock: stream,
       username: 'wharf',
       privateKey,
-      readyTimeout: readyTimeoutMs,
-      keepaliveInterval: 15_000,
+      readyTimeout: timing.readyTimeoutMs,
+      keepaliveInterval: timing.keepaliveIntervalMs,
       hostVerifier: (key: Buffer) => {
         hostKeyMismatch = !key.equals(expectedKey);
         return !hostKeyMismatch;

@@ -1,5 +1,7 @@
 export { WharfError, isWharfError, toWharfError } from './errors.ts';
 export type { ErrorCode } from './errors.ts';
+export { mapAgentFailure } from './agent-failure.ts';
+export type { AgentFailure } from './agent-failure.ts';
 export { ok, fail } from './result.ts';
 export type { Result } from './result.ts';
 export { encodeFrame, createFrameDecoder, FRAME_HEADER_BYTES } from './frame.ts';
@@ -12,3 +14,5 @@ export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';
 export { containsTerminalQuery, createQueryFilter } from './terminal-queries.ts';
 export { createAckWindow } from './ack-window.ts';
 export type { AckWindow } from './ack-window.ts';
+export { generateKeyPair, parseSshKey, formatPublicKey } from './ssh-keys.ts';
+export type { KeyPair } from './ssh-keys.ts';

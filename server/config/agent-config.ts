@@ -31,6 +31,10 @@ export type AgentConfig = {
     sshLoginGraceMs: number;
     /** At most this many SSH connections may be unauthenticated at once (`--max-startups`). */
     sshMaxStartups: number;
+    /** Longest life of a session key registered over the control channel (`--max-key-ttl-ms`; the server passes its own cap). */
+    maxSessionKeyTtlMs: number;
+    /** Largest request frame on the control channel. */
+    maxControlFrameBytes: number;
   };
 };
 
@@ -61,6 +65,7 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       'max-doc-bytes': { type: 'string' },
       'login-grace-ms': { type: 'string' },
       'max-startups': { type: 'string' },
+      'max-key-ttl-ms': { type: 'string' },
       'terminal-link-clients': { type: 'string' },
       'terminal-clients': { type: 'string' },
       'terminal-admin-clients': { type: 'string' },
@@ -106,6 +111,8 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       terminalClientsPerAdmin: readPositiveInteger(values['terminal-admin-clients'], 200, '--terminal-admin-clients'),
       sshLoginGraceMs: readPositiveInteger(values['login-grace-ms'], 30_000, '--login-grace-ms'),
       sshMaxStartups: readPositiveInteger(values['max-startups'], 100, '--max-startups'),
+      maxSessionKeyTtlMs: readPositiveInteger(values['max-key-ttl-ms'], 7 * 24 * 3600 * 1000, '--max-key-ttl-ms'),
+      maxControlFrameBytes: 64 * 1024,
     },
   };
 }

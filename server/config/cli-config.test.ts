@@ -16,4 +16,10 @@ describe('CLI config', () => {
       term: 'vt100',
     });
   });
+
+  it('gives API requests 30 s unless WHARF_REQUEST_TIMEOUT says otherwise', () => {
+    expect(loadCliConfig({ argv: [], env: {} }).limits.requestTimeoutMs).toBe(30_000);
+    expect(loadCliConfig({ argv: [], env: { WHARF_REQUEST_TIMEOUT: '2m' } }).limits.requestTimeoutMs).toBe(120_000);
+    expect(() => loadCliConfig({ argv: [], env: { WHARF_REQUEST_TIMEOUT: 'later' } })).toThrow(/WHARF_REQUEST_TIMEOUT: expected a duration/);
+  });
 });

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ProcessContext } from './load-config.ts';
+import { parseDuration, type ProcessContext } from './load-config.ts';
 
 /** What the `wharf` helper needs from its environment, read once at start-up. */
 export type CliConfig = {
@@ -21,7 +21,7 @@ export type CliConfig = {
   /** The helper's environment: local deploy commands inherit it, and it may set OKTETO_FORCE_REMOTE. */
   environment: Record<string, string>;
   limits: {
-    /** A plain API request (not a stream) gives up after this long. */
+    /** A plain API request (not a stream) gives up after this long (`WHARF_REQUEST_TIMEOUT`: a slow link may need more). */
     requestTimeoutMs: number;
     /** Life of the throw-away key `wharf ssh` registers; it only has to outlive authentication. */
     sessionKeyTtlSeconds: number;
@@ -29,6 +29,8 @@ export type CliConfig = {
     proxyKeyTtlSeconds: number;
     /** Time allowed for the SSH handshake with the workspace agent through the tunnel. */
     sshReadyTimeoutMs: number;
+    /** SSH keepalives through the tunnel: they notice a dead connection, and keep proxies from closing an idle one. */
+    sshKeepaliveIntervalMs: number;
   };
 };
 
@@ -47,10 +49,11 @@ export function loadCliConfig(ctx: ProcessContext): CliConfig {
     cwd: process.cwd(),
     environment: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string')),
     limits: {
-      requestTimeoutMs: 30_000,
+      requestTimeoutMs: parseDuration(env.WHARF_REQUEST_TIMEOUT || '30s', 'WHARF_REQUEST_TIMEOUT'),
       sessionKeyTtlSeconds: 300,
       proxyKeyTtlSeconds: 300,
       sshReadyTimeoutMs: 20_000,
+      sshKeepaliveIntervalMs: 15_000,
     },
   };
 }

@@ -20,6 +20,26 @@ describe('server config', () => {
     }
   });
 
+  it('reads every timeout and cap it passes down, with today\'s values as defaults', () => {
+    const defaults = loadServerConfig({ argv: [], env: {} }).limits;
+    expect(defaults).toMatchObject({
+      agentStartTimeoutMs: 15_000,
+      sessionKeyDefaultTtlMs: 3_600_000,
+      sessionKeyMaxTtlMs: 24 * 3_600_000,
+      terminalShareMaxTtlMs: 7 * 24 * 3_600_000,
+      terminalSharesPerWorkspace: 500,
+      builderTimeoutMs: 10_000,
+      deployFinishedRetentionMs: 60_000,
+      deployShutdownGraceMs: 5000,
+    });
+    const set = loadServerConfig({
+      argv: ['--agent-start-timeout', '1m', '--share-max-ttl', '2d'],
+      env: { WHARF_SESSION_KEY_MAX_TTL: '90m', WHARF_BUILDER_TIMEOUT: '30', WHARF_AGENT_START_TIMEOUT: '5s' },
+    }).limits;
+    expect(set).toMatchObject({ agentStartTimeoutMs: 60_000, sessionKeyMaxTtlMs: 90 * 60_000, terminalShareMaxTtlMs: 2 * 24 * 3_600_000, builderTimeoutMs: 30_000 });
+    expect(() => loadServerConfig({ argv: ['--session-key-max-ttl', '1w'], env: {} })).toThrow(/--session-key-max-ttl: expected a duration/);
+  });
+
   it('lets flags win over environment', () => {
     const config = loadServerConfig({
       argv: ['--port', '9000', '--admin-var', 'OKTETO_FORCE_REMOTE=true'],

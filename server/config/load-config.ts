@@ -47,8 +47,14 @@ export type ServerConfig = {
      * channel or answer a request before it calls the agent unresponsive (`--agent-timeout`).
      */
     agentTimeoutMs: number;
+    /** How long a started workspace agent may take to listen before the start fails (`--agent-start-timeout`). */
+    agentStartTimeoutMs: number;
     agentRestartDelayMs: number;
     agentStopGraceMs: number;
+    /** Life of a helper's session key when `POST …/session-keys` names none. */
+    sessionKeyDefaultTtlMs: number;
+    /** Longest life a session key may be registered for (`--session-key-max-ttl`); agents are started with the same cap. */
+    sessionKeyMaxTtlMs: number;
     maxWebSocketMessageBytes: number;
     sessionTtlMs: number;
     /** Largest request body of a file write or tar upload (`--max-upload-bytes`, `WHARF_MAX_UPLOAD_BYTES`). */
@@ -61,6 +67,9 @@ export type ServerConfig = {
     terminalClientQueueBytes: number;
     /** How often live share-link clients are re-checked for revocation. */
     terminalShareRecheckMs: number;
+    /** Longest life of a terminal share link (`--share-max-ttl`), and how many one workspace may hold. */
+    terminalShareMaxTtlMs: number;
+    terminalSharesPerWorkspace: number;
     /**
      * Attached clients, counted by each workspace's agent across every replica: per share link
      * (`--terminal-link-clients`), per terminal (`--terminal-clients`; share-link clients are
@@ -80,6 +89,12 @@ export type ServerConfig = {
     deployLiveLogBytes: number;
     /** Lifetime of a runner's single-use variables token. */
     deploySecretTtlMs: number;
+    /** How long the builder may take to answer a probe or an image removal (`--builder-timeout`). */
+    builderTimeoutMs: number;
+    /** A finished run stays live (its output replayable to late viewers) this long before only its stored log is left. */
+    deployFinishedRetentionMs: number;
+    /** On shutdown, running deploys are aborted and awaited at most this long. */
+    deployShutdownGraceMs: number;
     /** Largest body of a JSON request (the login included); beyond it the answer is 413. */
     maxJsonBodyBytes: number;
     /** Failed logins allowed per client address within the window before 429. */
@@ -107,12 +122,12 @@ function parseVariables(list: string[], source: string): Record<string, string> 
   return out;
 }
 
-/** `90s`, `15m`, `1h`, `500ms`; a bare number is seconds. */
-function parseDuration(raw: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match?.[2] ?? 's'] ?? 1000;
+/** `90s`, `15m`, `1h`, `7d`, `500ms`; a bare number is seconds. */
+export function parseDuration(raw: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(raw.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match?.[2] ?? 's'] ?? 1000;
   const ms = match ? Math.round(Number(match[1]) * unit) : NaN;
-  if (!Number.isFinite(ms) || ms < 1) throw new Error(`${flag}: expected a duration like 90s, 15m or 1h (got "${raw}")`);
+  if (!Number.isSafeInteger(ms) || ms < 1) throw new Error(`${flag}: expected a duration like 90s, 15m, 1h or 7d (got "${raw}")`);
   return ms;
 }
 
@@ -205,6 +220,10 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'terminal-admin-clients': { type: 'string' },
       'ssh-login-grace': { type: 'string' },
       'ssh-max-startups': { type: 'string' },
+      'agent-start-timeout': { type: 'string' },
+      'session-key-max-ttl': { type: 'string' },
+      'share-max-ttl': { type: 'string' },
+      'builder-timeout': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -244,8 +263,11 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     seedRoot: (values['seed-root'] ?? env.WHARF_SEED_ROOT) ? resolve(values['seed-root'] ?? (env.WHARF_SEED_ROOT as string)) : undefined,
     limits: {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
+      agentStartTimeoutMs: parseDuration(values['agent-start-timeout'] ?? env.WHARF_AGENT_START_TIMEOUT ?? '15s', '--agent-start-timeout'),
       agentRestartDelayMs: 500,
       agentStopGraceMs: 5000,
+      sessionKeyDefaultTtlMs: 3600 * 1000,
+      sessionKeyMaxTtlMs: parseDuration(values['session-key-max-ttl'] ?? env.WHARF_SESSION_KEY_MAX_TTL ?? '24h', '--session-key-max-ttl'),
       maxWebSocketMessageBytes: 16 * 1024 * 1024,
       sessionTtlMs: 7 * 24 * 3600 * 1000,
       maxUploadBytes: parseByteSize(values['max-upload-bytes'] ?? env.WHARF_MAX_UPLOAD_BYTES ?? '100MiB', '--max-upload-bytes'),
@@ -253,6 +275,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       terminalGraceMs: parseDuration(values['terminal-grace'] ?? env.WHARF_TERMINAL_GRACE ?? '1h', '--terminal-grace'),
       terminalClientQueueBytes: 1024 * 1024,
       terminalShareRecheckMs: 3000,
+      terminalShareMaxTtlMs: parseDuration(values['share-max-ttl'] ?? env.WHARF_SHARE_MAX_TTL ?? '7d', '--share-max-ttl'),
+      terminalSharesPerWorkspace: 500,
       terminalClientsPerLink: parseCount(values['terminal-link-clients'] ?? env.WHARF_TERMINAL_LINK_CLIENTS ?? '20', '--terminal-link-clients'),
       terminalClientsPerTerminal: parseCount(values['terminal-clients'] ?? env.WHARF_TERMINAL_CLIENTS ?? '50', '--terminal-clients'),
       terminalClientsPerAdmin: parseCount(values['terminal-admin-clients'] ?? env.WHARF_TERMINAL_ADMIN_CLIENTS ?? '200', '--terminal-admin-clients'),
@@ -262,6 +286,9 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       deployStoredLogBytes: 64 * 1024,
       deployLiveLogBytes: 1024 * 1024,
       deploySecretTtlMs: 15 * 60 * 1000,
+      builderTimeoutMs: parseDuration(values['builder-timeout'] ?? env.WHARF_BUILDER_TIMEOUT ?? '10s', '--builder-timeout'),
+      deployFinishedRetentionMs: 60_000,
+      deployShutdownGraceMs: 5000,
       maxJsonBodyBytes: 64 * 1024,
       loginFailureLimit: 10,
       loginFailureWindowMs: 15 * 60 * 1000,

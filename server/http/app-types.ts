@@ -27,6 +27,8 @@ export type AppDeps = {
   /** The public URL (share links, cookie `Secure`) and the origins whose pages may use a session. */
   site: SiteOrigins;
   sessionTtlMs: number;
+  /** Life of a helper's session key when the request names none, and the longest it may ask for. */
+  sessionKeyTtlMs: { default: number; max: number };
   maxWebSocketMessageBytes: number;
   /** Request body limit of file writes and tar uploads. */
   maxUploadBytes: number;

@@ -26,6 +26,7 @@ function createLoggedApp(lines: Array<Record<string, unknown>>) {
     site: createSiteOrigins(() => ({ publicUrl: 'http://127.0.0.1:8080', extraOrigins: [] })),
     webDir: undefined,
     sessionTtlMs: 60_000,
+    sessionKeyTtlMs: { default: 3600_000, max: 24 * 3600_000 },
     maxWebSocketMessageBytes: 1024,
     maxUploadBytes: 1024,
     maxBufferedReadBytes: 1024,

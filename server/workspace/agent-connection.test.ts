@@ -2,7 +2,7 @@ import { createServer, connect, type AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
-import { generateKeyPair } from './keys.ts';
+import { generateKeyPair } from '../common/index.ts';
 
 describe('agent connection', () => {
   const host = generateKeyPair('host');

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import { createFrameDecoder, encodeFrame, WharfError } from '../common/index.ts';
+import { createFrameDecoder, encodeFrame, parseSshKey, WharfError } from '../common/index.ts';
 
 export type ExecResult = { code: number | null; signal: string | null; stdout: Buffer; stderr: Buffer };
 
@@ -83,9 +83,9 @@ function asUnavailable(err: Error | undefined, what: string): Error {
  */
 export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: string, timeoutMs: number): Promise<AgentConnection> {
   const expectedHostKey = (() => {
-    const parsed = ssh2.utils.parseKey(hostPublicKey);
-    if (parsed instanceof Error) throw new WharfError('internal', `bad host key: ${parsed.message}`);
-    return (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
+    const parsed = parseSshKey(hostPublicKey);
+    if (!parsed.ok) throw new WharfError('internal', `bad host key: ${parsed.error}`);
+    return parsed.value.getPublicSSH();
   })();
   const client = new ssh2.Client();
   let closed = false;

@@ -2,5 +2,7 @@ export type { WorkspaceDriver, WorkspaceRecord, CreateWorkspaceInput } from './d
 export { createWorkspaceService, toWorkspace } from './service.ts';
 export type { WorkspaceService, SessionKeyGrant } from './service.ts';
 export type { AgentConnection, ExecResult } from './agent-connection.ts';
-export { generateKeyPair, loadOrCreateServerKey } from './keys.ts';
-export type { KeyPair } from './keys.ts';
+export { loadOrCreateServerKey } from './keys.ts';
+// Kept here for the callers (and tests) that reach keys through the workspace: the helper lives in common.
+export { generateKeyPair } from '../common/index.ts';
+export type { KeyPair } from '../common/index.ts';

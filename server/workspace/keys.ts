@@ -1,19 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
-
-export type KeyPair = { privateKey: string; publicKey: string };
-
-export function generateKeyPair(comment: string): KeyPair {
-  // ssh2 1.17 drops a leading zero byte of the public key (about 1 key in 256), producing a
-  // key that neither it nor OpenSSH can parse (mscdex/ssh2#1513): draw again until it parses.
-  for (;;) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-    if (!(ssh2.utils.parseKey(pair.public) instanceof Error) && !(ssh2.utils.parseKey(pair.private) instanceof Error)) {
-      return { privateKey: pair.private, publicKey: pair.public };
-    }
-  }
-}
+import { generateKeyPair, type KeyPair } from '../common/index.ts';
 
 /** The control server's SSH client key; shared by replicas through the data dir. */
 export async function loadOrCreateServerKey(dataDir: string): Promise<KeyPair> {

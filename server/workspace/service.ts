@@ -1,10 +1,9 @@
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { WharfError, type Workspace } from '../common/index.ts';
+import { generateKeyPair, mapAgentFailure, WharfError, type KeyPair, type Workspace } from '../common/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
-import { generateKeyPair, type KeyPair } from './keys.ts';
 
 export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
@@ -167,7 +166,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     async registerSessionKey(id: string, publicKey: string, grant: SessionKeyGrant): Promise<{ keyId: string }> {
       const agent = await this.agent(id);
       const response = await agent.control({ op: 'add-key', publicKey, ...grant });
-      if (!response.ok) throw new WharfError('bad_request', `key refused: ${String(response.error)}`);
+      if (!response.ok) throw mapAgentFailure({ code: response.error, message: response.message }, { fallback: 'bad_request', context: 'key refused' });
       return { keyId: String(response.keyId) };
     },
 
@@ -178,7 +177,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     async revokeSessionKey(id: string, keyId: string): Promise<void> {
       const agent = await this.agent(id);
       const response = await agent.control({ op: 'revoke-key', keyId });
-      if (!response.ok) throw new WharfError('bad_request', `revoking the key failed: ${String(response.error)}`);
+      if (!response.ok) throw mapAgentFailure({ code: response.error, message: response.message }, { fallback: 'bad_request', context: 'revoking the key failed' });
       if (!response.removed) throw new WharfError('not_found', `no live session key "${keyId}" in workspace "${id}"`);
     },
 

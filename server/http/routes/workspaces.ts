@@ -2,10 +2,8 @@ import { WharfError } from '../../common/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 
-const MAX_SESSION_KEY_TTL_MS = 24 * 3600 * 1000;
-
 export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
-  const { workspaces } = deps;
+  const { workspaces, sessionKeyTtlMs } = deps;
 
   app.get('/api/workspaces', async (c) => c.json({ workspaces: await workspaces.list() }));
 
@@ -32,9 +30,9 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
   app.post('/api/workspaces/:id/session-keys', async (c) => {
     const body = await readJsonBody(c);
     if (typeof body.publicKey !== 'string' || !body.publicKey.trim()) throw new WharfError('bad_request', '"publicKey" (OpenSSH format) is required');
-    const ttlMs = body.ttlSeconds === undefined ? 3600_000 : Number(body.ttlSeconds) * 1000;
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_SESSION_KEY_TTL_MS) {
-      throw new WharfError('bad_request', `"ttlSeconds" must be between 1 and ${MAX_SESSION_KEY_TTL_MS / 1000}`);
+    const ttlMs = body.ttlSeconds === undefined ? sessionKeyTtlMs.default : Number(body.ttlSeconds) * 1000;
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > sessionKeyTtlMs.max) {
+      throw new WharfError('bad_request', `"ttlSeconds" must be between 1 and ${Math.floor(sessionKeyTtlMs.max / 1000)}`);
     }
     const label = typeof body.label === 'string' && body.label ? body.label.slice(0, 64) : 'session';
     const { keyId } = await workspaces.registerSessionKey(c.req.param('id'), body.publicKey, { ttlMs, label });

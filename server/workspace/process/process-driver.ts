@@ -39,6 +39,8 @@ export type ProcessDriverOptions = {
   agentEnv?: Record<string, string>;
   restartDelayMs: number;
   stopGraceMs: number;
+  /** A started agent that does not listen within this long fails the start (its log tail is reported). */
+  startTimeoutMs: number;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -174,7 +176,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
   }
 
   async function waitForSocket(id: string, s: Supervised): Promise<void> {
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + options.startTimeoutMs;
     while (Date.now() < deadline) {
       const socket = await tryConnect(paths(id).socket);
       if (socket) {
