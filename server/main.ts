@@ -59,12 +59,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
       '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
       '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
+      '--store-max-bytes', String(config.limits.featureDataMaxBytes),
     ],
     agentEnv: config.agentEnvironment,
     log: (event, fields) => logger.info({ event, ...fields }),
   });
   await driver.init();
-  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir] });
+  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
 
   const terminals = createTerminalService({
     workspaces,

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ProcessContext } from './load-config.ts';
 
@@ -12,6 +13,10 @@ export type AgentConfig = {
   shell: string;
   /** Base environment handed to processes in the workspace. */
   env: Record<string, string>;
+  /** Feature data of the workspace (one JSON file per key): in its home's state, beside the documents' state. */
+  storeDir: string;
+  /** Feature data of an older layout to take into the store at start (`--import-store`, given by a driver). */
+  storeImportFile: string | undefined;
   limits: {
     docFlushDelayMs: number;
     /** While someone types without pause, a document is still saved at least this often. */
@@ -31,6 +36,8 @@ export type AgentConfig = {
     sshLoginGraceMs: number;
     /** At most this many SSH connections may be unauthenticated at once (`--max-startups`). */
     sshMaxStartups: number;
+    /** Largest value of one feature-store key, in bytes of JSON (`--store-max-bytes`). */
+    storeMaxValueBytes: number;
   };
 };
 
@@ -61,6 +68,8 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       'max-doc-bytes': { type: 'string' },
       'login-grace-ms': { type: 'string' },
       'max-startups': { type: 'string' },
+      'store-max-bytes': { type: 'string' },
+      'import-store': { type: 'string' },
       'terminal-link-clients': { type: 'string' },
       'terminal-clients': { type: 'string' },
       'terminal-admin-clients': { type: 'string' },
@@ -83,6 +92,8 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
     authorizedKeysFile: required('authorized-keys'),
     home,
     shell,
+    storeDir: join(home, '.cache', 'wharf', 'store'),
+    storeImportFile: values['import-store'] || undefined,
     env: {
       PATH: ctx.env.PATH || '/usr/local/bin:/usr/bin:/bin',
       HOME: home,
@@ -106,6 +117,7 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       terminalClientsPerAdmin: readPositiveInteger(values['terminal-admin-clients'], 200, '--terminal-admin-clients'),
       sshLoginGraceMs: readPositiveInteger(values['login-grace-ms'], 30_000, '--login-grace-ms'),
       sshMaxStartups: readPositiveInteger(values['max-startups'], 100, '--max-startups'),
+      storeMaxValueBytes: readPositiveInteger(values['store-max-bytes'], 4 * 1024 * 1024, '--store-max-bytes'),
     },
   };
 }

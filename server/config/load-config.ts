@@ -75,6 +75,11 @@ export type ServerConfig = {
     deployLiveLogBytes: number;
     /** Lifetime of a runner's single-use variables token. */
     deploySecretTtlMs: number;
+    /**
+     * Largest value of one key of a workspace's feature data (deploy history, share links), kept
+     * by its agent (`--feature-data-max-bytes`, `WHARF_FEATURE_DATA_MAX_BYTES`).
+     */
+    featureDataMaxBytes: number;
     /** Largest body of a JSON request (the login included); beyond it the answer is 413. */
     maxJsonBodyBytes: number;
     /** Failed logins allowed per client address within the window before 429. */
@@ -190,6 +195,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'terminal-admin-clients': { type: 'string' },
       'ssh-login-grace': { type: 'string' },
       'ssh-max-startups': { type: 'string' },
+      'feature-data-max-bytes': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -246,6 +252,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       deployStoredLogBytes: 64 * 1024,
       deployLiveLogBytes: 1024 * 1024,
       deploySecretTtlMs: 15 * 60 * 1000,
+      featureDataMaxBytes: parseByteSize(values['feature-data-max-bytes'] ?? env.WHARF_FEATURE_DATA_MAX_BYTES ?? '4MiB', '--feature-data-max-bytes'),
       maxJsonBodyBytes: 64 * 1024,
       loginFailureLimit: 10,
       loginFailureWindowMs: 15 * 60 * 1000,

@@ -2,9 +2,11 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WharfError, type Workspace } from '../common/index.ts';
+import { createFilesService, WORKSPACE_ROOT } from '../files/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
 import { generateKeyPair, type KeyPair } from './keys.ts';
+import { packSeedFolder } from './seed-pack.ts';
 
 export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
@@ -15,6 +17,10 @@ export type WorkspaceServiceOptions = {
   seedRoot: string | undefined;
   /** Folders a seed may neither be nor contain (the data dir: tokens and keys). */
   protectedDirs: string[];
+  /** Largest value of one feature-data key (the agents' store is started with the same bound). */
+  featureDataMaxBytes: number;
+  /** Read-modify-write attempts of one feature-data update before concurrent writers are called too many. */
+  featureDataAttempts?: number;
 };
 
 export type SessionKeyGrant = { ttlMs: number; label: string; forward?: string[]; reverse?: number[] };
@@ -78,13 +84,37 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     return real;
   }
 
+  const attempts = options.featureDataAttempts ?? 20;
+  // A store answer carries a whole value; the rest of a frame is a few short fields.
+  const maxControlFrameBytes = options.featureDataMaxBytes + 64 * 1024;
+
+  function storeFailure(answer: Record<string, unknown>): WharfError {
+    const message = String(answer.message ?? answer.error);
+    if (answer.error === 'too_large') return new WharfError('payload_too_large', message);
+    if (answer.error === 'bad_request') return new WharfError('internal', `feature data refused by the agent: ${message}`);
+    return new WharfError('internal', `the workspace agent could not keep feature data: ${message}`);
+  }
+
+  async function readStored(id: string, key: string): Promise<{ version: number; value?: unknown }> {
+    const agent = await service.agent(id);
+    const answer = await agent.control({ op: 'store-read', key });
+    if (!answer.ok) throw storeFailure(answer);
+    return { version: Number(answer.version), value: answer.value };
+  }
+
+  /** Seeds go in as a tar upload does: through the agent's SFTP, unbounded (the seed root is the admin's). */
+  const seeder = createFilesService({
+    openSftp: (id) => service.agent(id).then((c) => c.sftp()),
+    limits: { maxUploadBytes: Number.MAX_SAFE_INTEGER, maxBufferedReadBytes: 0 },
+  });
+
   function dropConnection(id: string): void {
     const pending = connections.get(id);
     connections.delete(id);
     pending?.then((c) => c.close()).catch(() => {});
   }
 
-  return {
+  const service = {
     driver,
 
     validateName(name: unknown): { ok: true; value: string } | { ok: false; error: string } {
@@ -94,17 +124,29 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       return { ok: true, value: name };
     },
 
+    /**
+     * A seed is packed here and unpacked by the new workspace's running agent (as a tar upload
+     * is), so no driver needs a path of the server's disk; the workspace is reported once it
+     * holds the seed, and one that could not take it is removed again.
+     */
     async create(input: { name: string; seedFrom?: string }): Promise<Workspace> {
       const seedFrom = input.seedFrom === undefined ? undefined : await resolveSeed(input.seedFrom);
       const host = generateKeyPair(`wharf-workspace-${input.name}`);
       const record = await driver.create({
         id: input.name,
         name: input.name,
-        seedFrom,
         hostPrivateKey: host.privateKey,
         hostPublicKey: host.publicKey,
         authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,
       });
+      if (seedFrom !== undefined) {
+        const written = await seeder.uploadTar(record.id, WORKSPACE_ROOT, packSeedFolder(seedFrom)).catch((err: Error) => ({ ok: false as const, error: { message: err.message } }));
+        if (!written.ok) {
+          dropConnection(record.id);
+          await driver.remove(record.id).catch(() => {});
+          throw new WharfError('bad_request', `cannot copy seed folder "${input.seedFrom}" into the workspace: ${written.error.message}`);
+        }
+      }
       return toWorkspace(record);
     },
 
@@ -146,7 +188,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       const pending = (async () => {
         const record = await requireRecord(id);
         const stream = await driver.connect(id);
-        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.agentTimeoutMs);
+        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.agentTimeoutMs, maxControlFrameBytes);
         connection.onClose(() => {
           if (connections.get(id) === pending) connections.delete(id);
         });
@@ -182,13 +224,31 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       if (!response.removed) throw new WharfError('not_found', `no live session key "${keyId}" in workspace "${id}"`);
     },
 
-    updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
-      assertWorkspaceId(id);
-      return driver.updateExtra(id, key, update);
+    /**
+     * Feature data kept with the workspace by its agent: `undefined` for a key never written.
+     * It is reached through the running agent only, so for a stopped workspace this fails as
+     * every agent call does (WharfError `conflict`, "is stopped; start it first"), for reads and
+     * updates alike; an unreachable agent is `unavailable`.
+     */
+    async readFeatureData<T>(id: string, key: string): Promise<T | undefined> {
+      return (await readStored(id, key)).value as T | undefined;
     },
 
-    async readExtra<T>(id: string, key: string): Promise<T | undefined> {
-      return (await requireRecord(id)).extra[key] as T | undefined;
+    /**
+     * Read-modify-write of one key, compare-and-swap on the store's version: when another writer
+     * (another replica) got in between, it reads again and re-applies `update`. So `update` may
+     * run more than once and must only compute the new value from `current`.
+     */
+    async updateFeatureData<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        const current = await readStored(id, key);
+        const next = update(current.value as T | undefined);
+        const agent = await service.agent(id);
+        const written = await agent.control({ op: 'store-write', key, value: next, expectVersion: current.version });
+        if (written.ok) return next;
+        if (written.error !== 'conflict') throw storeFailure(written);
+      }
+      throw new WharfError('unavailable', `"${key}" of workspace "${id}" kept changing under ${attempts} attempts to update it; try again`);
     },
 
     async shutdown(stopAgents: boolean): Promise<void> {
@@ -196,4 +256,5 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       await driver.shutdown({ stopAgents });
     },
   };
+  return service;
 }
