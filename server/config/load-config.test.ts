@@ -31,9 +31,19 @@ describe('server config', () => {
     expect(loadServerConfig({ argv: ['--public-url', 'https://ide.example.com/'], env: {} }).publicUrl).toBe('https://ide.example.com');
   });
 
+  it('chooses the process driver by default, with its settings grouped under drivers.process', () => {
+    const config = loadServerConfig({ argv: ['--sandbox', 'none'], env: { XDG_RUNTIME_DIR: '/run/user/1' } });
+    expect(config.driver).toBe('process');
+    expect(config.drivers.process).toEqual({ sandbox: 'none', runtimeDir: '/run/user/1' });
+    expect(loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'process' } }).driver).toBe('process');
+  });
+
   it('refuses bad values with a clear message', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'lxc'], env: {} })).toThrow(/--driver must be process, docker, kubernetes/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'docker'], env: {} })).toThrow(/docker driver is not available yet/);
+    expect(() => loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'kubernetes' } })).toThrow(/kubernetes driver is not available yet/);
     expect(() => loadServerConfig({ argv: ['--bogus'], env: {} })).toThrow();
     expect(() => loadServerConfig({ argv: ['--terminal-clients', '0'], env: {} })).toThrow(/--terminal-clients: expected a positive whole number/);
     expect(() => loadServerConfig({ argv: ['--ssh-login-grace', 'soon'], env: {} })).toThrow(/--ssh-login-grace/);
