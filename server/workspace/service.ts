@@ -85,6 +85,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
   }
 
   const attempts = options.featureDataAttempts ?? 20;
+  const updateLocks = new Map<string, Promise<unknown>>();
   // A store answer carries a whole value; the rest of a frame is a few short fields.
   const maxControlFrameBytes = options.featureDataMaxBytes + 64 * 1024;
 
@@ -239,16 +240,27 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
      * (another replica) got in between, it reads again and re-applies `update`. So `update` may
      * run more than once and must only compute the new value from `current`.
      */
-    async updateFeatureData<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
-      for (let attempt = 0; attempt < attempts; attempt++) {
-        const current = await readStored(id, key);
-        const next = update(current.value as T | undefined);
-        const agent = await service.agent(id);
-        const written = await agent.control({ op: 'store-write', key, value: next, expectVersion: current.version });
-        if (written.ok) return next;
-        if (written.error !== 'conflict') throw storeFailure(written);
-      }
-      throw new WharfError('unavailable', `"${key}" of workspace "${id}" kept changing under ${attempts} attempts to update it; try again`);
+    updateFeatureData<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
+      // Updates from this replica take turns, so only other replicas' writes can conflict.
+      const lockKey = `${id}\0${key}`;
+      const run = (updateLocks.get(lockKey) ?? Promise.resolve()).catch(() => {}).then(async () => {
+        for (let attempt = 0; attempt < attempts; attempt++) {
+          // Spread retries out at random, so replicas that collided do not collide again in step.
+          if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * 2 ** attempt)));
+          const current = await readStored(id, key);
+          const next = update(current.value as T | undefined);
+          const agent = await service.agent(id);
+          const written = await agent.control({ op: 'store-write', key, value: next, expectVersion: current.version });
+          if (written.ok) return next;
+          if (written.error !== 'conflict') throw storeFailure(written);
+        }
+        throw new WharfError('unavailable', `"${key}" of workspace "${id}" kept changing under ${attempts} attempts to update it; try again`);
+      });
+      updateLocks.set(lockKey, run);
+      run.finally(() => {
+        if (updateLocks.get(lockKey) === run) updateLocks.delete(lockKey);
+      }).catch(() => {});
+      return run;
     },
 
     async shutdown(stopAgents: boolean): Promise<void> {
