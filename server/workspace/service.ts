@@ -92,6 +92,8 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
   function storeFailure(answer: Record<string, unknown>): WharfError {
     const message = String(answer.message ?? answer.error);
     if (answer.error === 'too_large') return new WharfError('payload_too_large', message);
+    // An agent adopted from an older server keeps running its old code until it restarts.
+    if (answer.error === 'unknown op') return new WharfError('unavailable', 'the workspace agent is older than this server and keeps no feature data: stop and start the workspace');
     if (answer.error === 'bad_request') return new WharfError('internal', `feature data refused by the agent: ${message}`);
     return new WharfError('internal', `the workspace agent could not keep feature data: ${message}`);
   }
