@@ -20,7 +20,8 @@ import {
   type SharePathRule,
 } from './http/index.ts';
 import { createTerminalService } from './terminal/index.ts';
-import { createWorkspaceService, loadOrCreateServerKey } from './workspace/index.ts';
+import { WharfError } from './common/index.ts';
+import { createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
 
 const codeRoot = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -34,6 +35,43 @@ export type RunningServer = {
   close(options?: { keepAgents?: boolean }): Promise<void>;
 };
 
+/**
+ * The workspace driver `config.driver` names, with its own settings (`config.drivers.<kind>`).
+ * The config refuses drivers not built yet, so every kind it lets through is wired here.
+ */
+export function createConfiguredDriver(config: ServerConfig, log: (event: string, fields?: Record<string, unknown>) => void): WorkspaceDriver {
+  switch (config.driver) {
+    case 'process': {
+      const settings = config.drivers.process;
+      return createProcessDriver({
+        dataDir: config.dataDir,
+        runDir: chooseRunDir({ dataDir: config.dataDir, runtimeDir: settings.runtimeDir }),
+        sandbox: settings.sandbox,
+        sandboxUser: settings.sandboxUser,
+        codeRoot,
+        agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
+        restartDelayMs: config.limits.agentRestartDelayMs,
+        stopGraceMs: config.limits.agentStopGraceMs,
+        startTimeoutMs: config.limits.agentStartTimeoutMs,
+        extraAgentArgs: [
+          '--terminal-grace-ms', String(config.limits.terminalGraceMs),
+          '--login-grace-ms', String(config.limits.sshLoginGraceMs),
+          '--max-startups', String(config.limits.sshMaxStartups),
+          '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
+          '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
+          '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
+          '--store-max-bytes', String(config.limits.featureDataMaxBytes),
+          '--max-key-ttl-ms', String(config.limits.sessionKeyMaxTtlMs),
+        ],
+        agentEnv: config.agentEnvironment,
+        log,
+      });
+    }
+    default:
+      throw new WharfError('unavailable', `the ${config.driver} driver is not available yet`);
+  }
+}
+
 /** Composition root: config → drivers → services → app → listen. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
@@ -43,31 +81,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const secrets = await loadAuthSecrets(config.dataDir, config.token);
   const serverKey = await loadOrCreateServerKey(config.dataDir);
-  const runDir = chooseRunDir({ dataDir: config.dataDir, runtimeDir: config.runtimeDir });
-  const driver = createProcessDriver({
-    dataDir: config.dataDir,
-    runDir,
-    sandbox: config.sandbox,
-    sandboxUser: config.sandboxUser,
-    codeRoot,
-    agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
-    restartDelayMs: config.limits.agentRestartDelayMs,
-    stopGraceMs: config.limits.agentStopGraceMs,
-    startTimeoutMs: config.limits.agentStartTimeoutMs,
-    extraAgentArgs: [
-      '--terminal-grace-ms', String(config.limits.terminalGraceMs),
-      '--login-grace-ms', String(config.limits.sshLoginGraceMs),
-      '--max-startups', String(config.limits.sshMaxStartups),
-      '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
-      '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
-      '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
-      '--max-key-ttl-ms', String(config.limits.sessionKeyMaxTtlMs),
-    ],
-    agentEnv: config.agentEnvironment,
-    log: (event, fields) => logger.info({ event, ...fields }),
-  });
+  const driver = createConfiguredDriver(config, (event, fields) => logger.info({ event, ...fields }));
   await driver.init();
-  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir] });
+  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
 
   const terminals = createTerminalService({
     workspaces,

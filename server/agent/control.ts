@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { createFrameDecoder, encodeFrame } from '../common/index.ts';
+import type { FeatureStore } from './feature-store.ts';
 import type { KeyStore } from './key-store.ts';
 import type { SubsystemHandler } from './session.ts';
 
@@ -21,24 +22,34 @@ export type ControlRequest =
     }
   | { id: number; op: 'remove-key'; label: string }
   /** Revokes a session key by its id (fingerprint) and closes the connections it opened. */
-  | { id: number; op: 'revoke-key'; keyId: string };
+  | { id: number; op: 'revoke-key'; keyId: string }
+  /** Feature data (see feature-store.ts): `{version, value?}`; version 0 is a key never written. */
+  | { id: number; op: 'store-read'; key: string }
+  /** Refused with `error: 'conflict'` (and the current `version`) unless the key is still at `expectVersion`. */
+  | { id: number; op: 'store-write'; key: string; value: unknown; expectVersion: number };
 
 export type ControlResponse = { id: number; ok: boolean; error?: string; [key: string]: unknown };
 
 export type ControlOptions = {
-  /** Largest request frame. */
+  store: FeatureStore;
+  /** Largest request frame: a store write carries a whole value, so it follows the store's bound. */
   maxFrameBytes: number;
   /** A session key asked for longer is granted this long (the server refuses longer asks itself). */
   maxKeyTtlMs: number;
 };
 
 export function createControlSubsystem(keys: KeyStore, options: ControlOptions): SubsystemHandler {
+  const { store } = options;
   return (stream: Duplex, context) => {
     if (context.grant.role !== 'admin') {
       stream.end(encodeFrame(Buffer.from(JSON.stringify({ id: 0, ok: false, error: 'forbidden' }))));
       return;
     }
-    const reply = (response: ControlResponse) => stream.write(encodeFrame(Buffer.from(JSON.stringify(response))));
+    // Store answers come after a disk round trip: the server may have closed the channel meanwhile.
+    stream.on('error', () => {});
+    const reply = (response: ControlResponse) => {
+      if (stream.writable) stream.write(encodeFrame(Buffer.from(JSON.stringify(response))));
+    };
     const decoder = createFrameDecoder(options.maxFrameBytes, {
       onError: (e) => {
         reply({ id: 0, ok: false, error: e.message });
@@ -69,6 +80,22 @@ export function createControlSubsystem(keys: KeyStore, options: ControlOptions):
             return reply({ id: request.id, ok: true, removed: keys.remove(String(request.label)) });
           case 'revoke-key':
             return reply({ id: request.id, ok: true, removed: keys.revoke(String(request.keyId)) });
+          case 'store-read': {
+            const id = request.id;
+            store.read(request.key).then(
+              (r) => reply(r.ok ? { id, ok: true, ...r.value } : { id, ok: false, error: r.error.code, message: r.error.message }),
+              (err: Error) => reply({ id, ok: false, error: 'internal', message: err.message }),
+            );
+            return;
+          }
+          case 'store-write': {
+            const id = request.id;
+            store.write(request.key, request.value, Number(request.expectVersion)).then(
+              (r) => reply(r.ok ? { id, ok: true, version: r.value.version } : { id, ok: false, error: r.error.code, message: r.error.message, version: r.error.version }),
+              (err: Error) => reply({ id, ok: false, error: 'internal', message: err.message }),
+            );
+            return;
+          }
           default:
             return reply({ id: (request as { id?: number }).id ?? 0, ok: false, error: 'unknown op' });
         }

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import type ssh2 from 'ssh2';
 import type { AgentConfig } from '../config/index.ts';
 import { createControlSubsystem } from './control.ts';
+import { createFeatureStore } from './feature-store.ts';
 import { createKeyStore, type KeyGrant } from './key-store.ts';
 import type { SubsystemHandler } from './session.ts';
 import { createAgentServer } from './ssh-server.ts';
@@ -24,7 +25,19 @@ export async function runAgent(config: AgentConfig, features: AgentFeature[]): P
   const keys = createKeyStore();
   await keys.loadAuthorizedKeysFile(config.authorizedKeysFile);
   const hostKey = await readFile(config.hostKeyFile, 'utf8');
-  const subsystems: Record<string, SubsystemHandler> = { 'wharf-control': createControlSubsystem(keys, { maxFrameBytes: config.limits.maxControlFrameBytes, maxKeyTtlMs: config.limits.maxSessionKeyTtlMs }) };
+  const store = createFeatureStore({ dir: config.storeDir, maxValueBytes: config.limits.storeMaxValueBytes, log: logLine });
+  if (config.storeImportFile) {
+    // Before listening: a server that sees the agent answer must also see the imported data.
+    const imported = await store.importMissing(config.storeImportFile);
+    if (imported.length > 0) logLine('store.imported', { keys: imported });
+  }
+  // A store write carries a whole value; the rest of a frame is a few short fields.
+  const control = createControlSubsystem(keys, {
+    store,
+    maxFrameBytes: config.limits.storeMaxValueBytes + config.limits.maxControlFrameBytes,
+    maxKeyTtlMs: config.limits.maxSessionKeyTtlMs,
+  });
+  const subsystems: Record<string, SubsystemHandler> = { 'wharf-control': control };
   for (const f of features) Object.assign(subsystems, f.subsystems ?? {});
 
   const agent = createAgentServer({

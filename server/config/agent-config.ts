@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ProcessContext } from './load-config.ts';
 
@@ -12,6 +13,10 @@ export type AgentConfig = {
   shell: string;
   /** Base environment handed to processes in the workspace. */
   env: Record<string, string>;
+  /** Feature data of the workspace (one JSON file per key): in its home's state, beside the documents' state. */
+  storeDir: string;
+  /** Feature data of an older layout to take into the store at start (`--import-store`, given by a driver). */
+  storeImportFile: string | undefined;
   limits: {
     docFlushDelayMs: number;
     /** While someone types without pause, a document is still saved at least this often. */
@@ -33,8 +38,10 @@ export type AgentConfig = {
     sshMaxStartups: number;
     /** Longest life of a session key registered over the control channel (`--max-key-ttl-ms`; the server passes its own cap). */
     maxSessionKeyTtlMs: number;
-    /** Largest request frame on the control channel. */
+    /** Largest control request frame besides a feature-store value (a few short fields). */
     maxControlFrameBytes: number;
+    /** Largest value of one feature-store key, in bytes of JSON (`--store-max-bytes`). */
+    storeMaxValueBytes: number;
   };
 };
 
@@ -66,6 +73,8 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       'login-grace-ms': { type: 'string' },
       'max-startups': { type: 'string' },
       'max-key-ttl-ms': { type: 'string' },
+      'store-max-bytes': { type: 'string' },
+      'import-store': { type: 'string' },
       'terminal-link-clients': { type: 'string' },
       'terminal-clients': { type: 'string' },
       'terminal-admin-clients': { type: 'string' },
@@ -88,6 +97,8 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
     authorizedKeysFile: required('authorized-keys'),
     home,
     shell,
+    storeDir: join(home, '.cache', 'wharf', 'store'),
+    storeImportFile: values['import-store'] || undefined,
     env: {
       PATH: ctx.env.PATH || '/usr/local/bin:/usr/bin:/bin',
       HOME: home,
@@ -113,6 +124,7 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       sshMaxStartups: readPositiveInteger(values['max-startups'], 100, '--max-startups'),
       maxSessionKeyTtlMs: readPositiveInteger(values['max-key-ttl-ms'], 7 * 24 * 3600 * 1000, '--max-key-ttl-ms'),
       maxControlFrameBytes: 64 * 1024,
+      storeMaxValueBytes: readPositiveInteger(values['store-max-bytes'], 4 * 1024 * 1024, '--store-max-bytes'),
     },
   };
 }

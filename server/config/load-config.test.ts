@@ -12,9 +12,9 @@ describe('server config', () => {
   });
 
   it('runs sandboxed workspaces as nobody by default, as a given numeric uid[:gid], and refuses names', () => {
-    expect(loadServerConfig({ argv: [], env: {} }).sandboxUser).toEqual({ uid: 65534, gid: 65534 });
-    expect(loadServerConfig({ argv: ['--sandbox-user', '1000:1001'], env: {} }).sandboxUser).toEqual({ uid: 1000, gid: 1001 });
-    expect(loadServerConfig({ argv: [], env: { WHARF_SANDBOX_USER: '2000' } }).sandboxUser).toEqual({ uid: 2000, gid: 2000 });
+    expect(loadServerConfig({ argv: [], env: {} }).drivers.process.sandboxUser).toEqual({ uid: 65534, gid: 65534 });
+    expect(loadServerConfig({ argv: ['--sandbox-user', '1000:1001'], env: {} }).drivers.process.sandboxUser).toEqual({ uid: 1000, gid: 1001 });
+    expect(loadServerConfig({ argv: [], env: { WHARF_SANDBOX_USER: '2000' } }).drivers.process.sandboxUser).toEqual({ uid: 2000, gid: 2000 });
     for (const bad of ['nobody', '1.5', '1000:', '1:2:3', '99999999999']) {
       expect(() => loadServerConfig({ argv: ['--sandbox-user', bad], env: {} }), bad).toThrow(/--sandbox-user must be a numeric uid or uid:gid/);
     }
@@ -60,9 +60,19 @@ describe('server config', () => {
     expect(loadServerConfig({ argv: ['--public-url', 'https://ide.example.com/'], env: {} }).publicUrl).toBe('https://ide.example.com');
   });
 
+  it('chooses the process driver by default, with its settings grouped under drivers.process', () => {
+    const config = loadServerConfig({ argv: ['--sandbox', 'none'], env: { XDG_RUNTIME_DIR: '/run/user/1' } });
+    expect(config.driver).toBe('process');
+    expect(config.drivers.process).toEqual({ sandbox: 'none', sandboxUser: { uid: 65534, gid: 65534 }, runtimeDir: '/run/user/1' });
+    expect(loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'process' } }).driver).toBe('process');
+  });
+
   it('refuses bad values with a clear message', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'lxc'], env: {} })).toThrow(/--driver must be process, docker, kubernetes/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'docker'], env: {} })).toThrow(/docker driver is not available yet/);
+    expect(() => loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'kubernetes' } })).toThrow(/kubernetes driver is not available yet/);
     expect(() => loadServerConfig({ argv: ['--bogus'], env: {} })).toThrow();
     expect(() => loadServerConfig({ argv: ['--terminal-clients', '0'], env: {} })).toThrow(/--terminal-clients: expected a positive whole number/);
     expect(() => loadServerConfig({ argv: ['--ssh-login-grace', 'soon'], env: {} })).toThrow(/--ssh-login-grace/);

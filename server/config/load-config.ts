@@ -4,18 +4,35 @@ import { parseArgs } from 'node:util';
 
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
+/** Workspace drivers this server can be configured with; only `process` is built so far. */
+export const DRIVER_KINDS = ['process', 'docker', 'kubernetes'] as const;
+export type DriverKind = (typeof DRIVER_KINDS)[number];
+const AVAILABLE_DRIVERS: readonly DriverKind[] = ['process'];
+
+/** Settings of each driver, grouped by driver; only the chosen one's are used. */
+export type DriverSettings = {
+  process: {
+    /** Bubblewrap around each workspace (`--sandbox`, `WHARF_SANDBOX`). */
+    sandbox: SandboxMode;
+    /**
+     * uid:gid that sandboxed workspace processes run as when the server runs as root
+     * (`--sandbox-user`, `WHARF_SANDBOX_USER`; default 65534:65534, "nobody"; 0 keeps root).
+     */
+    sandboxUser: { uid: number; gid: number };
+    /** The user's private runtime dir (`XDG_RUNTIME_DIR`): agent sockets go there when the data dir's path is too long. */
+    runtimeDir: string | undefined;
+  };
+};
+
 export type ServerConfig = {
   host: string;
   port: number;
   dataDir: string;
   /** Admin token given by flag or environment; when absent one is generated and kept in dataDir. */
   token: string | undefined;
-  sandbox: SandboxMode;
-  /**
-   * uid:gid that sandboxed workspace processes run as when the server runs as root
-   * (`--sandbox-user`, `WHARF_SANDBOX_USER`; default 65534:65534, "nobody"; 0 keeps root).
-   */
-  sandboxUser: { uid: number; gid: number };
+  /** Which driver runs workspaces (`--driver`, `WHARF_DRIVER`; default `process`). */
+  driver: DriverKind;
+  drivers: DriverSettings;
   logLevel: string;
   /** Docker Engine API endpoint for remote deploys: `unix:///path.sock` or `tcp://host:port`. */
   builder: string | undefined;
@@ -38,8 +55,6 @@ export type ServerConfig = {
   deployCallbackUrl: string | undefined;
   /** Server folder whose subfolders may seed new workspaces (`--seed-root`, `WHARF_SEED_ROOT`); unset: seeding is off. */
   seedRoot: string | undefined;
-  /** The user's private runtime dir (`XDG_RUNTIME_DIR`): agent sockets go there when the data dir's path is too long. */
-  runtimeDir: string | undefined;
   /** Limits and timings are passed down from here, never read elsewhere. */
   limits: {
     /**
@@ -95,6 +110,11 @@ export type ServerConfig = {
     deployFinishedRetentionMs: number;
     /** On shutdown, running deploys are aborted and awaited at most this long. */
     deployShutdownGraceMs: number;
+    /**
+     * Largest value of one key of a workspace's feature data (deploy history, share links), kept
+     * by its agent (`--feature-data-max-bytes`, `WHARF_FEATURE_DATA_MAX_BYTES`).
+     */
+    featureDataMaxBytes: number;
     /** Largest body of a JSON request (the login included); beyond it the answer is 413. */
     maxJsonBodyBytes: number;
     /** Failed logins allowed per client address within the window before 429. */
@@ -201,6 +221,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       token: { type: 'string' },
+      driver: { type: 'string' },
       sandbox: { type: 'string' },
       'sandbox-user': { type: 'string' },
       'log-level': { type: 'string' },
@@ -224,11 +245,17 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'session-key-max-ttl': { type: 'string' },
       'share-max-ttl': { type: 'string' },
       'builder-timeout': { type: 'string' },
+      'feature-data-max-bytes': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
   });
   const env = ctx.env;
+  const driver = (values.driver ?? (env.WHARF_DRIVER || 'process')) as DriverKind;
+  if (!DRIVER_KINDS.includes(driver)) throw new Error(`--driver must be ${DRIVER_KINDS.join(', ')} (got "${driver}")`);
+  if (!AVAILABLE_DRIVERS.includes(driver)) {
+    throw new Error(`--driver ${driver}: the ${driver} driver is not available yet; use --driver process (the default)`);
+  }
   const sandbox = (values.sandbox ?? env.WHARF_SANDBOX ?? 'auto') as SandboxMode;
   if (!['auto', 'bwrap', 'none'].includes(sandbox)) {
     throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
@@ -243,8 +270,14 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     port: parsePort(values.port ?? env.WHARF_PORT ?? '8080'),
     dataDir: resolve(values['data-dir'] ?? env.WHARF_DATA_DIR ?? join(dataHome, 'wharf')),
     token: values.token ?? (env.WHARF_TOKEN || undefined),
-    sandbox,
-    sandboxUser: parseSandboxUser(values['sandbox-user'] ?? env.WHARF_SANDBOX_USER ?? '65534:65534'),
+    driver,
+    drivers: {
+      process: {
+        sandbox,
+        sandboxUser: parseSandboxUser(values['sandbox-user'] ?? env.WHARF_SANDBOX_USER ?? '65534:65534'),
+        runtimeDir: env.XDG_RUNTIME_DIR || undefined,
+      },
+    },
     logLevel: values['log-level'] ?? env.WHARF_LOG_LEVEL ?? 'info',
     builder: values.builder ?? (env.WHARF_BUILDER || undefined),
     adminVariables: {
@@ -259,7 +292,6 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
     kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
-    runtimeDir: env.XDG_RUNTIME_DIR || undefined,
     seedRoot: (values['seed-root'] ?? env.WHARF_SEED_ROOT) ? resolve(values['seed-root'] ?? (env.WHARF_SEED_ROOT as string)) : undefined,
     limits: {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
@@ -289,6 +321,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       builderTimeoutMs: parseDuration(values['builder-timeout'] ?? env.WHARF_BUILDER_TIMEOUT ?? '10s', '--builder-timeout'),
       deployFinishedRetentionMs: 60_000,
       deployShutdownGraceMs: 5000,
+      featureDataMaxBytes: parseByteSize(values['feature-data-max-bytes'] ?? env.WHARF_FEATURE_DATA_MAX_BYTES ?? '4MiB', '--feature-data-max-bytes'),
       maxJsonBodyBytes: 64 * 1024,
       loginFailureLimit: 10,
       loginFailureWindowMs: 15 * 60 * 1000,

@@ -21,8 +21,8 @@ import { openWorkspacePack, readWorkspaceFiles, runInWorkspace } from './workspa
 export type DeployWorkspaces = {
   get(id: string): Promise<unknown>;
   agent(id: string): Promise<AgentConnection>;
-  updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T>;
-  readExtra<T>(id: string, key: string): Promise<T | undefined>;
+  updateFeatureData<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T>;
+  readFeatureData<T>(id: string, key: string): Promise<T | undefined>;
 };
 
 export type DeployLimits = {
@@ -100,7 +100,7 @@ export function createDeployService(options: DeployServiceOptions) {
   let shuttingDown = false;
 
   async function persist(workspace: string, run: DeployRun): Promise<void> {
-    await workspaces.updateExtra<DeployRun[]>(workspace, EXTRA_KEY, (current) => {
+    await workspaces.updateFeatureData<DeployRun[]>(workspace, EXTRA_KEY, (current) => {
       const list = Array.isArray(current) ? current.filter((r) => r.id !== run.id) : [];
       return [run, ...list].sort((a, b) => b.startedAt.localeCompare(a.startedAt)).slice(0, limits.historyRuns);
     });
@@ -459,7 +459,7 @@ export function createDeployService(options: DeployServiceOptions) {
 
     async list(workspace: string): Promise<DeployRun[]> {
       await workspaces.get(workspace);
-      const stored = (await workspaces.readExtra<DeployRun[]>(workspace, EXTRA_KEY)) ?? [];
+      const stored = (await workspaces.readFeatureData<DeployRun[]>(workspace, EXTRA_KEY)) ?? [];
       return stored.map((run) => summariseRun(live.get(run.id)?.run ?? resolveStored(run)));
     },
 
@@ -467,7 +467,7 @@ export function createDeployService(options: DeployServiceOptions) {
       const entry = live.get(id);
       if (entry && entry.run.workspace === workspace) return { ...entry.run, events: [...entry.log.events], ...(entry.log.truncated ? { logTruncated: true } : {}) };
       await workspaces.get(workspace);
-      const stored = ((await workspaces.readExtra<DeployRun[]>(workspace, EXTRA_KEY)) ?? []).find((r) => r.id === id);
+      const stored = ((await workspaces.readFeatureData<DeployRun[]>(workspace, EXTRA_KEY)) ?? []).find((r) => r.id === id);
       if (!stored) throw new WharfError('not_found', `no deploy run "${id}" in workspace "${workspace}"`);
       return resolveStored(stored);
     },

@@ -14,7 +14,7 @@ export type ShareRecord = {
 
 export type ShareStore = {
   read(workspace: string): Promise<ShareRecord[]>;
-  /** Atomic read-modify-write of the workspace's list. */
+  /** Atomic read-modify-write of the workspace's list; `update` may run again on a concurrent write. */
   update(workspace: string, update: (current: ShareRecord[]) => ShareRecord[]): Promise<ShareRecord[]>;
 };
 
@@ -73,6 +73,7 @@ export function createShareService(options: ShareServiceOptions) {
       };
       let full = false;
       await options.store.update(workspace, (current) => {
+        full = false;
         const kept = current.filter(live(t));
         if (kept.length >= options.maxShares) {
           full = true;
@@ -94,13 +95,14 @@ export function createShareService(options: ShareServiceOptions) {
     async revoke(workspace: string, terminal: string, shareId: string): Promise<boolean> {
       const t = now();
       let found = false;
-      await options.store.update(workspace, (current) =>
-        current.filter(live(t)).map((r) => {
+      await options.store.update(workspace, (current) => {
+        found = false;
+        return current.filter(live(t)).map((r) => {
           if (r.id !== shareId || r.terminal !== terminal) return r;
           found = true;
           return r.revokedAt ? r : { ...r, revokedAt: new Date(t).toISOString() };
-        }),
-      );
+        });
+      });
       return found;
     },
 

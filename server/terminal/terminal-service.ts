@@ -89,8 +89,8 @@ export function createTerminalService(options: TerminalServiceOptions) {
     maxTtlMs: limits.maxShareTtlMs,
     maxShares: limits.maxSharesPerWorkspace,
     store: {
-      read: async (workspace) => (await workspaces.readExtra<ShareRecord[]>(workspace, SHARES_KEY)) ?? [],
-      update: (workspace, update) => workspaces.updateExtra<ShareRecord[]>(workspace, SHARES_KEY, (current) => update(current ?? [])),
+      read: async (workspace) => (await workspaces.readFeatureData<ShareRecord[]>(workspace, SHARES_KEY)) ?? [],
+      update: (workspace, update) => workspaces.updateFeatureData<ShareRecord[]>(workspace, SHARES_KEY, (current) => update(current ?? [])),
     },
   });
 

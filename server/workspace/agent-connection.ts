@@ -80,8 +80,9 @@ function asUnavailable(err: Error | undefined, what: string): Error {
 /**
  * `timeoutMs` bounds the handshake, each channel open and each control answer; keepalives at a
  * third of it notice an agent that stops answering while nothing is asked of it.
+ * `maxControlFrameBytes` bounds a control answer: a feature-store read carries a whole value.
  */
-export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: string, timeoutMs: number): Promise<AgentConnection> {
+export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: string, timeoutMs: number, maxControlFrameBytes = 1024 * 1024): Promise<AgentConnection> {
   const expectedHostKey = (() => {
     const parsed = parseSshKey(hostPublicKey);
     if (!parsed.ok) throw new WharfError('internal', `bad host key: ${parsed.error}`);
@@ -136,7 +137,7 @@ export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: 
     return openChannel<ssh2.ClientChannel>('the control channel', (cb) => client.subsys('wharf-control', cb)).then((channel) => {
       let nextId = 1;
       const waiting = new Map<number, { resolve: (r: Record<string, unknown>) => void; reject: (err: Error) => void }>();
-      const decoder = createFrameDecoder(1024 * 1024, {
+      const decoder = createFrameDecoder(maxControlFrameBytes, {
         onError: () => channel.destroy(),
         onFrame: (frame) => {
           const response = JSON.parse(frame.toString('utf8')) as { id: number };

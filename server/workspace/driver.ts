@@ -12,15 +12,11 @@ export type WorkspaceRecord = {
   status: WorkspaceStatus;
   /** Public half of the agent's host key (OpenSSH format). */
   hostPublicKey: string;
-  /** Feature-owned metadata (deploy history, share revocations...), bounded by its owners. */
-  extra: Record<string, unknown>;
 };
 
 export type CreateWorkspaceInput = {
   id: string;
   name: string;
-  /** A server-side folder copied into the new workspace. */
-  seedFrom?: string;
   hostPrivateKey: string;
   hostPublicKey: string;
   /** authorized_keys content: the control server's public key. */
@@ -29,7 +25,8 @@ export type CreateWorkspaceInput = {
 
 /**
  * A driver does lifecycle and one thing more: a duplex byte stream to the workspace agent's SSH
- * server. Everything else goes through the agent so every feature works the same on every driver.
+ * server. Everything else goes through the agent so every feature works the same on every driver:
+ * feature data lives in the agent's store and a seed is written by the agent, not by the driver.
  */
 export interface WorkspaceDriver {
   readonly kind: string;
@@ -43,8 +40,6 @@ export interface WorkspaceDriver {
   remove(id: string): Promise<void>;
   /** A fresh byte stream to the agent; the caller speaks SSH over it. */
   connect(id: string): Promise<Duplex>;
-  /** Atomically update feature-owned metadata under `key`. */
-  updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T>;
   /** Stop supervising; stop agents unless they are meant to outlive this server process. */
   shutdown(options: { stopAgents: boolean }): Promise<void>;
 }

@@ -2,8 +2,10 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { generateKeyPair, mapAgentFailure, WharfError, type KeyPair, type Workspace } from '../common/index.ts';
+import { createFilesService, WORKSPACE_ROOT } from '../files/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
+import { packSeedFolder } from './seed-pack.ts';
 
 export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
@@ -14,6 +16,10 @@ export type WorkspaceServiceOptions = {
   seedRoot: string | undefined;
   /** Folders a seed may neither be nor contain (the data dir: tokens and keys). */
   protectedDirs: string[];
+  /** Largest value of one feature-data key (the agents' store is started with the same bound). */
+  featureDataMaxBytes: number;
+  /** Read-modify-write attempts of one feature-data update before concurrent writers are called too many. */
+  featureDataAttempts?: number;
 };
 
 export type SessionKeyGrant = { ttlMs: number; label: string; forward?: string[]; reverse?: number[] };
@@ -77,13 +83,40 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
     return real;
   }
 
+  const attempts = options.featureDataAttempts ?? 20;
+  const updateLocks = new Map<string, Promise<unknown>>();
+  // A store answer carries a whole value; the rest of a frame is a few short fields.
+  const maxControlFrameBytes = options.featureDataMaxBytes + 64 * 1024;
+
+  function storeFailure(answer: Record<string, unknown>): WharfError {
+    const message = String(answer.message ?? answer.error);
+    if (answer.error === 'too_large') return new WharfError('payload_too_large', message);
+    // An agent adopted from an older server keeps running its old code until it restarts.
+    if (answer.error === 'unknown op') return new WharfError('unavailable', 'the workspace agent is older than this server and keeps no feature data: stop and start the workspace');
+    if (answer.error === 'bad_request') return new WharfError('internal', `feature data refused by the agent: ${message}`);
+    return new WharfError('internal', `the workspace agent could not keep feature data: ${message}`);
+  }
+
+  async function readStored(id: string, key: string): Promise<{ version: number; value?: unknown }> {
+    const agent = await service.agent(id);
+    const answer = await agent.control({ op: 'store-read', key });
+    if (!answer.ok) throw storeFailure(answer);
+    return { version: Number(answer.version), value: answer.value };
+  }
+
+  /** Seeds go in as a tar upload does: through the agent's SFTP, unbounded (the seed root is the admin's). */
+  const seeder = createFilesService({
+    openSftp: (id) => service.agent(id).then((c) => c.sftp()),
+    limits: { maxUploadBytes: Number.MAX_SAFE_INTEGER, maxBufferedReadBytes: 0 },
+  });
+
   function dropConnection(id: string): void {
     const pending = connections.get(id);
     connections.delete(id);
     pending?.then((c) => c.close()).catch(() => {});
   }
 
-  return {
+  const service = {
     driver,
 
     validateName(name: unknown): { ok: true; value: string } | { ok: false; error: string } {
@@ -93,17 +126,29 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       return { ok: true, value: name };
     },
 
+    /**
+     * A seed is packed here and unpacked by the new workspace's running agent (as a tar upload
+     * is), so no driver needs a path of the server's disk; the workspace is reported once it
+     * holds the seed, and one that could not take it is removed again.
+     */
     async create(input: { name: string; seedFrom?: string }): Promise<Workspace> {
       const seedFrom = input.seedFrom === undefined ? undefined : await resolveSeed(input.seedFrom);
       const host = generateKeyPair(`wharf-workspace-${input.name}`);
       const record = await driver.create({
         id: input.name,
         name: input.name,
-        seedFrom,
         hostPrivateKey: host.privateKey,
         hostPublicKey: host.publicKey,
         authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,
       });
+      if (seedFrom !== undefined) {
+        const written = await seeder.uploadTar(record.id, WORKSPACE_ROOT, packSeedFolder(seedFrom)).catch((err: Error) => ({ ok: false as const, error: { message: err.message } }));
+        if (!written.ok) {
+          dropConnection(record.id);
+          await driver.remove(record.id).catch(() => {});
+          throw new WharfError('bad_request', `cannot copy seed folder "${input.seedFrom}" into the workspace: ${written.error.message}`);
+        }
+      }
       return toWorkspace(record);
     },
 
@@ -145,7 +190,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       const pending = (async () => {
         const record = await requireRecord(id);
         const stream = await driver.connect(id);
-        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.agentTimeoutMs);
+        const connection = await connectAgent(stream, options.serverKey.privateKey, record.hostPublicKey, options.agentTimeoutMs, maxControlFrameBytes);
         connection.onClose(() => {
           if (connections.get(id) === pending) connections.delete(id);
         });
@@ -181,13 +226,42 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       if (!response.removed) throw new WharfError('not_found', `no live session key "${keyId}" in workspace "${id}"`);
     },
 
-    updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
-      assertWorkspaceId(id);
-      return driver.updateExtra(id, key, update);
+    /**
+     * Feature data kept with the workspace by its agent: `undefined` for a key never written.
+     * It is reached through the running agent only, so for a stopped workspace this fails as
+     * every agent call does (WharfError `conflict`, "is stopped; start it first"), for reads and
+     * updates alike; an unreachable agent is `unavailable`.
+     */
+    async readFeatureData<T>(id: string, key: string): Promise<T | undefined> {
+      return (await readStored(id, key)).value as T | undefined;
     },
 
-    async readExtra<T>(id: string, key: string): Promise<T | undefined> {
-      return (await requireRecord(id)).extra[key] as T | undefined;
+    /**
+     * Read-modify-write of one key, compare-and-swap on the store's version: when another writer
+     * (another replica) got in between, it reads again and re-applies `update`. So `update` may
+     * run more than once and must only compute the new value from `current`.
+     */
+    updateFeatureData<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T> {
+      // Updates from this replica take turns, so only other replicas' writes can conflict.
+      const lockKey = `${id}\0${key}`;
+      const run = (updateLocks.get(lockKey) ?? Promise.resolve()).catch(() => {}).then(async () => {
+        for (let attempt = 0; attempt < attempts; attempt++) {
+          // Spread retries out at random, so replicas that collided do not collide again in step.
+          if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 10 * 2 ** attempt)));
+          const current = await readStored(id, key);
+          const next = update(current.value as T | undefined);
+          const agent = await service.agent(id);
+          const written = await agent.control({ op: 'store-write', key, value: next, expectVersion: current.version });
+          if (written.ok) return next;
+          if (written.error !== 'conflict') throw storeFailure(written);
+        }
+        throw new WharfError('unavailable', `"${key}" of workspace "${id}" kept changing under ${attempts} attempts to update it; try again`);
+      });
+      updateLocks.set(lockKey, run);
+      run.finally(() => {
+        if (updateLocks.get(lockKey) === run) updateLocks.delete(lockKey);
+      }).catch(() => {});
+      return run;
     },
 
     async shutdown(stopAgents: boolean): Promise<void> {
@@ -195,4 +269,5 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       await driver.shutdown({ stopAgents });
     },
   };
+  return service;
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { preparePrivateDir } from './run-dir.ts';
-import { chmod, chown, cp, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { isProcessAlive, WharfError } from '../../common/index.ts';
@@ -44,8 +44,13 @@ export type ProcessDriverOptions = {
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
+/**
+ * `extra` is the feature data of metas written before it moved to the agent's store: the next
+ * start hands it to the agent (`--import-store`), which takes the keys it lacks, then it is dropped.
+ */
 type StoredMeta = Omit<WorkspaceRecord, 'status'> & {
   agentPid?: number;
+  extra?: Record<string, unknown>;
   /** `uid:gid` the workspace's files and home were last given to (see chownTree). */
   filesOwner?: string;
 };
@@ -123,6 +128,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     home: join(dirOf(id), 'home'),
     agentDir: join(dirOf(id), 'agent'),
     hostKey: join(dirOf(id), 'agent', 'host_key'),
+    legacyStore: join(dirOf(id), 'agent', 'legacy-store.json'),
     authorizedKeys: join(dirOf(id), 'agent', 'authorized_keys'),
     log: join(dirOf(id), 'agent.log'),
     socketDir: join(options.runDir, id),
@@ -161,7 +167,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     const s = supervised.get(meta.id);
     const alive = s ? isProcessAlive(s.child?.pid ?? s.pid) : false;
     const status = meta.desired === 'stopped' ? (alive ? 'running' : 'stopped') : alive ? 'running' : s ? 'starting' : 'stopped';
-    const { agentPid: _pid, filesOwner: _owner, ...rest } = meta;
+    const { agentPid: _pid, extra: _legacy, filesOwner: _owner, ...rest } = meta;
     return { ...rest, status };
   }
 
@@ -214,6 +220,10 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await rm(p.socket, { force: true });
     const sandboxed = useSandbox();
+    // In the agent's own folder: readable inside the sandbox (bound read-only), never by the workspace's files.
+    const legacy = (await readMeta(id))?.extra;
+    const migrating = legacy !== undefined && Object.keys(legacy).length > 0;
+    if (migrating) await writeFile(p.legacyStore, JSON.stringify(legacy), { mode: 0o600 });
     const privileged = process.getuid?.() === 0;
     const user = sandboxed && privileged && options.sandboxUser && options.sandboxUser.uid !== 0 ? options.sandboxUser : undefined;
     let setpriv: string | undefined;
@@ -223,8 +233,10 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
         throw new WharfError('unavailable', `setpriv (util-linux) is needed to run workspace processes as uid ${user.uid}; install util-linux, or set --sandbox-user 0 to keep them root`);
       }
       await handOver(id, user);
+      if (migrating) await chown(p.legacyStore, user.uid, user.gid);
     }
     const agentArgs = [
+      ...(migrating ? ['--import-store', p.legacyStore] : []),
       '--socket', p.socket,
       '--root', sandboxed ? SANDBOX_WORKSPACE : p.files,
       '--home', sandboxed ? SANDBOX_HOME : p.home,
@@ -269,6 +281,15 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     });
     s.ready = waitForSocket(id, s);
     await s.ready;
+    if (legacy !== undefined) {
+      // The agent imports before it listens: answering means the store has the data.
+      await withMeta(id, (meta) => {
+        const { extra: _done, ...rest } = meta;
+        return writeMeta(rest);
+      });
+      await rm(p.legacyStore, { force: true });
+      if (migrating) options.log('agent.store_migrated', { workspace: id, keys: Object.keys(legacy) });
+    }
     if (sandboxed && child.pid) s.sandboxInit = findSandboxPids(child.pid).init;
   }
 
@@ -373,14 +394,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       if (existsSync(p.dir)) throw new WharfError('conflict', `workspace "${input.id}" already exists`);
       await mkdir(p.agentDir, { recursive: true, mode: 0o700 });
       await mkdir(p.home, { recursive: true });
-      if (input.seedFrom) {
-        await cp(input.seedFrom, p.files, { recursive: true, verbatimSymlinks: true }).catch(async (err: Error) => {
-          await rm(p.dir, { recursive: true, force: true });
-          throw new WharfError('bad_request', `cannot copy seed folder "${input.seedFrom}": ${err.message}`);
-        });
-      } else {
-        await mkdir(p.files, { recursive: true });
-      }
+      await mkdir(p.files, { recursive: true });
       await writeFile(p.hostKey, input.hostPrivateKey, { mode: 0o600 });
       await writeFile(p.authorizedKeys, input.authorizedKeys, { mode: 0o600 });
       await chmod(p.agentDir, 0o700);
@@ -391,7 +405,6 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
         createdAt: new Date().toISOString(),
         desired: 'running',
         hostPublicKey: input.hostPublicKey,
-        extra: {},
       };
       await writeMeta(meta);
       await launch(input.id);
@@ -450,14 +463,6 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       }
       if (!socket) throw new WharfError('unavailable', `agent of workspace "${id}" is not reachable`);
       return socket;
-    },
-
-    updateExtra<T>(id: string, key: string, update: (current: T | undefined) => T) {
-      return withMeta(id, async (meta) => {
-        const value = update(meta.extra[key] as T | undefined);
-        await writeMeta({ ...meta, extra: { ...meta.extra, [key]: value } });
-        return value;
-      });
     },
 
     async shutdown({ stopAgents }) {
