@@ -10,7 +10,7 @@ const root = dirname(fileURLToPath(import.meta.url));
 /** Folders under server/ that are not feature folders; every other folder is one. */
 const NON_FEATURE = new Set(['common', 'config', 'http', 'cli']);
 /** Composition roots: the only files that wire concrete drivers and agent features. */
-const COMPOSITION_ROOTS = new Set(['server/main.ts', 'server/agent-main.ts', 'server/agent/main.ts']);
+const COMPOSITION_ROOTS = new Set(['server/main.ts', 'server/agent-main.ts']);
 /** Halves of a feature folder, one per process (DESIGN.md: `{ protocol at top; agent/ ; server/ }`). */
 const HALVES = new Set(['agent', 'server']);
 

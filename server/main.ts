@@ -49,7 +49,7 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         sandbox: settings.sandbox,
         sandboxUser: settings.sandboxUser,
         codeRoot,
-        agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent/main.ts')],
+        agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent-main.ts')],
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +14,7 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 
 const ENTRIES = {
   server: 'server/main.ts',
-  agent: existsSync(join(root, 'server/agent-main.ts')) ? 'server/agent-main.ts' : 'server/agent/main.ts',
+  agent: 'server/agent-main.ts',
   helper: 'server/cli/main.ts',
 };
 

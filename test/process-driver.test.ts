@@ -163,7 +163,7 @@ describe('process driver supervision', () => {
         if (!/^\d+$/.test(p)) return false;
         try {
           const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-          return cmdline.includes('agent/main.ts') && cmdline.includes(`${dir}/workspaces/`);
+          return cmdline.includes('agent-main.ts') && cmdline.includes(`${dir}/workspaces/`);
         } catch {
           return false;
         }

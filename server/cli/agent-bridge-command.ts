@@ -1,3 +1,4 @@
+import { runBridge } from '../common/index.ts';
 import type { CliCommand } from './types.ts';
 
 export const agentBridgeCommand: CliCommand = {
@@ -5,7 +6,8 @@ export const agentBridgeCommand: CliCommand = {
   summary: 'join stdin/stdout to a workspace agent\'s unix socket (used by container drivers)',
   usage: 'agent bridge --socket <path>',
   description: `
-Runs inside a workspace: container drivers exec this and speak SSH over its stdio.`,
+Runs inside a workspace: container drivers exec this and speak SSH over its stdio. The same
+bridge is the agent program's own \`bridge\` entry; this is an alias that needs only the helper.`,
   options: {
     socket: { type: 'string', valueName: '<path>', description: 'the agent\'s unix socket' },
   },
@@ -14,8 +16,6 @@ Runs inside a workspace: container drivers exec this and speak SSH over its stdi
     if (typeof socket !== 'string' || !socket || args.positionals.length > 0) {
       return ctx.fail({ code: 'usage', message: 'usage: wharf agent bridge --socket <path>' });
     }
-    // Loaded on demand: the rest of the helper never needs the agent's code.
-    const { runBridge } = await import('../agent/index.ts');
     return runBridge(socket, ctx.io.stdin, ctx.io.stdout);
   },
 };

@@ -16,3 +16,4 @@ export { createAckWindow } from './ack-window.ts';
 export type { AckWindow } from './ack-window.ts';
 export { generateKeyPair, parseSshKey, formatPublicKey } from './ssh-keys.ts';
 export type { KeyPair } from './ssh-keys.ts';
+export { runBridge } from './bridge.ts';

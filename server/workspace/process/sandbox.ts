@@ -49,14 +49,15 @@ export function findPrivateEntries(dir: string, depth = 6): Array<{ path: string
   return out;
 }
 
+/** What the agent loads from the code checkout (it runs `server/agent-main.ts` through tsx). */
+const AGENT_CODE_PARTS = ['server', 'node_modules', 'package.json'];
+
 /**
  * bubblewrap arguments: the workspace at /workspace, a private home, the system read-only, and
  * nothing else of the host (no real home, no data dir beyond this workspace's agent files, no
  * other workspace's socket). Own pid/ipc/uts namespaces, so workspace processes cannot see or
  * signal the host's; as root, every capability is dropped so the sandbox cannot mount its way out.
  */
-/** What the agent loads from the code checkout (it runs `server/agent/main.ts` through tsx). */
-const AGENT_CODE_PARTS = ['server', 'node_modules', 'package.json'];
 
 export function buildBwrapArgs(
   paths: SandboxPaths,

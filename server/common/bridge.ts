@@ -2,8 +2,9 @@ import { connect } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
 /**
- * `wharf agent bridge`: joins stdio to the agent's unix socket. Container drivers exec this
- * inside the workspace and speak SSH over the exec's stdio.
+ * Joins stdio to the agent's unix socket: the agent program's `bridge` entry (and the helper's
+ * `wharf agent bridge` alias). Container drivers exec it inside the workspace and speak SSH over
+ * the exec's stdio. Only node:net, so neither program pulls the other's code in for it.
  */
 export function runBridge(socketPath: string, input: Readable, output: Writable): Promise<number> {
   return new Promise((resolve) => {

@@ -1,12 +1,15 @@
-import { loadAgentConfig, readProcessContext } from '../config/index.ts';
-import { createDeployAgentFeature } from '../deploy/index.ts';
-import { createDocFeature, docStateDirOf } from '../sync/index.ts';
-import { createTerminalFeature } from '../terminal/index.ts';
-import { runBridge } from './bridge.ts';
-import { createPathJail } from './sftp-server.ts';
-import { runAgent, type AgentFeature } from './run-agent.ts';
+import { loadAgentConfig, readProcessContext } from './config/index.ts';
+import { createDeployAgentFeature } from './deploy/index.ts';
+import { createDocFeature, docStateDirOf } from './sync/index.ts';
+import { createTerminalFeature } from './terminal/index.ts';
+import { runBridge } from './common/index.ts';
+import { createPathJail, runAgent, type AgentFeature } from './agent/index.ts';
 
-/** Entry of the in-workspace agent process: composes the agent's features. */
+/**
+ * The agent's composition root, beside `server/main.ts`: `agent/` only offers the plug-in contract
+ * (runAgent, AgentFeature), and this file is the one place that knows the concrete features, so
+ * no feature folder and `agent/` import each other in a cycle.
+ */
 async function main(): Promise<void> {
   const ctx = readProcessContext();
   if (ctx.argv[0] === 'bridge') {
