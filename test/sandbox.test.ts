@@ -149,7 +149,7 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     const outer = (JSON.parse(await readFile(join(server.dataDir, 'workspaces', 'boxed', 'workspace.json'), 'utf8')) as { agentPid: number }).agentPid;
     const init = Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(/\s+/)[0]);
     const agent = Number(readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/)[0]);
-    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toMatch(/server\/agent\/main\.ts/);
+    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toMatch(/server\/agent-main\.ts/);
     await run('boxed', 'nohup sleep 301 >/dev/null 2>&1 &');
     const sleeper = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.trim() === 'sleep 301');
     expect(sleeper()).toBe(true);
@@ -166,7 +166,7 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     const agentsOfBoxed = () =>
       execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
         .split('\n')
-        .filter((l) => !/bwrap$/.test(l.trim().split(/\s+/)[0]) && /server\/agent\/main\.ts/.test(l) && l.includes(join(server.dataDir, 'workspaces', 'boxed', 'agent')));
+        .filter((l) => !/bwrap$/.test(l.trim().split(/\s+/)[0]) && /server\/agent-main\.ts/.test(l) && l.includes(join(server.dataDir, 'workspaces', 'boxed', 'agent')));
     expect(agentsOfBoxed()).toHaveLength(1);
     // The old namespace is torn down by the kernel once its init is killed: allow it a moment.
     // Its init may linger a moment as a zombie until bwrap reaps it, so wait for both.
