@@ -1,5 +1,6 @@
 import { loadAgentConfig, readProcessContext } from './config/index.ts';
 import { createDeployAgentFeature } from './deploy/index.ts';
+import { createForwardingFeature } from './hybrid/agent/index.ts';
 import { createDocFeature, docStateDirOf } from './sync/index.ts';
 import { createTerminalFeature } from './terminal/index.ts';
 import { runBridge } from './common/index.ts';
@@ -17,7 +18,11 @@ async function main(): Promise<void> {
     process.exit(await runBridge(socket, process.stdin, process.stdout));
   }
   const config = loadAgentConfig(ctx);
+  const log = (event: string, fields?: Record<string, unknown>) =>
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`);
   const features: AgentFeature[] = [
+    // Loopback only: the process driver's workspaces share the host's network.
+    createForwardingFeature({ reverseHost: '127.0.0.1', dialTimeoutMs: config.limits.forwardDialTimeoutMs, log }),
     createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env, followInRoot: (path) => createPathJail(config.root).follow(path) }),
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
     createTerminalFeature({
@@ -33,7 +38,7 @@ async function main(): Promise<void> {
         maxFrameBytes: config.limits.maxFrameBytes,
         clients: { perLink: config.limits.terminalClientsPerLink, perTerminal: config.limits.terminalClientsPerTerminal, perAdmin: config.limits.terminalClientsPerAdmin },
       },
-      log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`),
+      log,
     }),
   ];
   const agent = await runAgent(config, features);

@@ -17,3 +17,5 @@ export type { AckWindow } from './ack-window.ts';
 export { generateKeyPair, parseSshKey, formatPublicKey } from './ssh-keys.ts';
 export type { KeyPair } from './ssh-keys.ts';
 export { runBridge } from './bridge.ts';
+export { pipeDuplex } from './pipe-duplex.ts';
+export type { PipeEnd } from './pipe-duplex.ts';

@@ -42,6 +42,8 @@ export type AgentConfig = {
     maxControlFrameBytes: number;
     /** Largest value of one feature-store key, in bytes of JSON (`--store-max-bytes`). */
     storeMaxValueBytes: number;
+    /** How long dialling a hybrid forward target inside the workspace may take (`--forward-dial-timeout-ms`). */
+    forwardDialTimeoutMs: number;
   };
 };
 
@@ -74,6 +76,7 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       'max-startups': { type: 'string' },
       'max-key-ttl-ms': { type: 'string' },
       'store-max-bytes': { type: 'string' },
+      'forward-dial-timeout-ms': { type: 'string' },
       'import-store': { type: 'string' },
       'terminal-link-clients': { type: 'string' },
       'terminal-clients': { type: 'string' },
@@ -125,6 +128,7 @@ export function loadAgentConfig(ctx: ProcessContext): AgentConfig {
       maxSessionKeyTtlMs: readPositiveInteger(values['max-key-ttl-ms'], 7 * 24 * 3600 * 1000, '--max-key-ttl-ms'),
       maxControlFrameBytes: 64 * 1024,
       storeMaxValueBytes: readPositiveInteger(values['store-max-bytes'], 4 * 1024 * 1024, '--store-max-bytes'),
+      forwardDialTimeoutMs: readPositiveInteger(values['forward-dial-timeout-ms'], 10_000, '--forward-dial-timeout-ms'),
     },
   };
 }

@@ -1,4 +1,5 @@
 import { WharfError } from '../../common/index.ts';
+import { checkForwardPattern } from '../../hybrid/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 
@@ -35,8 +36,9 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
       throw new WharfError('bad_request', `"ttlSeconds" must be between 1 and ${Math.floor(sessionKeyTtlMs.max / 1000)}`);
     }
     const label = typeof body.label === 'string' && body.label ? body.label.slice(0, 64) : 'session';
-    const { keyId } = await workspaces.registerSessionKey(c.req.param('id'), body.publicKey, { ttlMs, label });
-    return c.json({ ok: true, id: keyId, expiresAt: new Date(Date.now() + ttlMs).toISOString() }, 201);
+    const { forward, reverse } = readSessionGrant(body);
+    const { keyId } = await workspaces.registerSessionKey(c.req.param('id'), body.publicKey, { ttlMs, label, forward, reverse });
+    return c.json({ ok: true, id: keyId, expiresAt: new Date(Date.now() + ttlMs).toISOString(), forward, reverse }, 201);
   });
 
   /** Revokes a session key (`id` from the POST, or its `SHA256:` fingerprint) and closes its SSH sessions. */
@@ -45,3 +47,23 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
     return c.body(null, 204);
   });
 };
+
+/**
+ * The tunnels a session key may open (hybrid mode): `forward`, "host:port" targets its
+ * direct-tcpip channels may dial inside the workspace, and `reverse`, workspace ports it may
+ * listen on. Absent means none: a key gets exactly what its request names, never `*`.
+ */
+function readSessionGrant(body: Record<string, unknown>): { forward: string[]; reverse: number[] } {
+  const forward = body.forward ?? [];
+  const reverse = body.reverse ?? [];
+  if (!Array.isArray(forward)) throw new WharfError('bad_request', '"forward" must be a list of "host:port" targets');
+  if (!Array.isArray(reverse)) throw new WharfError('bad_request', '"reverse" must be a list of workspace ports');
+  for (const target of forward) {
+    const problem = checkForwardPattern(target);
+    if (problem) throw new WharfError('bad_request', `"forward": ${problem}`);
+  }
+  for (const port of reverse) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new WharfError('bad_request', `"reverse": ${JSON.stringify(port)} is not a port number (1-65535)`);
+  }
+  return { forward: [...new Set(forward as string[])], reverse: [...new Set(reverse as number[])] };
+}

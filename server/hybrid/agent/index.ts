@@ -1,0 +1,2 @@
+export { createForwardingFeature } from './forwarding-feature.ts';
+export type { ForwardingOptions } from './forwarding-feature.ts';
