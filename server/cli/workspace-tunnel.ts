@@ -21,13 +21,13 @@ export async function findWorkspace(api: ApiClient, id: string): Promise<Result<
 export async function openWorkspaceTunnel(
   api: ApiClient,
   workspace: Workspace,
-  key: { publicKey: string; label: string; ttlSeconds: number },
+  key: { publicKey: string; label: string; ttlSeconds: number; forward?: string[]; reverse?: number[] },
 ): Promise<Result<WebSocket, CliFailure>> {
   if (workspace.status === 'stopped') {
     return fail({ code: 'conflict', message: `workspace "${workspace.id}" is stopped; start it first (POST ${workspacePath(workspace.id)}/start)` });
   }
   const registered = await api.json('POST', `${workspacePath(workspace.id)}/session-keys`, {
-    json: { publicKey: key.publicKey, ttlSeconds: key.ttlSeconds, label: key.label },
+    json: { publicKey: key.publicKey, ttlSeconds: key.ttlSeconds, label: key.label, forward: key.forward, reverse: key.reverse },
   });
   if (!registered.ok) return registered;
   return api.openWebSocket(`${workspacePath(workspace.id)}/ssh`);
@@ -44,7 +44,7 @@ export function connectSsh(
   socket: WebSocket,
   workspace: Workspace,
   privateKey: string,
-  timing: { readyTimeoutMs: number; keepaliveIntervalMs: number },
+  timing: { readyTimeoutMs: number; keepaliveIntervalMs: number; keepaliveCountMax?: number },
 ): Promise<Result<ssh2.Client, CliFailure>> {
   const expected = parseSshKey(workspace.hostKey);
   if (!expected.ok) {
@@ -77,6 +77,7 @@ export function connectSsh(
       privateKey,
       readyTimeout: timing.readyTimeoutMs,
       keepaliveInterval: timing.keepaliveIntervalMs,
+      ...(timing.keepaliveCountMax === undefined ? {} : { keepaliveCountMax: timing.keepaliveCountMax }),
       hostVerifier: (key: Buffer) => {
         hostKeyMismatch = !key.equals(expectedKey);
         return !hostKeyMismatch;

@@ -31,6 +31,15 @@ export type CliConfig = {
     sshReadyTimeoutMs: number;
     /** SSH keepalives through the tunnel: they notice a dead connection, and keep proxies from closing an idle one. */
     sshKeepaliveIntervalMs: number;
+    /** `wharf up`: a dead link is noticed within keepaliveIntervalMs × keepaliveCountMax (10 s), then made again with back-off. */
+    hybrid: {
+      readyTimeoutMs: number;
+      keepaliveIntervalMs: number;
+      keepaliveCountMax: number;
+      keyTtlSeconds: number;
+      backoff: { initialMs: number; maxMs: number };
+      killGraceMs: number;
+    };
   };
 };
 
@@ -54,6 +63,14 @@ export function loadCliConfig(ctx: ProcessContext): CliConfig {
       proxyKeyTtlSeconds: 300,
       sshReadyTimeoutMs: 20_000,
       sshKeepaliveIntervalMs: 15_000,
+      hybrid: {
+        readyTimeoutMs: 20_000,
+        keepaliveIntervalMs: 5_000,
+        keepaliveCountMax: 2,
+        keyTtlSeconds: 300,
+        backoff: { initialMs: 500, maxMs: 8_000 },
+        killGraceMs: 5_000,
+      },
     },
   };
 }

@@ -1,0 +1,282 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import type ssh2 from 'ssh2';
+import { generateKeyPair, pipeDuplex } from '../common/index.ts';
+import { grantOfRules, type ForwardRule, type HybridRules, type ReverseRule } from '../hybrid/index.ts';
+import { findPortHolder } from './port-holder.ts';
+import type { ApiClient, CliFailure } from './types.ts';
+import { connectSsh, describeClose, findWorkspace } from './workspace-tunnel.ts';
+
+export type HybridTiming = {
+  readyTimeoutMs: number;
+  /** Keepalive interval and how many may go unanswered: a dead link is noticed within their product. */
+  keepaliveIntervalMs: number;
+  keepaliveCountMax: number;
+  keyTtlSeconds: number;
+  /** Reconnect back-off: the first wait, doubled after each failure up to `maxMs`. */
+  backoff: { initialMs: number; maxMs: number };
+  /** Time the local process group gets after SIGTERM before SIGKILL. */
+  killGraceMs: number;
+};
+
+export type HybridSessionOptions = {
+  api: ApiClient;
+  workspaceId: string;
+  /** `dev.<name>` of the manifest, for messages and the key's label. */
+  name: string;
+  rules: HybridRules;
+  /** Where forward rules listen and reverse rules dial on this machine. */
+  interface: string;
+  /** The service's local command, run once in its own process group; the session ends with it. */
+  command?: { argv: string[]; cwd: string; env: Record<string, string> };
+  /** Status lines (one per rule change) and the summary. */
+  report: (line: string) => void;
+  timing: HybridTiming;
+  /** Aborted on Ctrl-C / SIGTERM: the local process group is stopped and the session ends. */
+  signal: AbortSignal;
+};
+
+type RuleStats = { connections: number; failures: number };
+
+/** Exit code of the local command like a shell's: its status, or 128+n for a signal. */
+function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+const describeForward = (r: ForwardRule, iface: string) => `forward ${iface}:${r.localPort} → ${r.host}:${r.remotePort}`;
+const describeReverse = (r: ReverseRule, iface: string) => `reverse workspace:${r.remotePort} → ${iface}:${r.localPort}`;
+
+/**
+ * One `wharf up` session: the forward rules listen here for the whole session; the SSH link to
+ * the agent (a throw-away key granted exactly the rules' targets and ports) is made again with
+ * back-off whenever it is lost, and the reverse rules are asked for again on each new link. The
+ * local command is started once and keeps its pid across reconnects (where the Okteto CLI
+ * restarts it). Ends with the command's exit code, or 1 when the workspace goes away.
+ */
+export async function runHybridSession(options: HybridSessionOptions): Promise<number> {
+  const { api, rules, report, timing, signal } = options;
+  const iface = options.interface;
+  const stats = new Map<string, RuleStats>();
+  const statOf = (label: string) => {
+    let s = stats.get(label);
+    if (!s) stats.set(label, (s = { connections: 0, failures: 0 }));
+    return s;
+  };
+  const started = Date.now();
+  let client: ssh2.Client | undefined;
+  /** Links made so far: every one after the first is a reconnect. */
+  let links = 0;
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+
+  // Forward listeners first: a port in use is reported before anything is started.
+  const listeners: Server[] = [];
+  const closeListeners = () => {
+    for (const l of listeners) l.close();
+  };
+  for (const rule of rules.forward) {
+    const label = describeForward(rule, iface);
+    const listener = createServer({ allowHalfOpen: true }, (socket) => {
+      socket.setNoDelay(true);
+      socket.on('error', () => {});
+      track(socket);
+      const link = client;
+      if (!link) {
+        statOf(label).failures += 1;
+        socket.destroy();
+        return;
+      }
+      link.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, rule.host, rule.remotePort, (err, channel) => {
+        if (err) {
+          statOf(label).failures += 1;
+          report(`${label}: the workspace could not reach ${rule.host}:${rule.remotePort} (${err.message || 'refused'})`);
+          socket.destroy();
+          return;
+        }
+        statOf(label).connections += 1;
+        void pipeDuplex(channel, socket);
+      });
+    });
+    const bound = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      listener.once('error', resolve);
+      listener.listen(rule.localPort, iface, () => resolve(undefined));
+    });
+    if (bound) {
+      closeListeners();
+      const holder = bound.code === 'EADDRINUSE' ? await findPortHolder(rule.localPort) : undefined;
+      const why = bound.code === 'EADDRINUSE' ? `port ${rule.localPort} is already in use${holder ? ` by pid ${holder.pid} (${holder.command})` : ''}` : bound.message;
+      report(`${label}: failed: ${why}`);
+      return 1;
+    }
+    listener.on('error', () => {});
+    listeners.push(listener);
+    report(`${label}: listening`);
+  }
+
+  let child: ChildProcess | undefined;
+  let childExit: Promise<number> | undefined;
+  let finished: { code: number; why: string } | undefined;
+  const finish = (code: number, why: string) => {
+    finished ??= { code, why };
+  };
+  const ended = new AbortController();
+  const onAbort = () => {
+    finish(130, 'stopped');
+    ended.abort();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  function startCommand(): void {
+    if (!options.command || child) return;
+    const { argv, cwd, env } = options.command;
+    // Its own process group, so stopping it stops everything it started (no orphan keeps a port).
+    child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: 'inherit', detached: true });
+    const proc = child;
+    childExit = new Promise((resolve) => {
+      proc.once('error', (err) => {
+        report(`${options.name}: could not start ${JSON.stringify(argv.join(' '))}: ${err.message}`);
+        resolve(127);
+      });
+      proc.once('exit', (code, sig) => resolve(exitCodeOf(code, sig)));
+    });
+    void childExit.then((code) => {
+      finish(code, `the local command exited with ${code}`);
+      ended.abort();
+    });
+    report(`${options.name}: started ${argv.join(' ')} (pid ${proc.pid})`);
+  }
+
+  async function stopCommand(): Promise<void> {
+    if (!child?.pid || !childExit || child.exitCode !== null || child.signalCode !== null) return;
+    const group = -child.pid;
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(group, sig);
+      } catch {
+        // already gone
+      }
+    };
+    kill('SIGTERM');
+    const timer = setTimeout(() => kill('SIGKILL'), timing.killGraceMs);
+    await childExit;
+    clearTimeout(timer);
+    // Whatever the command left in its group goes too.
+    kill('SIGKILL');
+  }
+
+  /** One SSH link: resolves when it is lost (or the session ends). */
+  type LinkEnd = { connected: boolean; gone?: CliFailure; why?: string };
+  async function runLink(): Promise<LinkEnd> {
+    const workspace = await findWorkspace(api, options.workspaceId);
+    if (!workspace.ok) return { connected: false, gone: workspace.error.code === 'not_found' ? workspace.error : undefined, why: workspace.error.message };
+    if (workspace.value.status === 'stopped') {
+      return { connected: false, gone: { code: 'conflict', message: `workspace "${options.workspaceId}" is stopped` } };
+    }
+    const key = generateKeyPair(`wharf-up-${options.name}`);
+    const grant = grantOfRules(rules);
+    const registered = await api.json<{ id: string }>('POST', `/api/workspaces/${encodeURIComponent(options.workspaceId)}/session-keys`, {
+      json: { publicKey: key.publicKey, ttlSeconds: timing.keyTtlSeconds, label: `wharf up ${options.name}`, ...grant },
+    });
+    if (!registered.ok) return { connected: false, gone: registered.error.code === 'not_found' ? registered.error : undefined, why: registered.error.message };
+    const revoke = () => api.request('DELETE', `/api/workspaces/${encodeURIComponent(options.workspaceId)}/session-keys/${registered.value.id}`).catch(() => undefined);
+    const socket = await api.openWebSocket(`/api/workspaces/${encodeURIComponent(options.workspaceId)}/ssh`);
+    if (!socket.ok) {
+      void revoke();
+      return { connected: false, why: socket.error.message };
+    }
+    let closedWhy: string | undefined;
+    socket.value.once('close', (code, reason) => (closedWhy = describeClose(code, reason.toString())));
+    const link = await connectSsh(socket.value, workspace.value, key.privateKey, timing);
+    if (!link.ok) {
+      void revoke();
+      return { connected: false, why: link.error.message };
+    }
+    const ssh = link.value;
+    // The key only had to let this link in; it is revoked when the link ends.
+    const lost = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
+    ssh.on('tcp connection', (info, accept, reject) => {
+      const rule = rules.reverse.find((r) => r.remotePort === info.destPort);
+      if (!rule) return reject();
+      const label = describeReverse(rule, iface);
+      const local = connect({ host: iface, port: rule.localPort, allowHalfOpen: true });
+      local.setNoDelay(true);
+      track(local);
+      let opened = false;
+      local.once('error', (err) => {
+        if (opened) return;
+        statOf(label).failures += 1;
+        report(`${label}: nothing answers on ${iface}:${rule.localPort} (${err.message})`);
+        reject();
+      });
+      local.once('connect', () => {
+        opened = true;
+        statOf(label).connections += 1;
+        void pipeDuplex(accept(), local);
+      });
+    });
+    for (const rule of rules.reverse) {
+      const label = describeReverse(rule, iface);
+      await new Promise<void>((resolve) =>
+        ssh.forwardIn('127.0.0.1', rule.remotePort, (err) => {
+          report(err ? `${label}: failed: the workspace refused the port (${err.message || 'in use or not granted'})` : `${label}: listening`);
+          resolve();
+        }),
+      );
+    }
+    client = ssh;
+    links += 1;
+    report(links > 1 ? `${options.name}: connected again; every rule is back` : `${options.name}: connected to workspace "${options.workspaceId}"`);
+    startCommand();
+    const stop = () => ssh.end();
+    ended.signal.addEventListener('abort', stop, { once: true });
+    await lost;
+    ended.signal.removeEventListener('abort', stop);
+    client = undefined;
+    void revoke();
+    if (!ended.signal.aborted) report(`${options.name}: connection lost${closedWhy ? ` (${closedWhy})` : ''}; reconnecting`);
+    return { connected: true };
+  }
+
+  let wait = timing.backoff.initialMs;
+  while (!ended.signal.aborted) {
+    const link = await runLink().catch((err: Error): LinkEnd => ({ connected: false, why: err.message }));
+    if (link.gone) {
+      report(`${options.name}: ${link.gone.code === 'not_found' ? `workspace "${options.workspaceId}" was deleted` : link.gone.message}; stopping`);
+      finish(1, link.gone.message);
+      break;
+    }
+    if (ended.signal.aborted) break;
+    if (link.connected) wait = timing.backoff.initialMs;
+    else report(`${options.name}: could not connect (${link.why ?? 'unknown reason'}); trying again in ${(wait / 1000).toFixed(1)}s`);
+    await delay(wait, ended.signal);
+    wait = Math.min(wait * 2, timing.backoff.maxMs);
+  }
+
+  signal.removeEventListener('abort', onAbort);
+  await stopCommand();
+  client?.end();
+  closeListeners();
+  for (const s of sockets) s.destroy();
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const reconnects = Math.max(0, links - 1);
+  const lines = [...stats.entries()].map(([label, s]) => `${label}: ${s.connections} connection${s.connections === 1 ? '' : 's'}${s.failures ? `, ${s.failures} failed` : ''}`);
+  report(`${options.name}: ${finished?.why ?? 'stopped'} after ${seconds}s; reconnected ${reconnects} time${reconnects === 1 ? '' : 's'}${lines.length ? `\n  ${lines.join('\n  ')}` : ''}`);
+  return finished?.code ?? 0;
+}
