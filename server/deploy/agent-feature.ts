@@ -5,9 +5,7 @@ import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { AgentFeature, SubsystemContext } from '../agent/index.ts';
 import { createFrameDecoder, encodeFrame } from '../common/index.ts';
-import { createIgnoreMatcher } from './ignore-rules.ts';
-import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
-import { resolveInside, type PathResolver } from './inside-root.ts';
+import { createIgnoreMatcher, DEFAULT_PACK_LIMITS, packContext, resolveInside, type PathResolver } from '../okteto/index.ts';
 
 /**
  * The agent half of deploys: the control server never touches a workspace's disk, so it asks

@@ -1,6 +1,5 @@
 /** The deploy API's shapes (documented in docs/deploy.md; the web UI and the CLI follow them). */
-import type { DeployKind } from './ignore-rules.ts';
-import type { DeployMode } from './plan.ts';
+import type { DeployKind, DeployMode } from '../okteto/index.ts';
 
 export type CommandInfo = { index: number; name: string; command: string };
 

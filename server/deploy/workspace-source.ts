@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createFrameDecoder, encodeFrame, fail, ok, type Result } from '../common/index.ts';
 import type { AgentConnection } from '../workspace/index.ts';
 import { DEPLOY_SUBSYSTEM } from './agent-feature.ts';
-import type { PackSummary } from './pack.ts';
+import type { PackSummary } from '../okteto/index.ts';
 
 /** The server's side of the agent's `wharf-deploy` subsystem (see agent-feature.ts). */
 export async function readWorkspaceFiles(agent: AgentConnection, paths: string[], maxBytes: number): Promise<Result<Record<string, string | null>, string>> {
