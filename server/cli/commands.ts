@@ -5,6 +5,7 @@ import { proxyCommand } from './proxy-command.ts';
 import { sshCommand } from './ssh-command.ts';
 import { terminalAttachCommand, terminalListCommand } from './terminal-command.ts';
 import type { CliCommand } from './types.ts';
+import { upCommand } from './up-command.ts';
 import { workspacesCommand } from './workspaces-command.ts';
 
 /**
@@ -17,6 +18,7 @@ export const COMMANDS: CliCommand[] = [
   sshCommand,
   terminalAttachCommand, terminalListCommand,
   deployCommand,
+  upCommand,
   destroyCommand,
   proxyCommand,
   agentBridgeCommand,

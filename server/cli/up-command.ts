@@ -6,7 +6,7 @@ import { runHybridSession } from './hybrid-session.ts';
 import type { CliCommand, CliContext } from './types.ts';
 
 /** The manifest's `dev.<name>`, or a failure message naming what went wrong. */
-async function readDevSection(ctx: CliContext, file: string | undefined, name: string): Promise<{ ok: true; dev: DevSection; file: string } | { ok: false; message: string }> {
+async function readDevSection(ctx: CliContext, file: string | undefined, name: string): Promise<{ ok: true; dev: DevSection; file: string; manifestName?: string } | { ok: false; message: string }> {
   const cwd = ctx.config.cwd;
   const path = file ? join(cwd, file) : MANIFEST_NAMES.map((n) => join(cwd, n)).find((p) => existsSync(p));
   if (!path) return { ok: false, message: `there is no okteto.yml (or okteto.yaml) in ${cwd}; run wharf up from the folder that holds it, or pass --file <manifest>` };
@@ -21,7 +21,7 @@ async function readDevSection(ctx: CliContext, file: string | undefined, name: s
     return { ok: false, message: `${path}: there is no dev.${name}${names.length ? `; the manifest has ${names.map((n) => `"${n}"`).join(', ')}` : '; the manifest has no dev section'}` };
   }
   if (section.mode !== 'hybrid') return { ok: false, message: `${section.where}: dev.${name} has mode "${section.mode}"; wharf up runs mode: hybrid only` };
-  return { ok: true, dev: section, file: path };
+  return { ok: true, dev: section, file: path, manifestName: parsed.value.manifest.name };
 }
 
 /** What the local command starts with: the developer's PATH, HOME, TERM and USER, the manifest's `environment` under them. */
@@ -54,7 +54,7 @@ connection is made again, rules and all, and the command keeps running.`,
     if (!found.ok) return ctx.fail({ code: 'local', message: found.message });
     const { dev } = found;
     for (const notice of dev.notices) ctx.io.stderr.write(`wharf up: ${notice}\n`);
-    const workspaceId = typeof args.values.workspace === 'string' ? args.values.workspace : dev.manifestName;
+    const workspaceId = typeof args.values.workspace === 'string' ? args.values.workspace : found.manifestName;
     if (!workspaceId) return ctx.fail({ code: 'usage', message: `${found.file} has no name: say which workspace with --workspace <id>` });
     const api = await ctx.api();
     if (!api.ok) return ctx.fail(api.error);

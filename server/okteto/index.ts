@@ -6,6 +6,7 @@
  * load it without the agent's or the server's code.
  */
 export { parseManifest, MANIFEST_NAMES, DEFAULT_MANIFEST_LIMITS } from './manifest.ts';
+export type { DevSection } from './dev-section.ts';
 export type { Manifest, ManifestSection, ManifestCommand, ManifestError, ManifestLimits, ParsedManifest } from './manifest.ts';
 export { parseIgnoreFile, patternsFor, createIgnoreMatcher } from './ignore-rules.ts';
 export type { DeployKind, IgnoreFile, IgnoreMatcher, IgnoreError } from './ignore-rules.ts';

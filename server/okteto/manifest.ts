@@ -1,6 +1,9 @@
+import { dirname, resolve } from 'node:path';
 import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { DeployKind } from './ignore-rules.ts';
+import { readDevSections, type DevSection } from './dev-section.ts';
+import { describe, keyOf, ManifestProblem } from './yaml-nodes.ts';
 import { validateRelativePath } from './plan.ts';
 
 /**
@@ -17,7 +20,7 @@ export type ManifestSection = {
   context?: string;
 };
 
-export type Manifest = { name?: string; deploy?: ManifestSection; destroy?: ManifestSection };
+export type Manifest = { name?: string; deploy?: ManifestSection; destroy?: ManifestSection; dev?: Record<string, DevSection> };
 
 export type ManifestError = { code: 'manifest_syntax' | 'manifest_invalid' | 'manifest_too_large'; message: string };
 
@@ -29,7 +32,6 @@ const TOP_LEVEL_KEYS = new Set(['name', 'namespace', 'context', 'icon', 'build',
 const SECTION_KEYS = new Set(['remote', 'image', 'context', 'commands']);
 const COMMAND_KEYS = new Set(['name', 'command']);
 
-class ManifestProblem extends Error {}
 
 /**
  * Bounds of a manifest, checked before it is composed: the YAML library's composition is
@@ -84,19 +86,6 @@ function checkLimits(text: string, fileName: string, limits: ManifestLimits): st
   return undefined;
 }
 
-function describe(node: unknown): string {
-  if (node === null || node === undefined) return 'nothing';
-  if (isSeq(node)) return 'a list';
-  if (isMap(node)) return 'a mapping';
-  if (isScalar(node)) {
-    const v = node.value;
-    if (v === null) return 'nothing (null)';
-    if (typeof v === 'string') return `the text "${v.length > 40 ? `${v.slice(0, 37)}...` : v}"`;
-    if (typeof v === 'number') return `the number ${v}`;
-    if (typeof v === 'boolean') return `${v}`;
-  }
-  return 'something else';
-}
 
 export function parseManifest(text: string, fileName: string, limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS): Result<ParsedManifest, ManifestError> {
   const tooBig = checkLimits(text, fileName, limits);
@@ -137,6 +126,7 @@ export function parseManifest(text: string, fileName: string, limits: ManifestLi
         manifest.name = pair.value.value;
       }
       if (key === 'deploy' || key === 'destroy') manifest[key] = readSection(key, pair.value as Node | null, where, warnings, pair);
+      if (key === 'dev') manifest.dev = readDevSections(pair.value as Node | null, { where, warnings, manifestDir: dirname(resolve(fileName)) });
     }
     return ok({ manifest, warnings });
   } catch (err) {
@@ -145,14 +135,6 @@ export function parseManifest(text: string, fileName: string, limits: ManifestLi
   }
 }
 
-function keyOf(pair: Pair, where: (n: Node | Pair | null | undefined) => string, seen: Set<string>): string {
-  if (!isScalar(pair.key) || typeof pair.key.value !== 'string') {
-    throw new ManifestProblem(`${where(pair.key as Node)}: keys must be text, got ${describe(pair.key)}`);
-  }
-  if (seen.has(pair.key.value)) throw new ManifestProblem(`${where(pair.key as Node)}: Map keys must be unique ("${pair.key.value}" appears twice)`);
-  seen.add(pair.key.value);
-  return pair.key.value;
-}
 
 function readSection(kind: DeployKind, node: Node | null, where: (n: Node | Pair | null | undefined) => string, warnings: string[], pair: Pair): ManifestSection {
   if (node === null || (isScalar(node) && node.value === null)) {
