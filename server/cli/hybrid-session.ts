@@ -37,7 +37,8 @@ export type HybridSessionOptions = {
   signal: AbortSignal;
 };
 
-type RuleStats = { connections: number; failures: number };
+/** `failing`: the last connection of the rule failed, so its next failure is not reported again. */
+type RuleStats = { connections: number; failures: number; failing?: boolean };
 
 /** Exit code of the local command like a shell's: its status, or 128+n for a signal. */
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
@@ -103,16 +104,28 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
         socket.destroy();
         return;
       }
-      link.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, rule.host, rule.remotePort, (err, channel) => {
+      const opened = (err: Error | undefined, channel: ssh2.ClientChannel) => {
+        const stat = statOf(label);
         if (err) {
-          statOf(label).failures += 1;
-          report(`${label}: the workspace could not reach ${rule.host}:${rule.remotePort} (${err.message || 'refused'})`);
+          stat.failures += 1;
+          // Once per run of failures: a client retrying every 100 ms must not flood the terminal.
+          if (!stat.failing) report(`${label}: the workspace could not reach ${rule.host}:${rule.remotePort} (${err.message.replace(/: $/, '') || 'refused'}); is it listening there?`);
+          stat.failing = true;
           socket.destroy();
           return;
         }
-        statOf(label).connections += 1;
+        if (stat.failing) report(`${label}: connected again`);
+        stat.failing = false;
+        stat.connections += 1;
         void pipeDuplex(channel, socket);
-      });
+      };
+      try {
+        link.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, rule.host, rule.remotePort, opened);
+      } catch (err) {
+        // ssh2 throws (not calls back) when the link went down before its 'close' came.
+        statOf(label).failures += 1;
+        socket.destroy();
+      }
     });
     const bound = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
       listener.once('error', resolve);
@@ -210,7 +223,17 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     }
     const ssh = link.value;
     // The key only had to let this link in; it is revoked when the link ends.
-    const lost = new Promise<void>((resolve) => ssh.once('close', () => resolve()));
+    // ws's stream under the SSH client never emits 'close' (createWebSocketStream sets
+    // emitClose: false), so ssh2's own 'close' may not come: the websocket's close (which a
+    // keepalive timeout also causes, by destroying the stream) ends the link as well.
+    const lost = new Promise<void>((resolve) => {
+      ssh.once('close', () => resolve());
+      socket.value.once('close', () => resolve());
+    });
+    // From its 'end' on, a link takes no new channels: forward connections wait for the next one.
+    ssh.once('end', () => {
+      if (client === ssh) client = undefined;
+    });
     ssh.on('tcp connection', (info, accept, reject) => {
       const rule = rules.reverse.find((r) => r.remotePort === info.destPort);
       if (!rule) return reject();
@@ -219,15 +242,19 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
       local.setNoDelay(true);
       track(local);
       let opened = false;
+      const stat = statOf(label);
       local.once('error', (err) => {
         if (opened) return;
-        statOf(label).failures += 1;
-        report(`${label}: nothing answers on ${iface}:${rule.localPort} (${err.message})`);
+        stat.failures += 1;
+        if (!stat.failing) report(`${label}: nothing answers on ${iface}:${rule.localPort} (${err.message}); is the local service running?`);
+        stat.failing = true;
         reject();
       });
       local.once('connect', () => {
         opened = true;
-        statOf(label).connections += 1;
+        if (stat.failing) report(`${label}: connected again`);
+        stat.failing = false;
+        stat.connections += 1;
         void pipeDuplex(accept(), local);
       });
     });
@@ -249,6 +276,7 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     await lost;
     ended.signal.removeEventListener('abort', stop);
     client = undefined;
+    ssh.end();
     void revoke();
     if (!ended.signal.aborted) report(`${options.name}: connection lost${closedWhy ? ` (${closedWhy})` : ''}; reconnecting`);
     return { connected: true };
