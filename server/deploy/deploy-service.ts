@@ -3,10 +3,21 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { isProcessAlive, WharfError } from '../common/index.ts';
+import {
+  isProcessAlive,
+  WharfError,
+  type CommandInfo,
+  type DeployEvent,
+  type DeployEventInput,
+  type DeployKind,
+  type DeployMode,
+  type DeployRequest,
+  type DeployRun,
+  type DeployStatus,
+  type FailedCommand,
+} from '../common/index.ts';
 import type { AgentConnection } from '../workspace/index.ts';
 import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
-import type { CommandInfo, DeployEvent, DeployEventInput, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
 import {
   CONTEXT_PREFIX,
   createIgnoreMatcher,
@@ -18,8 +29,6 @@ import {
   patternsFor,
   validateRelativePath,
   validateVariables,
-  type DeployKind,
-  type DeployMode,
   type ManifestSection,
 } from '../okteto/index.ts';
 import { runCommandsLocally } from './local-runner.ts';
