@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
-import { createDeployService } from './deploy/index.ts';
+import { createDeployService } from './deploy/server/index.ts';
 import {
   createApp,
   createAuthenticator,

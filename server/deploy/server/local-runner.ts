@@ -1,4 +1,4 @@
-import { createLineSplitter, type CommandInfo, type DeployEventInput, type FailedCommand } from '../common/index.ts';
+import { createLineSplitter, type CommandInfo, type DeployEventInput, type FailedCommand } from '../../common/index.ts';
 
 /**
  * Local execution (deprecated): the commands run one after another inside the workspace,

@@ -1,6 +1,6 @@
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, ok, type Result } from '../../common/index.ts';
 import { decodeBuildkitStatus } from './buildkit-status.ts';
 
 /**

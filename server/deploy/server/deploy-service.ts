@@ -15,8 +15,8 @@ import {
   type DeployRun,
   type DeployStatus,
   type FailedCommand,
-} from '../common/index.ts';
-import type { AgentConnection } from '../workspace/index.ts';
+} from '../../common/index.ts';
+import type { AgentConnection } from '../../workspace/index.ts';
 import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
 import {
   CONTEXT_PREFIX,
@@ -30,7 +30,7 @@ import {
   validateRelativePath,
   validateVariables,
   type ManifestSection,
-} from '../okteto/index.ts';
+} from '../../okteto/index.ts';
 import { runCommandsLocally } from './local-runner.ts';
 import { createRunLog, summariseRun, type RunLog } from './run-log.ts';
 import { createRunnerTracker } from './runner-output.ts';

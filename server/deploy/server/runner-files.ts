@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import tar from 'tar-stream';
-import { fail, ok, type CommandInfo, type DeployKind, type Result } from '../common/index.ts';
+import { fail, ok, type CommandInfo, type DeployKind, type Result } from '../../common/index.ts';
 
 /**
  * The build context around the user's files: a generated Dockerfile and the runner. Archive
