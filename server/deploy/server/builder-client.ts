@@ -1,86 +1,50 @@
-import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { fail, ok, type Result } from '../../common/index.ts';
+import { createEngineClient, engineMessage, parseEngineEndpoint, type EngineClient, type EngineEndpoint, type EngineFailure } from '../../engine-api/index.ts';
 import { decodeBuildkitStatus } from './buildkit-status.ts';
 
 /**
- * A small Docker Engine API client for `POST /build`: BuildKit (`version=2`) on Docker, whose
- * progress comes as protobuf status messages, and the classic JSON stream on engines without
- * BuildKit (Podman's compat API).
+ * `POST /build` on a Docker Engine API (server/engine-api): BuildKit (`version=2`) on Docker,
+ * whose progress comes as protobuf status messages, and the classic JSON stream on engines
+ * without BuildKit (Podman's compat API).
  */
-export type BuilderEndpoint = { display: string; socketPath?: string; host?: string; port?: number };
+export type BuilderEndpoint = EngineEndpoint;
 
 export type BuilderInfo = { engine: 'docker' | 'podman'; version: string; buildkit: boolean };
 
 export function parseBuilderEndpoint(value: string): Result<BuilderEndpoint, string> {
-  if (value.startsWith('unix://')) {
-    const socketPath = value.slice('unix://'.length);
-    if (!socketPath.startsWith('/')) return fail(`builder "${value}": a unix socket needs an absolute path (unix:///var/run/docker.sock)`);
-    return ok({ display: value, socketPath });
+  return parseEngineEndpoint(value, 'builder');
+}
+
+/** One client per endpoint: docker-modem keeps its settings per instance. */
+const clients = new Map<string, EngineClient>();
+
+function clientOf(endpoint: BuilderEndpoint): EngineClient {
+  let client = clients.get(endpoint.display);
+  if (!client) {
+    client = createEngineClient(endpoint);
+    clients.set(endpoint.display, client);
   }
-  const match = /^(?:tcp|http):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/.exec(value);
-  if (match) return ok({ display: value, host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]) });
-  return fail(`builder "${value}" is not understood: use unix:///path/to/docker.sock or tcp://host:port`);
+  return client;
 }
 
-function send(endpoint: BuilderEndpoint, method: string, path: string, headers: Record<string, string>, timeoutMs?: number): ClientRequest {
-  const req = request({ socketPath: endpoint.socketPath, host: endpoint.host, port: endpoint.port, method, path, headers });
-  if (timeoutMs) req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
-  return req;
-}
-
-function readBody(res: IncomingMessage, limit = 1024 * 1024): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= limit) chunks.push(c);
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-  });
-}
-
-function unreachable(endpoint: BuilderEndpoint, err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why =
-    code === 'ENOENT' ? 'the socket does not exist' : code === 'ECONNREFUSED' ? 'nothing is listening there' : code === 'EACCES' ? 'permission denied' : err.message;
-  return `cannot reach the builder at ${endpoint.display}: ${why}`;
-}
-
-function engineMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { message?: string };
-    if (parsed.message) return parsed.message;
-  } catch {
-    // not JSON: the raw text is the best we have
-  }
-  return text.trim().slice(0, 500);
+function unreachable(endpoint: BuilderEndpoint, failure: EngineFailure): string {
+  return `cannot reach the builder at ${endpoint.display}: ${failure.message}`;
 }
 
 /** Asks the engine what it is, which also tells whether it can be reached at all. */
-export function probeBuilder(endpoint: BuilderEndpoint, timeoutMs: number): Promise<Result<BuilderInfo, string>> {
-  return new Promise((resolve) => {
-    const req = send(endpoint, 'GET', '/version', {}, timeoutMs);
-    req.on('error', (err) => resolve(fail(unreachable(endpoint, err))));
-    req.on('response', (res) => {
-      readBody(res).then(
-        (text) => {
-          if (res.statusCode !== 200) return resolve(fail(`the builder at ${endpoint.display} answered ${res.statusCode}: ${engineMessage(text)}`));
-          try {
-            const info = JSON.parse(text) as { Version?: string; Components?: Array<{ Name?: string }> };
-            const podman = (info.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
-            resolve(ok({ engine: podman ? 'podman' : 'docker', version: info.Version ?? 'unknown', buildkit: !podman }));
-          } catch {
-            resolve(fail(`the builder at ${endpoint.display} does not look like a Docker Engine API`));
-          }
-        },
-        (err: Error) => resolve(fail(unreachable(endpoint, err))),
-      );
-    });
-    req.end();
-  });
+export async function probeBuilder(endpoint: BuilderEndpoint, timeoutMs: number): Promise<Result<BuilderInfo, string>> {
+  const answer = await clientOf(endpoint).fetchText({ method: 'GET', path: '/version', timeoutMs });
+  if (!answer.ok) return fail(unreachable(endpoint, answer.error));
+  const { status, text } = answer.value;
+  if (status !== 200) return fail(`the builder at ${endpoint.display} answered ${status}: ${engineMessage(text)}`);
+  try {
+    const info = JSON.parse(text) as { Version?: string; Components?: Array<{ Name?: string }> };
+    const podman = (info.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
+    return ok({ engine: podman ? 'podman' : 'docker', version: info.Version ?? 'unknown', buildkit: !podman });
+  } catch {
+    return fail(`the builder at ${endpoint.display} does not look like a Docker Engine API`);
+  }
 }
 
 export type BuildCallbacks = {
@@ -103,8 +67,8 @@ export type BuildOptions = {
 };
 
 export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Promise<BuildOutcome> {
-  const query = new URLSearchParams({ dockerfile: 'Dockerfile', networkmode: 'host', rm: '1', forcerm: '1', buildargs: JSON.stringify(options.buildArgs) });
-  if (options.info.buildkit) query.set('version', '2');
+  const query: Record<string, string> = { dockerfile: 'Dockerfile', networkmode: 'host', rm: '1', forcerm: '1', buildargs: JSON.stringify(options.buildArgs) };
+  if (options.info.buildkit) query.version = '2';
   return new Promise((resolve) => {
     let settled = false;
     const finish = (outcome: BuildOutcome) => {
@@ -112,106 +76,117 @@ export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Prom
       settled = true;
       resolve(outcome);
     };
-    const req = send(options.endpoint, 'POST', `/build?${query}`, { 'content-type': 'application/x-tar' });
-    const abort = () => {
-      req.destroy(new Error('the build was cancelled'));
-      options.body.destroy();
-    };
+    // The engine client stops the request; the context is ours to stop (the agent's packer, or
+    // the CLI's upload, would otherwise go on).
+    const abort = () => options.body.destroy();
     if (options.signal.aborted) abort();
     options.signal.addEventListener('abort', abort, { once: true });
-    req.on('error', (err) => {
-      const code = (err as NodeJS.ErrnoException).code;
-      const beforeConnect = code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES';
-      finish({ ok: false, message: beforeConnect ? unreachable(options.endpoint, err) : `the builder connection failed: ${err.message}`, requestFailed: true });
-    });
-    options.body.on('error', (err: Error) => {
-      req.destroy(err);
-      finish({ ok: false, message: err.message, requestFailed: true });
-    });
-    req.on('response', (res) => {
-      if (res.statusCode !== 200) {
-        void readBody(res).then((text) => finish({ ok: false, message: `the builder refused the build (${res.statusCode}): ${engineMessage(text)}`, requestFailed: true }));
-        return;
-      }
-      let failure: string | undefined;
-      let imageId: string | undefined;
-      let buffered = '';
-      const reported = new Set<string>();
-      const vertexNames = new Map<string, string>();
-      let classicLine = '';
-      const classicText = (text: string) => {
-        // Classic builders interleave step headers and RUN output in one text stream.
-        const lines = (classicLine + text).split('\n');
-        classicLine = lines.pop() as string;
-        let plain = '';
-        for (const line of lines) {
-          if (/^(STEP|Step) \d+\/\d+ ?: /.test(line)) {
-            if (plain) callbacks.onOutput('classic', Buffer.from(plain));
-            plain = '';
-            callbacks.onStep(line.replace(/^(STEP|Step) /, '').trim());
-          } else plain += `${line}\n`;
+    options.body.on('error', (err: Error) => finish({ ok: false, message: err.message, requestFailed: true }));
+    void clientOf(options.endpoint)
+      .send({ method: 'POST', path: '/build', query, upload: { stream: options.body, contentType: 'application/x-tar' }, signal: options.signal })
+      .then((answer) => {
+        if (!answer.ok) {
+          const failure = answer.error;
+          const message = failure.kind === 'unreachable' ? unreachable(options.endpoint, failure) : `the builder connection failed: ${failure.kind === 'aborted' ? 'the build was cancelled' : failure.message}`;
+          return finish({ ok: false, message, requestFailed: true });
         }
-        if (plain) callbacks.onOutput('classic', Buffer.from(plain));
-      };
-      const handle = (message: Record<string, unknown>) => {
-        if (message.id === 'moby.buildkit.trace' && typeof message.aux === 'string') {
-          let status;
-          try {
-            status = decodeBuildkitStatus(message.aux);
-          } catch {
+        const res = answer.value.body;
+        if (answer.value.status !== 200) {
+          void readBody(res).then((text) => finish({ ok: false, message: `the builder refused the build (${answer.value.status}): ${engineMessage(text)}`, requestFailed: true }));
+          return;
+        }
+        let failure: string | undefined;
+        let imageId: string | undefined;
+        let buffered = '';
+        const reported = new Set<string>();
+        const vertexNames = new Map<string, string>();
+        let classicLine = '';
+        const classicText = (text: string) => {
+          // Classic builders interleave step headers and RUN output in one text stream.
+          const lines = (classicLine + text).split('\n');
+          classicLine = lines.pop() as string;
+          let plain = '';
+          for (const line of lines) {
+            if (/^(STEP|Step) \d+\/\d+ ?: /.test(line)) {
+              if (plain) callbacks.onOutput('classic', Buffer.from(plain));
+              plain = '';
+              callbacks.onStep(line.replace(/^(STEP|Step) /, '').trim());
+            } else plain += `${line}\n`;
+          }
+          if (plain) callbacks.onOutput('classic', Buffer.from(plain));
+        };
+        const handle = (message: Record<string, unknown>) => {
+          if (message.id === 'moby.buildkit.trace' && typeof message.aux === 'string') {
+            let status;
+            try {
+              status = decodeBuildkitStatus(message.aux);
+            } catch {
+              return;
+            }
+            for (const vertex of status.vertexes) {
+              if (vertex.name) vertexNames.set(vertex.digest, vertex.name);
+              if ((vertex.started || vertex.completed) && !reported.has(vertex.digest) && vertex.name) {
+                reported.add(vertex.digest);
+                callbacks.onStep(vertex.cached ? `${vertex.name} (cached)` : vertex.name);
+              }
+            }
+            for (const log of status.logs) callbacks.onOutput(`${log.vertex}:${log.stream}`, log.data);
+            for (const warning of status.warnings) callbacks.onWarning(warning);
             return;
           }
-          for (const vertex of status.vertexes) {
-            if (vertex.name) vertexNames.set(vertex.digest, vertex.name);
-            if ((vertex.started || vertex.completed) && !reported.has(vertex.digest) && vertex.name) {
-              reported.add(vertex.digest);
-              callbacks.onStep(vertex.cached ? `${vertex.name} (cached)` : vertex.name);
+          const aux = message.aux as { ID?: unknown } | undefined;
+          if (aux && typeof aux === 'object' && typeof aux.ID === 'string') imageId = aux.ID;
+          const detail = message.errorDetail as { message?: string } | undefined;
+          if (detail?.message || typeof message.error === 'string') {
+            failure ??= detail?.message ?? String(message.error);
+            return;
+          }
+          if (typeof message.stream === 'string') classicText(message.stream);
+          else if (typeof message.status === 'string' && message.status) callbacks.onOutput('status', Buffer.from(`${message.status}\n`));
+        };
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const lines = (buffered + chunk).split('\n');
+          buffered = lines.pop() as string;
+          for (const line of lines) {
+            if (!line.trim()) continue;
+            try {
+              handle(JSON.parse(line) as Record<string, unknown>);
+            } catch {
+              callbacks.onOutput('engine', Buffer.from(`${line}\n`));
             }
           }
-          for (const log of status.logs) callbacks.onOutput(`${log.vertex}:${log.stream}`, log.data);
-          for (const warning of status.warnings) callbacks.onWarning(warning);
-          return;
-        }
-        const aux = message.aux as { ID?: unknown } | undefined;
-        if (aux && typeof aux === 'object' && typeof aux.ID === 'string') imageId = aux.ID;
-        const detail = message.errorDetail as { message?: string } | undefined;
-        if (detail?.message || typeof message.error === 'string') {
-          failure ??= detail?.message ?? String(message.error);
-          return;
-        }
-        if (typeof message.stream === 'string') classicText(message.stream);
-        else if (typeof message.status === 'string' && message.status) callbacks.onOutput('status', Buffer.from(`${message.status}\n`));
-      };
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        const lines = (buffered + chunk).split('\n');
-        buffered = lines.pop() as string;
-        for (const line of lines) {
-          if (!line.trim()) continue;
-          try {
-            handle(JSON.parse(line) as Record<string, unknown>);
-          } catch {
-            callbacks.onOutput('engine', Buffer.from(`${line}\n`));
+        });
+        res.on('end', () => {
+          if (buffered.trim()) {
+            try {
+              handle(JSON.parse(buffered) as Record<string, unknown>);
+            } catch {
+              // a torn last line carries nothing we can use
+            }
           }
-        }
+          if (classicLine) classicText('\n');
+          finish(failure ? { ok: false, message: failure.trim(), requestFailed: false, imageId } : { ok: true, imageId });
+        });
+        res.on('error', (err) => finish({ ok: false, message: `the builder connection failed: ${err.message}`, requestFailed: false }));
+        res.on('close', () => {
+          if (!res.complete) finish({ ok: false, message: failure ?? 'the builder closed the connection before the build ended', requestFailed: false });
+        });
       });
-      res.on('end', () => {
-        if (buffered.trim()) {
-          try {
-            handle(JSON.parse(buffered) as Record<string, unknown>);
-          } catch {
-            // a torn last line carries nothing we can use
-          }
-        }
-        if (classicLine) classicText('\n');
-        finish(failure ? { ok: false, message: failure.trim(), requestFailed: false, imageId } : { ok: true, imageId });
-      });
-      res.on('error', (err) => finish({ ok: false, message: `the builder connection failed: ${err.message}`, requestFailed: false }));
-      res.on('close', () => {
-        if (!res.complete) finish({ ok: false, message: failure ?? 'the builder closed the connection before the build ended', requestFailed: false });
-      });
+  });
+}
+
+/** An error answer's text (bounded); a broken connection gives what came. */
+function readBody(res: Readable, limit = 1024 * 1024): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
     });
-    options.body.pipe(req);
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }
 
@@ -219,13 +194,8 @@ export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Prom
  * Removes the image a run produced: it is of no use after the run, and left alone every run
  * would add one to the builder's disk. Its base image is tagged and stays.
  */
-export function removeImage(endpoint: BuilderEndpoint, imageId: string, timeoutMs: number): Promise<{ ok: true } | { ok: false; error: string }> {
-  return new Promise((resolve) => {
-    const req = send(endpoint, 'DELETE', `/images/${encodeURIComponent(imageId)}?noprune=false`, {}, timeoutMs);
-    req.on('error', (err) => resolve({ ok: false, error: err.message }));
-    req.on('response', (res) => {
-      void readBody(res).then((text) => resolve(res.statusCode === 200 ? { ok: true } : { ok: false, error: `${res.statusCode}: ${engineMessage(text)}` }));
-    });
-    req.end();
-  });
+export async function removeImage(endpoint: BuilderEndpoint, imageId: string, timeoutMs: number): Promise<{ ok: true } | { ok: false; error: string }> {
+  const answer = await clientOf(endpoint).fetchText({ method: 'DELETE', path: `/images/${encodeURIComponent(imageId)}`, query: { noprune: 'false' }, timeoutMs });
+  if (!answer.ok) return { ok: false, error: answer.error.message };
+  return answer.value.status === 200 ? { ok: true } : { ok: false, error: `${answer.value.status}: ${engineMessage(answer.value.text)}` };
 }
