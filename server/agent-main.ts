@@ -1,5 +1,5 @@
 import { loadAgentConfig, readProcessContext } from './config/index.ts';
-import { createDeployAgentFeature } from './deploy/index.ts';
+import { createDeployAgentFeature } from './deploy/agent/index.ts';
 import { createDocFeature, docStateDirOf } from './sync/index.ts';
 import { createTerminalFeature } from './terminal/index.ts';
 import { runBridge } from './common/index.ts';

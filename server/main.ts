@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
-import { createDeployService } from './deploy/index.ts';
+import { createDeployService } from './deploy/server/index.ts';
 import {
   createApp,
   createAuthenticator,
@@ -76,6 +76,7 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = pino({ level: config.logLevel, base: { component: 'server' } });
+  for (const warning of config.warnings) logger.warn({ event: 'config.warning', message: warning });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
 
@@ -107,7 +108,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     builder: config.builder,
     runnerImage: config.runnerImage,
     adminVariables: config.adminVariables,
-    kubeconfigPath: config.kubeconfig,
+    kubeconfigPath: config.deploy.kubeconfig,
     callbackUrl: () => deployCallbackUrl,
     limits: {
       historyRuns: config.limits.deployHistoryRuns,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeUploadHeader, UPLOAD_CONTENT_TYPE } from '../server/deploy/index.ts';
+import { encodeUploadHeader, UPLOAD_CONTENT_TYPE } from '../server/okteto/index.ts';
 import { ensureRunnerImage, followRun, requireEngine, runToEnd, RUNNER_IMAGE } from './support/images.ts';
 import { createSeededWorkspace, startTestServer, type TestServer } from './support/server.ts';
 

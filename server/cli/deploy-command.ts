@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { createLineSplitter, type DeployEvent, type DeployKind } from '../common/index.ts';
 import {
   CONTEXT_PREFIX,
   createIgnoreMatcher,
-  createLineSplitter,
   decideMode,
   DEFAULT_PACK_LIMITS,
   encodeUploadHeader,
@@ -19,10 +19,8 @@ import {
   resolveInside,
   UPLOAD_CONTENT_TYPE,
   validateRelativePath,
-  type DeployEvent,
-  type DeployKind,
   type ManifestSection,
-} from '../deploy/index.ts';
+} from '../okteto/index.ts';
 import type { CliCommand, CliContext, CliArgs } from './types.ts';
 
 const CONTEXT_HINT_BYTES = 50 * 1024 * 1024;

@@ -17,3 +17,5 @@ export type { AckWindow } from './ack-window.ts';
 export { generateKeyPair, parseSshKey, formatPublicKey } from './ssh-keys.ts';
 export type { KeyPair } from './ssh-keys.ts';
 export { runBridge } from './bridge.ts';
+export { createLineSplitter } from './line-splitter.ts';
+export type { CommandInfo, DeployEvent, DeployEventInput, DeployKind, DeployMode, DeployPhase, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';

@@ -67,6 +67,28 @@ describe('server config', () => {
     expect(loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'process' } }).driver).toBe('process');
   });
 
+  it('reads the deploy commands\' kubeconfig from --deploy-kubeconfig / WHARF_DEPLOY_KUBECONFIG, the old names with a warning', () => {
+    expect(loadServerConfig({ argv: [], env: {} })).toMatchObject({ deploy: { kubeconfig: undefined }, warnings: [] });
+    expect(loadServerConfig({ argv: ['--deploy-kubeconfig', '/k/new'], env: { WHARF_DEPLOY_KUBECONFIG: '/k/env' } })).toMatchObject({ deploy: { kubeconfig: '/k/new' }, warnings: [] });
+    expect(loadServerConfig({ argv: [], env: { WHARF_DEPLOY_KUBECONFIG: '/k/env' } })).toMatchObject({ deploy: { kubeconfig: '/k/env' }, warnings: [] });
+    expect(loadServerConfig({ argv: ['--kubeconfig', '/k/old'], env: {} })).toMatchObject({
+      deploy: { kubeconfig: '/k/old' },
+      warnings: ['--kubeconfig is deprecated: use --deploy-kubeconfig, the kubeconfig handed to deploy commands'],
+    });
+    expect(loadServerConfig({ argv: [], env: { WHARF_KUBECONFIG: '/k/old-env' } })).toMatchObject({
+      deploy: { kubeconfig: '/k/old-env' },
+      warnings: ['WHARF_KUBECONFIG is deprecated: use WHARF_DEPLOY_KUBECONFIG, the kubeconfig handed to deploy commands'],
+    });
+    // The new name wins; the old one is still pointed out, as ignored.
+    expect(loadServerConfig({ argv: ['--deploy-kubeconfig', '/k/new', '--kubeconfig', '/k/old'], env: { WHARF_KUBECONFIG: '/k/old-env' } })).toMatchObject({
+      deploy: { kubeconfig: '/k/new' },
+      warnings: [
+        '--kubeconfig is deprecated (and ignored: --deploy-kubeconfig is set): use --deploy-kubeconfig, the kubeconfig handed to deploy commands',
+        'WHARF_KUBECONFIG is deprecated (and ignored: --deploy-kubeconfig is set): use WHARF_DEPLOY_KUBECONFIG, the kubeconfig handed to deploy commands',
+      ],
+    });
+  });
+
   it('refuses bad values with a clear message', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);

@@ -49,8 +49,17 @@ export type ServerConfig = {
   agentEnvironment: Record<string, string>;
   /** Default runner image of remote deploys (`--runner-image`, `WHARF_RUNNER_IMAGE`). */
   runnerImage: string;
-  /** Kubeconfig handed to deploy commands at run time, never baked into an image (`--kubeconfig`, `WHARF_KUBECONFIG`). */
-  kubeconfig: string | undefined;
+  /** Settings of remote deploys' commands. */
+  deploy: {
+    /**
+     * Kubeconfig handed to deploy commands at run time, never baked into an image
+     * (`--deploy-kubeconfig`, `WHARF_DEPLOY_KUBECONFIG`; `--kubeconfig`, `WHARF_KUBECONFIG` are
+     * deprecated names of it). Not the cluster the kubernetes driver runs workspaces in.
+     */
+    kubeconfig: string | undefined;
+  };
+  /** Settings that were accepted with a warning (deprecated names); the server logs them at start. */
+  warnings: string[];
   /** Base URL a deploy runner (on the builder's host network) calls back; default: this server's own address. */
   deployCallbackUrl: string | undefined;
   /** Server folder whose subfolders may seed new workspaces (`--seed-root`, `WHARF_SEED_ROOT`); unset: seeding is off. */
@@ -207,6 +216,27 @@ export function parseSandboxUser(raw: string): { uid: number; gid: number } {
   return { uid, gid };
 }
 
+/**
+ * `--deploy-kubeconfig` / `WHARF_DEPLOY_KUBECONFIG` (flag first), or their older names
+ * `--kubeconfig` / `WHARF_KUBECONFIG`, renamed so they cannot be taken for the cluster settings of
+ * the kubernetes driver: an old name still works, with a warning; beside the new one it is ignored.
+ */
+function deployKubeconfig(flags: { current: string | undefined; old: string | undefined }, env: NodeJS.ProcessEnv, warnings: string[]): string | undefined {
+  const sources: Array<{ name: string; value: string | undefined; instead?: string }> = [
+    { name: '--deploy-kubeconfig', value: flags.current },
+    { name: '--kubeconfig', value: flags.old, instead: '--deploy-kubeconfig' },
+    { name: 'WHARF_DEPLOY_KUBECONFIG', value: env.WHARF_DEPLOY_KUBECONFIG || undefined },
+    { name: 'WHARF_KUBECONFIG', value: env.WHARF_KUBECONFIG || undefined, instead: 'WHARF_DEPLOY_KUBECONFIG' },
+  ];
+  const chosen = sources.find((source) => source.value !== undefined);
+  for (const source of sources) {
+    if (!source.instead || source.value === undefined) continue;
+    const ignored = source === chosen ? '' : ` (and ignored: ${chosen?.name} is set)`;
+    warnings.push(`${source.name} is deprecated${ignored}: use ${source.instead}, the kubeconfig handed to deploy commands`);
+  }
+  return chosen?.value;
+}
+
 function parsePort(raw: string): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
@@ -231,6 +261,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'max-upload-bytes': { type: 'string' },
       'terminal-grace': { type: 'string' },
       'runner-image': { type: 'string' },
+      'deploy-kubeconfig': { type: 'string' },
       kubeconfig: { type: 'string' },
       'deploy-callback-url': { type: 'string' },
       'agent-timeout': { type: 'string' },
@@ -261,6 +292,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
   }
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  const warnings: string[] = [];
   const adminFromEnv = (env.WHARF_ADMIN_VARS ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -290,7 +322,10 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
     ),
     runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
-    kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
+    deploy: {
+      kubeconfig: deployKubeconfig({ current: values['deploy-kubeconfig'], old: values.kubeconfig }, env, warnings),
+    },
+    warnings,
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
     seedRoot: (values['seed-root'] ?? env.WHARF_SEED_ROOT) ? resolve(values['seed-root'] ?? (env.WHARF_SEED_ROOT as string)) : undefined,
     limits: {

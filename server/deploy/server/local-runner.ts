@@ -1,5 +1,4 @@
-import { StringDecoder } from 'node:string_decoder';
-import type { CommandInfo, DeployEventInput, FailedCommand } from './deploy-types.ts';
+import { createLineSplitter, type CommandInfo, type DeployEventInput, type FailedCommand } from '../../common/index.ts';
 
 /**
  * Local execution (deprecated): the commands run one after another inside the workspace,
@@ -10,29 +9,6 @@ export type CommandRunner = (
   onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
   signal: AbortSignal,
 ) => Promise<number>;
-
-/** Splits a byte stream into whole lines (plus the last partial one at the end). */
-export function createLineSplitter(onText: (text: string) => void) {
-  const decoder = new StringDecoder('utf8');
-  let partial = '';
-  return {
-    push(chunk: Buffer) {
-      const text = partial + decoder.write(chunk);
-      const cut = text.lastIndexOf('\n');
-      if (cut < 0) {
-        partial = text;
-        return;
-      }
-      partial = text.slice(cut + 1);
-      onText(text.slice(0, cut + 1));
-    },
-    end() {
-      const text = partial + decoder.end();
-      partial = '';
-      if (text) onText(text);
-    },
-  };
-}
 
 export async function runCommandsLocally(options: {
   run: CommandRunner;

@@ -1,4 +1,4 @@
-import type { DeployEvent, DeployEventInput, DeployRun } from './deploy-types.ts';
+import type { DeployEvent, DeployEventInput, DeployRun } from '../../common/index.ts';
 
 /**
  * The events of one run: delivered live to every subscriber, and kept for replay and history

@@ -3,17 +3,38 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { isProcessAlive, WharfError } from '../common/index.ts';
-import type { AgentConnection } from '../workspace/index.ts';
+import {
+  isProcessAlive,
+  WharfError,
+  type CommandInfo,
+  type DeployEvent,
+  type DeployEventInput,
+  type DeployKind,
+  type DeployMode,
+  type DeployRequest,
+  type DeployRun,
+  type DeployStatus,
+  type FailedCommand,
+} from '../../common/index.ts';
+import type { AgentConnection } from '../../workspace/index.ts';
 import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
-import type { CommandInfo, DeployEvent, DeployEventInput, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
-import { createIgnoreMatcher, parseIgnoreFile, patternsFor, type DeployKind } from './ignore-rules.ts';
+import {
+  CONTEXT_PREFIX,
+  createIgnoreMatcher,
+  decideMode,
+  MANIFEST_NAMES,
+  mergeVariables,
+  parseIgnoreFile,
+  parseManifest,
+  patternsFor,
+  validateRelativePath,
+  validateVariables,
+  type ManifestSection,
+} from '../../okteto/index.ts';
 import { runCommandsLocally } from './local-runner.ts';
-import { MANIFEST_NAMES, parseManifest, type ManifestSection } from './manifest.ts';
-import { decideMode, mergeVariables, validateRelativePath, validateVariables, type DeployMode } from './plan.ts';
 import { createRunLog, summariseRun, type RunLog } from './run-log.ts';
 import { createRunnerTracker } from './runner-output.ts';
-import { CONTEXT_PREFIX, packRunnerFiles, runnerBuildArgs, validateImageReference } from './runner-files.ts';
+import { packRunnerFiles, runnerBuildArgs, validateImageReference } from './runner-files.ts';
 import { createSecretStore, renderSecretScript, type SecretPayload } from './secret-store.ts';
 import { openWorkspacePack, readWorkspaceFiles, runInWorkspace } from './workspace-source.ts';
 

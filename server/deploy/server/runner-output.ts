@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { CommandInfo, DeployEventInput, FailedCommand } from './deploy-types.ts';
+import type { CommandInfo, DeployEventInput, FailedCommand } from '../../common/index.ts';
 
 /**
  * Turns what the runner prints (see runner.sh: lines prefixed with `@@<nonce> `) back into

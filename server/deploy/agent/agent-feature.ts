@@ -3,35 +3,21 @@ import { open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { AgentFeature, SubsystemContext } from '../agent/index.ts';
-import { createFrameDecoder, encodeFrame } from '../common/index.ts';
-import { createIgnoreMatcher } from './ignore-rules.ts';
-import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
-import { resolveInside, type PathResolver } from './inside-root.ts';
+import type { AgentFeature, SubsystemContext } from '../../agent/index.ts';
+import { createFrameDecoder, encodeFrame } from '../../common/index.ts';
+import { createIgnoreMatcher, DEFAULT_PACK_LIMITS, packContext, resolveInside, type PathResolver } from '../../okteto/index.ts';
+import { DEPLOY_SUBSYSTEM, type DeployAgentRequest, type DeployReadReply, type DeployRunExit } from '../index.ts';
 
 /**
- * The agent half of deploys: the control server never touches a workspace's disk, so it asks
- * the agent, over the `wharf-deploy` SSH subsystem, to read the manifest and to pack the
- * context. One JSON request frame per channel:
- *
- *   {op: "read", paths: [...], maxBytes}   → one JSON frame {ok, files: {path: text | null}}
- *   {op: "pack", context, patterns, prefix} → frames: "d"+tar bytes..., then "s"+summary JSON
- *                                            or "e"+{message} JSON (see servePack)
- *   {op: "run", command, cwd, env}          → frames: "o"+stdout, "e"+stderr..., then "x"+{code}
- *                                            (a local deploy's command; see serveRun)
+ * The agent half of deploys: serves the `wharf-deploy` subsystem (../protocol.ts) inside the
+ * workspace, reading the manifest, packing the context and running a local deploy's commands
+ * for the control server, which never touches a workspace's disk.
  */
-export const DEPLOY_SUBSYSTEM = 'wharf-deploy';
-
-export type DeployAgentRequest =
-  | { op: 'read'; paths: string[]; maxBytes: number }
-  | { op: 'pack'; context: string; patterns: string[]; prefix: string }
-  | { op: 'run'; command: string; cwd: string; env: Record<string, string> };
-
 export type DeployAgentOptions = {
   root: string;
   /**
    * Follows a path inside the workspace as the SFTP jail does (given by the agent's composition
-   * root, so that this feature's barrel, which the CLI loads too, never loads the agent).
+   * root, so that this feature and server/agent do not import each other).
    */
   followInRoot: PathResolver;
   /** Shell and base environment of workspace processes (the agent's own). */
@@ -40,6 +26,8 @@ export type DeployAgentOptions = {
 };
 
 const MAX_REQUEST_BYTES = 256 * 1024;
+
+const replyFrame = (reply: DeployReadReply): Buffer => encodeFrame(Buffer.from(JSON.stringify(reply)));
 
 /** The real path of a request's path, or undefined when it is (or leads, by a symlink) outside the root. */
 async function insideRoot(follow: PathResolver, root: string, relative: string): Promise<string | undefined> {
@@ -70,17 +58,17 @@ async function serveRead(stream: Duplex, follow: PathResolver, root: string, req
   for (const path of request.paths.slice(0, 16).map(String)) {
     const full = await insideRoot(follow, root, path);
     if (!full) {
-      stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: `"${path}" is not a path inside the workspace` }))));
+      stream.end(replyFrame({ ok: false, error: `"${path}" is not a path inside the workspace` }));
       return;
     }
     try {
       files[path] = await readLimited(full, Math.min(Number(request.maxBytes) || 0, 4 * 1024 * 1024));
     } catch (err) {
-      stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: `${path}: ${(err as Error).message}` }))));
+      stream.end(replyFrame({ ok: false, error: `${path}: ${(err as Error).message}` }));
       return;
     }
   }
-  stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: true, files }))));
+  stream.end(replyFrame({ ok: true, files }));
 }
 
 /**
@@ -127,7 +115,7 @@ async function serveRun(stream: Duplex, options: DeployAgentOptions, root: strin
   if (stream.destroyed) return;
   const env = { ...options.env, ...Object.fromEntries(Object.entries(request.env ?? {}).map(([k, v]) => [k, String(v)])) };
   if (!cwd) {
-    stream.end(frame('x', Buffer.from(JSON.stringify({ code: 125, error: `"${request.cwd}" is not a folder inside the workspace` }))));
+    stream.end(frame('x', Buffer.from(JSON.stringify({ code: 125, error: `"${request.cwd}" is not a folder inside the workspace` } satisfies DeployRunExit))));
     return;
   }
   const child = spawn(options.shell, ['-c', String(request.command)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -148,7 +136,7 @@ async function serveRun(stream: Duplex, options: DeployAgentOptions, root: strin
   child.on('close', (code, signal) => {
     const number = signal ? osConstants.signals[signal as keyof typeof osConstants.signals] : undefined;
     const exit = spawnError ? 127 : code ?? (number ? 128 + number : 1);
-    stream.end(frame('x', Buffer.from(JSON.stringify({ code: exit, error: spawnError }))));
+    stream.end(frame('x', Buffer.from(JSON.stringify({ code: exit, error: spawnError } satisfies DeployRunExit))));
   });
   // The server went away (cancelled run): stop the whole process group.
   stream.on('close', () => {
@@ -168,14 +156,14 @@ export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeat
     subsystems: {
       [DEPLOY_SUBSYSTEM]: (stream: Duplex, context: SubsystemContext) => {
         if (context.grant.role !== 'admin') {
-          stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'forbidden' }))));
+          stream.end(replyFrame({ ok: false, error: 'forbidden' }));
           return;
         }
         let handled = false;
         const decoder = createFrameDecoder(MAX_REQUEST_BYTES, {
           onError: (e) => {
             handled = true;
-            stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: e.message }))));
+            stream.end(replyFrame({ ok: false, error: e.message }));
           },
           onFrame: (frame) => {
             if (handled) return;
@@ -184,15 +172,15 @@ export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeat
             try {
               request = JSON.parse(frame.toString('utf8')) as DeployAgentRequest;
             } catch {
-              stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'request is not JSON' }))));
+              stream.end(replyFrame({ ok: false, error: 'request is not JSON' }));
               return;
             }
-            const fatal = (err: Error) => stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: err.message }))));
+            const fatal = (err: Error) => stream.end(replyFrame({ ok: false, error: err.message }));
             if (request.op === 'read' && Array.isArray(request.paths)) {
               serveRead(stream, options.followInRoot, root, request).catch(fatal);
             } else if (request.op === 'pack') servePack(stream, options.followInRoot, root, request).catch(fatal);
             else if (request.op === 'run' && typeof request.command === 'string') serveRun(stream, options, root, request).catch(fatal);
-            else stream.end(encodeFrame(Buffer.from(JSON.stringify({ ok: false, error: 'unknown op' }))));
+            else stream.end(replyFrame({ ok: false, error: 'unknown op' }));
           },
         });
         stream.on('data', (chunk: Buffer) => decoder.push(chunk));

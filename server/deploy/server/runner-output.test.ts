@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DeployEventInput } from './deploy-types.ts';
+import type { DeployEventInput } from '../../common/index.ts';
 import { createRunnerTracker } from './runner-output.ts';
 
 const commands = [

@@ -1,6 +1,5 @@
 import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
-import { fail, ok, type Result } from '../common/index.ts';
-import type { DeployKind } from './ignore-rules.ts';
+import { fail, ok, type DeployKind, type Result } from '../common/index.ts';
 import { validateRelativePath } from './plan.ts';
 
 /**

@@ -1,6 +1,13 @@
-/** The deploy API's shapes (documented in docs/deploy.md; the web UI and the CLI follow them). */
-import type { DeployKind } from './ignore-rules.ts';
-import type { DeployMode } from './plan.ts';
+/**
+ * The deploy API's shapes (documented in docs/deploy.md): the server sends them, the CLI prints
+ * them, the web UI shows them; here so that each of them can take them without loading the others.
+ */
+
+/** Which section of the manifest runs. */
+export type DeployKind = 'deploy' | 'destroy';
+
+/** Remote: the commands run in a runner on the builder; local (deprecated): inside the workspace. */
+export type DeployMode = 'remote' | 'local';
 
 export type CommandInfo = { index: number; name: string; command: string };
 

@@ -1,10 +1,10 @@
 import { PassThrough, type Readable } from 'node:stream';
-import { createFrameDecoder, encodeFrame, fail, ok, type Result } from '../common/index.ts';
-import type { AgentConnection } from '../workspace/index.ts';
-import { DEPLOY_SUBSYSTEM } from './agent-feature.ts';
-import type { PackSummary } from './pack.ts';
+import { createFrameDecoder, encodeFrame, fail, ok, type Result } from '../../common/index.ts';
+import type { AgentConnection } from '../../workspace/index.ts';
+import type { PackSummary } from '../../okteto/index.ts';
+import { DEPLOY_SUBSYSTEM, type DeployAgentRequest, type DeployReadReply, type DeployRunExit } from '../index.ts';
 
-/** The server's side of the agent's `wharf-deploy` subsystem (see agent-feature.ts). */
+/** The server's side of the agent's `wharf-deploy` subsystem (see ../protocol.ts). */
 export async function readWorkspaceFiles(agent: AgentConnection, paths: string[], maxBytes: number): Promise<Result<Record<string, string | null>, string>> {
   const channel = await agent.subsystem(DEPLOY_SUBSYSTEM);
   return new Promise((resolve) => {
@@ -17,8 +17,8 @@ export async function readWorkspaceFiles(agent: AgentConnection, paths: string[]
       onFrame: (frame) => {
         answered = true;
         try {
-          const response = JSON.parse(frame.toString('utf8')) as { ok: boolean; error?: string; files?: Record<string, string | null> };
-          resolve(response.ok && response.files ? ok(response.files) : fail(response.error ?? 'the workspace agent refused the request'));
+          const response = JSON.parse(frame.toString('utf8')) as DeployReadReply;
+          resolve(response.ok && response.files ? ok(response.files) : fail(('error' in response ? response.error : undefined) ?? 'the workspace agent refused the request'));
         } catch {
           resolve(fail('the workspace agent sent an unreadable answer'));
         }
@@ -29,7 +29,7 @@ export async function readWorkspaceFiles(agent: AgentConnection, paths: string[]
     channel.on('close', () => {
       if (!answered) resolve(fail('the workspace agent closed the connection without answering (is it an older agent without deploy support?)'));
     });
-    channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'read', paths, maxBytes }))));
+    channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'read', paths, maxBytes } satisfies DeployAgentRequest))));
   });
 }
 
@@ -83,7 +83,7 @@ export async function openWorkspacePack(agent: AgentConnection, request: { conte
   out.on('close', () => {
     if (!outcome) channel.close();
   });
-  channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'pack', ...request }))));
+  channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'pack', ...request } satisfies DeployAgentRequest))));
   return { stream: out, summary };
 }
 
@@ -112,7 +112,7 @@ export async function runInWorkspace(
         else if (type === 'e') onOutput('stderr', body);
         else if (type === 'x') {
           try {
-            const exit = JSON.parse(body.toString('utf8')) as { code?: number; error?: string };
+            const exit = JSON.parse(body.toString('utf8')) as Partial<DeployRunExit>;
             if (exit.error) onOutput('stderr', Buffer.from(`wharf: ${exit.error}\n`));
             code = typeof exit.code === 'number' ? exit.code : 1;
           } catch {
@@ -127,6 +127,6 @@ export async function runInWorkspace(
       // No exit frame: the agent (or the connection to it) went away mid-command.
       resolve(code ?? 255);
     });
-    channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'run', ...input }))));
+    channel.write(encodeFrame(Buffer.from(JSON.stringify({ op: 'run', ...input } satisfies DeployAgentRequest))));
   });
 }

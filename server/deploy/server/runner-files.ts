@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import tar from 'tar-stream';
-import { fail, ok, type Result } from '../common/index.ts';
-import type { CommandInfo } from './deploy-types.ts';
-import type { DeployKind } from './ignore-rules.ts';
+import { fail, ok, type CommandInfo, type DeployKind, type Result } from '../../common/index.ts';
 
 /**
  * The build context around the user's files: a generated Dockerfile and the runner. Archive
- * layout (the user's context is packed under `okteto/src/` by the packer):
+ * layout (the user's context is packed under `okteto/src/`, CONTEXT_PREFIX, by the packer):
  *
  *   Dockerfile                FROM <runner image>; COPY okteto /okteto; ARGs; RUN the runner
  *   okteto/wharf/runner.sh    the runner (POSIX sh)
@@ -24,8 +22,6 @@ export const RUNNER_SCRIPT = readFileSync(new URL('./runner.sh', import.meta.url
 
 /** Where the context lands in the runner; commands run there. */
 export const RUNNER_SOURCE_DIR = '/okteto/src';
-
-export const CONTEXT_PREFIX = 'okteto/src/';
 
 const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]*$/;
 

@@ -57,6 +57,13 @@ export type PackedContext = {
  */
 export const DEFAULT_PACK_LIMITS = { outputBlockBytes: 256 * 1024, blocksInFlight: 4 };
 
+/**
+ * Where a deploy's context goes in the build archive (the runner finds it at `/okteto/src`);
+ * the server's generated runner files sit beside it under `okteto/wharf/`. Both packers use it:
+ * the agent's for a workspace, the CLI's for a local folder.
+ */
+export const CONTEXT_PREFIX = 'okteto/src/';
+
 /** Every entry gets this time, so packing the same tree twice gives identical archives. */
 const FIXED_MTIME_MS = Date.UTC(2000, 0, 1);
 /** Entries sent to the worker in one message. */
