@@ -144,6 +144,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     sessionRevocations,
     site,
     webDir: join(codeRoot, 'web', 'dist'),
+    artifactsDir: config.artifactsDir,
     sessionTtlMs: config.limits.sessionTtlMs,
     sessionKeyTtlMs: { default: config.limits.sessionKeyDefaultTtlMs, max: config.limits.sessionKeyMaxTtlMs },
     maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
