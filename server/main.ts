@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
@@ -48,8 +48,8 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         runDir: chooseRunDir({ dataDir: config.dataDir, runtimeDir: settings.runtimeDir }),
         sandbox: settings.sandbox,
         sandboxUser: settings.sandboxUser,
-        codeRoot,
-        agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent-main.ts')],
+        agentBundle: config.agentBundle,
+        nodePath: process.execPath,
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,
@@ -145,6 +145,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     sessionRevocations,
     site,
     webDir: join(codeRoot, 'web', 'dist'),
+    artifactsDir: config.artifactsDir,
     sessionTtlMs: config.limits.sessionTtlMs,
     sessionKeyTtlMs: { default: config.limits.sessionKeyDefaultTtlMs, max: config.limits.sessionKeyMaxTtlMs },
     maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadServerConfig } from './load-config.ts';
 
@@ -87,6 +88,14 @@ describe('server config', () => {
         'WHARF_KUBECONFIG is deprecated (and ignored: --deploy-kubeconfig is set): use WHARF_DEPLOY_KUBECONFIG, the kubeconfig handed to deploy commands',
       ],
     });
+  });
+
+  it('finds the built agent and the served artifacts under the checkout\'s dist/ unless told otherwise', () => {
+    const codeRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+    expect(loadServerConfig({ argv: [], env: {} })).toMatchObject({ agentBundle: `${codeRoot}/dist/agent`, artifactsDir: `${codeRoot}/dist` });
+    expect(loadServerConfig({ argv: [], env: { WHARF_AGENT_BUNDLE: '/opt/wharf/agent', WHARF_ARTIFACTS_DIR: '/opt/wharf' } })).toMatchObject({ agentBundle: '/opt/wharf/agent', artifactsDir: '/opt/wharf' });
+    const flags = loadServerConfig({ argv: ['--agent-bundle', '/srv/a/', '--artifacts-dir', '/srv/d'], env: { WHARF_AGENT_BUNDLE: '/opt/x', WHARF_ARTIFACTS_DIR: '/opt/y' } });
+    expect(flags).toMatchObject({ agentBundle: '/srv/a', artifactsDir: '/srv/d' });
   });
 
   it('refuses bad values with a clear message', () => {

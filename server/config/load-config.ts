@@ -1,6 +1,10 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+
+/** The checkout (or install) this server runs from: where `npm run build` leaves its artifacts. */
+const CODE_ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
@@ -64,6 +68,16 @@ export type ServerConfig = {
   deployCallbackUrl: string | undefined;
   /** Server folder whose subfolders may seed new workspaces (`--seed-root`, `WHARF_SEED_ROOT`); unset: seeding is off. */
   seedRoot: string | undefined;
+  /**
+   * The built agent (`agent.mjs` and its native add-ons) that drivers run in each workspace
+   * (`--agent-bundle`, `WHARF_AGENT_BUNDLE`; default `<code root>/dist/agent`, made by `npm run build`).
+   */
+  agentBundle: string;
+  /**
+   * Built artifacts the server hands out, such as the helper `wharf.cjs` of
+   * `GET /api/downloads/wharf.js` (`--artifacts-dir`, `WHARF_ARTIFACTS_DIR`; default `<code root>/dist`).
+   */
+  artifactsDir: string;
   /** Limits and timings are passed down from here, never read elsewhere. */
   limits: {
     /**
@@ -277,6 +291,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'share-max-ttl': { type: 'string' },
       'builder-timeout': { type: 'string' },
       'feature-data-max-bytes': { type: 'string' },
+      'agent-bundle': { type: 'string' },
+      'artifacts-dir': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -328,6 +344,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     warnings,
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
     seedRoot: (values['seed-root'] ?? env.WHARF_SEED_ROOT) ? resolve(values['seed-root'] ?? (env.WHARF_SEED_ROOT as string)) : undefined,
+    agentBundle: resolve(values['agent-bundle'] ?? (env.WHARF_AGENT_BUNDLE || join(CODE_ROOT, 'dist', 'agent'))),
+    artifactsDir: resolve(values['artifacts-dir'] ?? (env.WHARF_ARTIFACTS_DIR || join(CODE_ROOT, 'dist'))),
     limits: {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentStartTimeoutMs: parseDuration(values['agent-start-timeout'] ?? env.WHARF_AGENT_START_TIMEOUT ?? '15s', '--agent-start-timeout'),

@@ -24,6 +24,8 @@ export type AppDeps = {
   logger: Logger;
   metrics: Registry;
   webDir: string | undefined;
+  /** Where built artifacts are served from (`--artifacts-dir`): the helper's download, `wharf.cjs`. */
+  artifactsDir: string;
   /** The public URL (share links, cookie `Secure`) and the origins whose pages may use a session. */
   site: SiteOrigins;
   sessionTtlMs: number;

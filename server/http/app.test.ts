@@ -25,6 +25,7 @@ function createLoggedApp(lines: Array<Record<string, unknown>>) {
     sharePathRules: [(method, path, p) => p.resource === 'deploy-secrets' && method === 'GET' && path === `/api/deploy-secrets/${p.shareId}`],
     site: createSiteOrigins(() => ({ publicUrl: 'http://127.0.0.1:8080', extraOrigins: [] })),
     webDir: undefined,
+    artifactsDir: '/nonexistent',
     sessionTtlMs: 60_000,
     sessionKeyTtlMs: { default: 3600_000, max: 24 * 3600_000 },
     maxWebSocketMessageBytes: 1024,
