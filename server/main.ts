@@ -19,7 +19,7 @@ import {
   type PrincipalResolver,
   type SharePathRule,
 } from './http/index.ts';
-import { createTerminalService } from './terminal/index.ts';
+import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { DeployService } from '../deploy/index.ts';
-import type { TerminalService } from '../terminal/index.ts';
+import type { TerminalService } from '../terminal/server/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
 import type { AuthSecrets, Principal } from './auth.ts';
 import type { SiteOrigins } from './origin.ts';

@@ -47,6 +47,9 @@ export type ServerToClientMessage =
 /** Websocket text messages from client to server (input bytes are binary frames). */
 export type ClientToServerMessage = { type: 'resize'; cols: number; rows: number };
 
+/** The SSH subsystem the agent's terminal feature offers and the control server opens. */
+export const TERMINAL_SUBSYSTEM = 'wharf-terminal';
+
 /** Subsystem frames carry one type byte before their payload. */
 export const FRAME_DATA = 0;
 export const FRAME_JSON = 1;

@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import type { WebSocket } from 'ws';
 import { CLOSE_CODES, createAckWindow, WharfError } from '../../common/index.ts';
-import type { CreateTerminalRequest, FanoutSink, TerminalRole, VerifiedShare } from '../../terminal/index.ts';
+import type { CreateTerminalRequest, FanoutSink, TerminalRole } from '../../terminal/index.ts';
+import type { VerifiedShare } from '../../terminal/server/index.ts';
 import type { AppEnv, RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';

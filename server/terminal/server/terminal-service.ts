@@ -1,11 +1,10 @@
 import type { Duplex } from 'node:stream';
-import { WharfError, type ErrorCode } from '../common/index.ts';
-import type { WorkspaceService } from '../workspace/index.ts';
-import { createTypedFrameDecoder, encodeJsonFrame } from './frames.ts';
-import type { AgentFailureCode, AgentReply, AgentRequest, CreateTerminalRequest, TerminalInfo } from './protocol.ts';
+import { WharfError, type ErrorCode } from '../../common/index.ts';
+import type { WorkspaceService } from '../../workspace/index.ts';
+import { createTypedFrameDecoder, encodeJsonFrame } from '../frames.ts';
+import { TERMINAL_SUBSYSTEM, type AgentFailureCode, type AgentReply, type AgentRequest, type CreateTerminalRequest, type TerminalInfo } from '../protocol.ts';
 import { createShareService, type ShareRecord } from './shares.ts';
 import { createTerminalHubs, type HubAttachment, type HubClient } from './terminal-hub.ts';
-import { TERMINAL_SUBSYSTEM } from './terminal-feature.ts';
 
 export type TerminalServiceOptions = {
   workspaces: WorkspaceService;

@@ -1,13 +1,13 @@
 import type { Duplex } from 'node:stream';
-import { WharfError, type ErrorCode } from '../common/index.ts';
-import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
-import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from './frames.ts';
-import type { AgentFailureCode, AttachPrincipal, ServerAttachMessage, Snapshot, StreamEvent, TerminalRole } from './protocol.ts';
+import { WharfError, type ErrorCode } from '../../common/index.ts';
+import { createFanout, type FanoutMember, type FanoutSink } from '../fanout.ts';
+import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from '../frames.ts';
+import type { AgentFailureCode, AttachPrincipal, ServerAttachMessage, Snapshot, StreamEvent, TerminalRole } from '../protocol.ts';
 
 /** One websocket client of a terminal, as the hub sees it. */
 export type HubClient = {
   role: TerminalRole;
-  /** Who the client is, for the agent's limits on attached clients (see client-limits.ts). */
+  /** Who the client is, for the agent's limits on attached clients (see ../agent/client-limits.ts). */
   principal: AttachPrincipal;
   /** Initial size for an editor; viewers never affect the pty size. */
   size?: { cols: number; rows: number };
