@@ -1,6 +1,6 @@
 import { loadAgentConfig, readProcessContext } from './config/index.ts';
 import { createDeployAgentFeature } from './deploy/index.ts';
-import { createDocFeature, docStateDirOf } from './sync/index.ts';
+import { createDocFeature, docStateDirOf } from './sync/agent/index.ts';
 import { createTerminalFeature } from './terminal/agent/index.ts';
 import { runBridge } from './common/index.ts';
 import { createPathJail, runAgent, type AgentFeature } from './agent/index.ts';
