@@ -4,3 +4,4 @@ export { createTerminalService } from './terminal-service.ts';
 export type { TerminalService, TerminalServiceOptions } from './terminal-service.ts';
 export type { HubAttachment, HubClient } from './terminal-hub.ts';
 export type { ShareRecord, ShareService, VerifiedShare, ShareRefusal } from './shares.ts';
+export type { ShareClient } from './share-clients.ts';

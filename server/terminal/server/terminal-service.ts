@@ -3,7 +3,8 @@ import { WharfError, type ErrorCode } from '../../common/index.ts';
 import type { WorkspaceService } from '../../workspace/index.ts';
 import { createTypedFrameDecoder, encodeJsonFrame } from '../frames.ts';
 import { TERMINAL_SUBSYSTEM, type AgentFailureCode, type AgentReply, type AgentRequest, type CreateTerminalRequest, type TerminalInfo } from '../protocol.ts';
-import { createShareService, type ShareRecord } from './shares.ts';
+import { createShareClients, type ShareClient } from './share-clients.ts';
+import { createShareService, type ShareRecord, type VerifiedShare } from './shares.ts';
 import { createTerminalHubs, type HubAttachment, type HubClient } from './terminal-hub.ts';
 
 export type TerminalServiceOptions = {
@@ -93,6 +94,8 @@ export function createTerminalService(options: TerminalServiceOptions) {
     },
   });
 
+  const shareClients = createShareClients({ shares, recheckMs: limits.shareRecheckMs });
+
   return {
     shares,
     limits,
@@ -115,6 +118,21 @@ export function createTerminalService(options: TerminalServiceOptions) {
 
     async kill(workspace: string, id: string): Promise<void> {
       await ask(workspace, { op: 'kill', id });
+    },
+
+    /**
+     * Keeps a client that came in through a share link in view: it is closed when its link
+     * expires or is revoked, here or on another replica. Call the returned function when it goes.
+     */
+    trackShareClient(share: VerifiedShare, client: ShareClient): () => void {
+      return shareClients.track(share, client);
+    },
+
+    /** Revokes a share link and closes its clients on this replica; false when there is no such live link. */
+    async revokeShare(workspace: string, terminal: string, shareId: string): Promise<boolean> {
+      if (!(await shares.revoke(workspace, terminal, shareId))) return false;
+      shareClients.revoked(shareId);
+      return true;
     },
 
     /** Joins a websocket client to the terminal's hub (see `HubClient` for what it must offer). */
