@@ -1,6 +1,6 @@
 import type ssh2 from 'ssh2';
 import type { WebSocket } from 'ws';
-import { createFrameDecoder, WharfError, type ErrorCode } from '../../common/index.ts';
+import { createFrameDecoder, mapAgentFailure, WharfError } from '../../common/index.ts';
 import type { WorkspaceService } from '../../workspace/index.ts';
 import { asRelayedUpdate, parseDocMessage } from '../doc-message.ts';
 import { DOC_SUBSYSTEM, encodeEnvelope, encodeFannedOut, encodeJsonEnvelope, ENVELOPE, readEnvelope, type CloseInstruction } from '../envelope.ts';
@@ -44,12 +44,9 @@ export type DocServiceOptions = {
  */
 export type DocSocketClose = (error: WharfError | undefined, reason: string) => void;
 
-/** Codes the agent may ask us to close with; anything else is reported as internal. */
-const AGENT_CLOSE_CODES = new Set<ErrorCode>(['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'unavailable', 'internal']);
-
-function errorOf(instruction: CloseInstruction): WharfError {
-  const code = AGENT_CLOSE_CODES.has(instruction.code as ErrorCode) ? (instruction.code as ErrorCode) : 'internal';
-  return new WharfError(code, String(instruction.message ?? 'closed by the workspace agent'));
+/** The error an agent's close instruction (or failed answer) stands for: common's one mapping of agent failures. */
+function errorOf(instruction: { code?: unknown; message?: unknown }): WharfError {
+  return mapAgentFailure({ code: instruction.code, message: instruction.message ?? 'closed by the workspace agent' });
 }
 
 /**
@@ -232,7 +229,7 @@ export function createDocService(options: DocServiceOptions) {
       channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'ignored', dir }));
       const body = await reply;
       if (!body.ok) {
-        throw errorOf({ code: String(body.code), message: String(body.message) });
+        throw errorOf(body);
       }
       return body.ignored as string[];
     },

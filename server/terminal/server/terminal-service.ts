@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
-import { WharfError, type ErrorCode } from '../../common/index.ts';
+import { mapAgentFailure, WharfError } from '../../common/index.ts';
 import type { WorkspaceService } from '../../workspace/index.ts';
 import { createTypedFrameDecoder, encodeJsonFrame } from '../frames.ts';
-import { TERMINAL_SUBSYSTEM, type AgentFailureCode, type AgentReply, type AgentRequest, type CreateTerminalRequest, type TerminalInfo } from '../protocol.ts';
+import { TERMINAL_SUBSYSTEM, type AgentReply, type AgentRequest, type CreateTerminalRequest, type TerminalInfo } from '../protocol.ts';
 import { createShareClients, type ShareClient } from './share-clients.ts';
 import { createShareService, type ShareRecord, type VerifiedShare } from './shares.ts';
 import { createTerminalHubs, type HubAttachment, type HubClient } from './terminal-hub.ts';
@@ -21,14 +21,6 @@ export type TerminalServiceOptions = {
     shareRecheckMs: number;
   };
   log: (event: string, fields?: Record<string, unknown>) => void;
-};
-
-const FAILURE_CODES: Record<AgentFailureCode, ErrorCode> = {
-  bad_request: 'bad_request',
-  not_found: 'not_found',
-  conflict: 'conflict',
-  too_many: 'too_many',
-  internal: 'internal',
 };
 
 const SHARES_KEY = 'terminalShares';
@@ -78,7 +70,7 @@ export function createTerminalService(options: TerminalServiceOptions) {
       channel.write(encodeJsonFrame(request));
     });
     channel.end();
-    if (!reply.ok) throw new WharfError(FAILURE_CODES[reply.error.code] ?? 'internal', reply.error.message);
+    if (!reply.ok) throw mapAgentFailure(reply.error);
     return reply;
   }
 
