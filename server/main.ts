@@ -19,7 +19,8 @@ import {
   type PrincipalResolver,
   type SharePathRule,
 } from './http/index.ts';
-import { createTerminalService } from './terminal/index.ts';
+import { createDocService } from './sync/server/index.ts';
+import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
@@ -101,6 +102,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: (event, fields) => logger.warn({ event, ...fields }),
   });
 
+  const docs = createDocService({
+    workspaces,
+    limits: {
+      maxMessageBytes: config.limits.maxWebSocketMessageBytes,
+      highWaterBytes: config.limits.docHighWaterBytes,
+      lowWaterBytes: config.limits.docLowWaterBytes,
+      drainCheckMs: config.limits.docDrainCheckMs,
+      fanOutMaxBytes: config.limits.docFanOutMaxBytes,
+      agentBatchMs: config.limits.docAgentBatchMs,
+      agentBatchMaxBytes: config.limits.docAgentBatchMaxBytes,
+      replyMaxBytes: config.limits.docReplyMaxBytes,
+    },
+  });
+
   // The runner calls back from the builder's host network; the address is known once listening.
   let deployCallbackUrl = config.deployCallbackUrl ?? '';
   const deploys = createDeployService({
@@ -136,6 +151,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { app, ws } = createApp({
     workspaces,
     terminals,
+    docs,
     deploys,
     sharePathRules: [...SHARE_PATH_RULES, deploySecretRule],
     secrets,

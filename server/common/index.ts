@@ -8,9 +8,20 @@ export { encodeFrame, createFrameDecoder, FRAME_HEADER_BYTES } from './frame.ts'
 export type { FrameDecoderEvents } from './frame.ts';
 export { signToken, verifyToken } from './signed-token.ts';
 export type { TokenPayload, VerifyFailure } from './signed-token.ts';
-export { CLOSE_CODES } from './protocol.ts';
+export { CLOSE_CODES, DOC_MESSAGE, DOC_TEXT_NAME, TERMINAL_COLORS } from './protocol.ts';
 export { isProcessAlive } from './process-alive.ts';
-export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';
+export type {
+  Workspace,
+  WorkspaceStatus,
+  DirectoryEntry,
+  DocServerMessage,
+  DocStateMessage,
+  ExitStatus,
+  TerminalClientMessage,
+  TerminalInfo,
+  TerminalRole,
+  TerminalServerMessage,
+} from './protocol.ts';
 export { containsTerminalQuery, createQueryFilter } from './terminal-queries.ts';
 export { createAckWindow } from './ack-window.ts';
 export type { AckWindow } from './ack-window.ts';

@@ -116,6 +116,21 @@ export type ServerConfig = {
     terminalClientsPerLink: number;
     terminalClientsPerTerminal: number;
     terminalClientsPerAdmin: number;
+    /**
+     * Live editing, per browser websocket of a document: the server stops reading the agent while
+     * more than `docHighWaterBytes` waits to go out to the browser, until it is below
+     * `docLowWaterBytes` (looked at every `docDrainCheckMs`).
+     */
+    docHighWaterBytes: number;
+    docLowWaterBytes: number;
+    docDrainCheckMs: number;
+    /** Browser messages up to this size (typing, cursors) go straight to the server's other editors of the document; larger ones only through the agent. */
+    docFanOutMaxBytes: number;
+    /** While only this server's editors have a document open, updates to the agent are held up to this long, or this much. */
+    docAgentBatchMs: number;
+    docAgentBatchMaxBytes: number;
+    /** Largest answer to a one-shot document request (the names .gitignore hides in one directory). */
+    docReplyMaxBytes: number;
     /** An SSH connection to an agent that has not authenticated this long is closed (`--ssh-login-grace`). */
     sshLoginGraceMs: number;
     /** Unauthenticated SSH connections an agent keeps at once (`--ssh-max-startups`). */
@@ -362,6 +377,13 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       terminalShareRecheckMs: 3000,
       terminalShareMaxTtlMs: parseDuration(values['share-max-ttl'] ?? env.WHARF_SHARE_MAX_TTL ?? '7d', '--share-max-ttl'),
       terminalSharesPerWorkspace: 500,
+      docHighWaterBytes: 4 * 1024 * 1024,
+      docLowWaterBytes: 1024 * 1024,
+      docDrainCheckMs: 5,
+      docFanOutMaxBytes: 1024 * 1024,
+      docAgentBatchMs: 4,
+      docAgentBatchMaxBytes: 256 * 1024,
+      docReplyMaxBytes: 16 * 1024 * 1024,
       terminalClientsPerLink: parseCount(values['terminal-link-clients'] ?? env.WHARF_TERMINAL_LINK_CLIENTS ?? '20', '--terminal-link-clients'),
       terminalClientsPerTerminal: parseCount(values['terminal-clients'] ?? env.WHARF_TERMINAL_CLIENTS ?? '50', '--terminal-clients'),
       terminalClientsPerAdmin: parseCount(values['terminal-admin-clients'] ?? env.WHARF_TERMINAL_ADMIN_CLIENTS ?? '200', '--terminal-admin-clients'),

@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { DeployService } from '../deploy/server/index.ts';
-import type { TerminalService } from '../terminal/index.ts';
+import type { DocService } from '../sync/server/index.ts';
+import type { TerminalService } from '../terminal/server/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
 import type { AuthSecrets, Principal } from './auth.ts';
 import type { SiteOrigins } from './origin.ts';
@@ -20,6 +21,7 @@ export type AppDeps = {
   workspaces: WorkspaceService;
   deploys: DeployService;
   terminals: TerminalService;
+  docs: DocService;
   secrets: AuthSecrets;
   logger: Logger;
   metrics: Registry;

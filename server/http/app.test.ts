@@ -18,6 +18,7 @@ function createLoggedApp(lines: Array<Record<string, unknown>>) {
     workspaces: {} as AppDeps['workspaces'],
     deploys: deploys as unknown as AppDeps['deploys'],
     terminals: terminals as unknown as AppDeps['terminals'],
+    docs: {} as AppDeps['docs'],
     secrets,
     logger,
     metrics: new Registry(),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { fail, ok, signToken, verifyToken, type Result } from '../common/index.ts';
-import type { TerminalRole } from './protocol.ts';
+import { fail, ok, signToken, verifyToken, type Result } from '../../common/index.ts';
+import type { TerminalRole } from '../protocol.ts';
 
 /** A share link as stored with its workspace (the token itself is re-derived, never stored). */
 export type ShareRecord = {

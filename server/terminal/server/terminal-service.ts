@@ -1,11 +1,11 @@
 import type { Duplex } from 'node:stream';
-import { WharfError, type ErrorCode } from '../common/index.ts';
-import type { WorkspaceService } from '../workspace/index.ts';
-import { createTypedFrameDecoder, encodeJsonFrame } from './frames.ts';
-import type { AgentFailureCode, AgentReply, AgentRequest, CreateTerminalRequest, TerminalInfo } from './protocol.ts';
-import { createShareService, type ShareRecord } from './shares.ts';
+import { mapAgentFailure, WharfError } from '../../common/index.ts';
+import type { WorkspaceService } from '../../workspace/index.ts';
+import { createTypedFrameDecoder, encodeJsonFrame } from '../frames.ts';
+import { TERMINAL_SUBSYSTEM, type AgentReply, type AgentRequest, type CreateTerminalRequest, type TerminalInfo } from '../protocol.ts';
+import { createShareClients, type ShareClient } from './share-clients.ts';
+import { createShareService, type ShareRecord, type VerifiedShare } from './shares.ts';
 import { createTerminalHubs, type HubAttachment, type HubClient } from './terminal-hub.ts';
-import { TERMINAL_SUBSYSTEM } from './terminal-feature.ts';
 
 export type TerminalServiceOptions = {
   workspaces: WorkspaceService;
@@ -21,14 +21,6 @@ export type TerminalServiceOptions = {
     shareRecheckMs: number;
   };
   log: (event: string, fields?: Record<string, unknown>) => void;
-};
-
-const FAILURE_CODES: Record<AgentFailureCode, ErrorCode> = {
-  bad_request: 'bad_request',
-  not_found: 'not_found',
-  conflict: 'conflict',
-  too_many: 'too_many',
-  internal: 'internal',
 };
 
 const SHARES_KEY = 'terminalShares';
@@ -78,7 +70,7 @@ export function createTerminalService(options: TerminalServiceOptions) {
       channel.write(encodeJsonFrame(request));
     });
     channel.end();
-    if (!reply.ok) throw new WharfError(FAILURE_CODES[reply.error.code] ?? 'internal', reply.error.message);
+    if (!reply.ok) throw mapAgentFailure(reply.error);
     return reply;
   }
 
@@ -93,6 +85,8 @@ export function createTerminalService(options: TerminalServiceOptions) {
       update: (workspace, update) => workspaces.updateFeatureData<ShareRecord[]>(workspace, SHARES_KEY, (current) => update(current ?? [])),
     },
   });
+
+  const shareClients = createShareClients({ shares, recheckMs: limits.shareRecheckMs });
 
   return {
     shares,
@@ -116,6 +110,21 @@ export function createTerminalService(options: TerminalServiceOptions) {
 
     async kill(workspace: string, id: string): Promise<void> {
       await ask(workspace, { op: 'kill', id });
+    },
+
+    /**
+     * Keeps a client that came in through a share link in view: it is closed when its link
+     * expires or is revoked, here or on another replica. Call the returned function when it goes.
+     */
+    trackShareClient(share: VerifiedShare, client: ShareClient): () => void {
+      return shareClients.track(share, client);
+    },
+
+    /** Revokes a share link and closes its clients on this replica; false when there is no such live link. */
+    async revokeShare(workspace: string, terminal: string, shareId: string): Promise<boolean> {
+      if (!(await shares.revoke(workspace, terminal, shareId))) return false;
+      shareClients.revoked(shareId);
+      return true;
     },
 
     /** Joins a websocket client to the terminal's hub (see `HubClient` for what it must offer). */

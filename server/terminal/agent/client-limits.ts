@@ -1,5 +1,5 @@
-import { fail, ok, type Result } from '../common/index.ts';
-import type { AttachPrincipal } from './protocol.ts';
+import { fail, ok, type Result } from '../../common/index.ts';
+import type { AttachPrincipal } from '../protocol.ts';
 
 export type ClientLimits = {
   /** Clients attached through one share link (a link names one terminal). */

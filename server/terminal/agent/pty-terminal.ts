@@ -1,10 +1,10 @@
 import { writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import pty from 'node-pty';
-import { isProcessAlive } from '../common/index.ts';
-import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
-import { encodeOutputFrame } from './frames.ts';
-import type { ExitStatus, Snapshot, TerminalInfo } from './protocol.ts';
+import { isProcessAlive } from '../../common/index.ts';
+import { createFanout, type FanoutMember, type FanoutSink } from '../fanout.ts';
+import { encodeOutputFrame } from '../frames.ts';
+import type { ExitStatus, Snapshot, TerminalInfo } from '../protocol.ts';
 import type { Screen, ScreenOptions } from './screen.ts';
 
 export type PtyTerminalLimits = {

@@ -3,15 +3,15 @@ import * as encoding from 'lib0/encoding';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import { fail, ok, type Result } from '../common/index.ts';
+import { DOC_TEXT_NAME, fail, ok, type Result } from '../../common/index.ts';
 import { readDocFile, sameStamp, stampOf, statInPlace, writeFileAtomic, type DiskStamp } from './doc-file.ts';
-import { asRelayedUpdate, MESSAGE_AWARENESS, MESSAGE_SYNC, parseDocMessage, type PeerFailure } from './doc-message.ts';
+import { asRelayedUpdate, MESSAGE_AWARENESS, MESSAGE_SYNC, parseDocMessage, type PeerFailure } from '../doc-message.ts';
 import type { DocStateStore } from './doc-state-store.ts';
-import { encodeEnvelope, encodeJsonEnvelope, ENVELOPE, type CloseInstruction, type DocServerMessage, type DocStateMessage, type RelayMembership } from './envelope.ts';
+import { encodeEnvelope, encodeJsonEnvelope, ENVELOPE, type CloseInstruction, type DocServerMessage, type DocStateMessage, type RelayMembership } from '../envelope.ts';
 import { applyTextChange } from './text-diff.ts';
 
-/** The Y.Text every client binds its editor to. */
-export const TEXT_NAME = 'content';
+/** The Y.Text every client binds its editor to (server/common: the web UI binds it too). */
+export const TEXT_NAME = DOC_TEXT_NAME;
 
 /** Origin of changes read from disk, so they are told apart from any client's. */
 const DISK_ORIGIN = Symbol('disk');

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, ok, type Result } from '../../common/index.ts';
 import type { DocStateStore } from './doc-state-store.ts';
-import type { CloseInstruction } from './envelope.ts';
+import type { CloseInstruction } from '../envelope.ts';
 import type { GitignoreMatcher } from './gitignore-matcher.ts';
 import { resolveWorkspacePath, type PathFailure } from './safe-path.ts';
 import { openSharedDoc, type SharedDoc } from './shared-doc.ts';

@@ -5,8 +5,10 @@
  * 111/112). Headless xterm.js parses these sequences but, having no theme, answers none of them.
  */
 
-/** The web terminal's theme (THEME in web/src/terminal/terminal-session.ts: keep the two alike). */
-export const SCREEN_COLORS = { foreground: '#d4d4d4', background: '#1e1e1e', cursor: '#d4d4d4' } as const;
+import { TERMINAL_COLORS } from '../../common/index.ts';
+
+/** The web terminal's theme, shared with it through server/common. */
+export const SCREEN_COLORS = TERMINAL_COLORS;
 
 /** What xterm.js's parser reports: a query (0), a change (1) or a restore (2) of one colour, or of all. */
 export type ColorEvent = { type: 0 | 1 | 2; index?: number; color?: [number, number, number] };

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, ok, type Result } from '../../common/index.ts';
 
 export type PathFailure = { code: 'bad_request' | 'forbidden' | 'not_found'; message: string };
 

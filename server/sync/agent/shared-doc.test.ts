@@ -7,9 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import { createFrameDecoder } from '../common/index.ts';
+import { createFrameDecoder } from '../../common/index.ts';
 import { createDocStateStore } from './doc-state-store.ts';
-import { ENVELOPE, readEnvelope, type CloseInstruction, type RelayMembership } from './envelope.ts';
+import { ENVELOPE, readEnvelope, type CloseInstruction, type RelayMembership } from '../envelope.ts';
 import { openSharedDoc, type DocPeer, type SharedDoc } from './shared-doc.ts';
 
 /** A connection as the subsystem would drive it, with a browser's Y.Doc on the far side. */

@@ -1,6 +1,6 @@
 import serializeModule from '@xterm/addon-serialize';
 import headlessModule from '@xterm/headless';
-import { containsTerminalQuery } from '../common/index.ts';
+import { containsTerminalQuery } from '../../common/index.ts';
 import { createColorReporter, type ColorEvent } from './screen-colors.ts';
 import { findCompactableRun } from './scroll-compaction.ts';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import type { RelayMembership } from '../../sync/index.ts';
+import type { RelayMembership } from '../envelope.ts';
 
 /** One browser socket of a document, as this server's relay group sees it. */
 export type RelayMember = {

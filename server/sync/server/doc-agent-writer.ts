@@ -1,4 +1,4 @@
-import { isFannedOutFrame } from '../../sync/index.ts';
+import { isFannedOutFrame } from '../envelope.ts';
 
 export type DocAgentWriterOptions = {
   /** A held frame waits at most this long... */

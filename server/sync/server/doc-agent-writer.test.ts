@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { encodeEnvelope, encodeFannedOut, ENVELOPE } from '../../sync/index.ts';
+import { encodeEnvelope, encodeFannedOut, ENVELOPE } from '../envelope.ts';
 import { createDocAgentWriter } from './doc-agent-writer.ts';
 
 const BATCH_MS = 4;

@@ -1,11 +1,11 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentFeature } from '../agent/index.ts';
-import type { AgentConfig } from '../config/index.ts';
+import type { AgentFeature } from '../../agent/index.ts';
+import type { AgentConfig } from '../../config/index.ts';
 import { createDocManager } from './doc-manager.ts';
 import { createDocStateStore } from './doc-state-store.ts';
 import { createDocSubsystem } from './doc-subsystem.ts';
-import { DOC_SUBSYSTEM } from './envelope.ts';
+import { DOC_SUBSYSTEM } from '../envelope.ts';
 import { createGitignoreMatcher } from './gitignore-matcher.ts';
 import { isInside } from './safe-path.ts';
 import { createWorkspaceWatcher } from './workspace-watcher.ts';

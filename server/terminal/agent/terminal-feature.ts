@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, realpathSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { AgentFeature } from '../agent/index.ts';
-import { ok, fail, type Result } from '../common/index.ts';
-import type { FanoutSink } from './fanout.ts';
-import { createTypedFrameDecoder, dataFrameOf, encodeJsonFrame } from './frames.ts';
+import type { AgentFeature } from '../../agent/index.ts';
+import { ok, fail, type Result } from '../../common/index.ts';
+import type { FanoutSink } from '../fanout.ts';
+import { createTypedFrameDecoder, dataFrameOf, encodeJsonFrame } from '../frames.ts';
 import { createClientLimits, type ClientLimits } from './client-limits.ts';
-import type { AgentFailureCode, AgentReply, AttachPrincipal, CreateTerminalRequest } from './protocol.ts';
+import { TERMINAL_SUBSYSTEM, type AgentFailureCode, type AgentReply, type AttachPrincipal, type CreateTerminalRequest } from '../protocol.ts';
 import { createPtyTerminal, type Attachment, type PtyTerminal, type PtyTerminalLimits } from './pty-terminal.ts';
 import { createScreen } from './screen.ts';
 
@@ -20,8 +20,6 @@ export type TerminalFeatureOptions = {
   limits: PtyTerminalLimits & { maxTerminals: number; maxFrameBytes: number; clients: ClientLimits };
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
-
-export const TERMINAL_SUBSYSTEM = 'wharf-terminal';
 
 const MAX_DIMENSION = 1000;
 const MAX_ARGS = 256;

@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
-import { createFrameDecoder } from '../common/index.ts';
-import type { SubsystemHandler } from '../agent/index.ts';
+import { createFrameDecoder } from '../../common/index.ts';
+import type { SubsystemHandler } from '../../agent/index.ts';
 import type { DocManager } from './doc-manager.ts';
-import { encodeJsonEnvelope, ENVELOPE, readEnvelope, readFannedOut, type CloseInstruction, type DocRequest, type RelayMembership } from './envelope.ts';
+import { encodeJsonEnvelope, ENVELOPE, readEnvelope, readFannedOut, type CloseInstruction, type DocRequest, type RelayMembership } from '../envelope.ts';
 import type { DocPeer, SharedDoc } from './shared-doc.ts';
 
 export type DocSubsystemOptions = {

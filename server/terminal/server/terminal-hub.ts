@@ -1,13 +1,13 @@
 import type { Duplex } from 'node:stream';
-import { WharfError, type ErrorCode } from '../common/index.ts';
-import { createFanout, type FanoutMember, type FanoutSink } from './fanout.ts';
-import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from './frames.ts';
-import type { AgentFailureCode, AttachPrincipal, ServerAttachMessage, Snapshot, StreamEvent, TerminalRole } from './protocol.ts';
+import { mapAgentFailure, WharfError } from '../../common/index.ts';
+import { createFanout, type FanoutMember, type FanoutSink } from '../fanout.ts';
+import { createTypedFrameDecoder, encodeDataFrame, encodeJsonFrame } from '../frames.ts';
+import type { AttachPrincipal, ServerAttachMessage, Snapshot, StreamEvent, TerminalRole } from '../protocol.ts';
 
 /** One websocket client of a terminal, as the hub sees it. */
 export type HubClient = {
   role: TerminalRole;
-  /** Who the client is, for the agent's limits on attached clients (see client-limits.ts). */
+  /** Who the client is, for the agent's limits on attached clients (see ../agent/client-limits.ts). */
   principal: AttachPrincipal;
   /** Initial size for an editor; viewers never affect the pty size. */
   size?: { cols: number; rows: number };
@@ -37,14 +37,6 @@ const MAX_INPUT_FRAME = 64 * 1024;
 const MAX_EARLY_INPUT = 64 * 1024;
 
 class Superseded extends Error {}
-
-const FAILURE_CODES: Record<AgentFailureCode, ErrorCode> = {
-  bad_request: 'bad_request',
-  not_found: 'not_found',
-  conflict: 'conflict',
-  too_many: 'too_many',
-  internal: 'internal',
-};
 
 /**
  * One hub per terminal per control server: a single attach channel to the agent, fanned out to
@@ -148,11 +140,11 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
       syncAgentView();
     }
 
-    function refuse(cid: number, code: ErrorCode, message: string): void {
+    function refuse(cid: number, error: WharfError): void {
       const c = clients.get(cid);
       if (!c) return;
       clients.delete(cid);
-      c.client.close(new WharfError(code, message), message);
+      c.client.close(error, error.message);
       if (clients.size === 0) shutdown(undefined, 'no clients left');
     }
 
@@ -209,19 +201,21 @@ export function createTerminalHubs(options: TerminalHubsOptions) {
         case 'admit':
           return admit(Number(message.cid));
         case 'refuse':
-          return refuse(Number(message.cid), FAILURE_CODES[message.code as AgentFailureCode] ?? 'too_many', String(message.message ?? 'too many clients'));
+          return refuse(Number(message.cid), mapAgentFailure({ code: message.code, message: message.message ?? 'too many clients' }, { fallback: 'too_many' }));
         case 'error': {
-          const code = FAILURE_CODES[message.code as AgentFailureCode] ?? 'internal';
-          if (!ready) return shutdown(new WharfError(code, String(message.message)), String(message.message));
+          if (!ready) {
+            const error = mapAgentFailure(message);
+            return shutdown(error, error.message);
+          }
           options.log('terminal.agent_error', { workspace, terminal, error: message.message });
           return;
         }
         default:
           // An attach refusal comes back as a one-off reply: `{ok: false, error}`.
           if (message.ok === false) {
-            const error = message.error as { code?: AgentFailureCode; message?: string } | undefined;
-            const text = error?.message ?? 'the agent refused to attach';
-            return shutdown(new WharfError(FAILURE_CODES[error?.code ?? 'internal'] ?? 'internal', text), text);
+            const refusal = message.error as { code?: unknown; message?: unknown } | undefined;
+            const error = mapAgentFailure({ code: refusal?.code, message: refusal?.message ?? 'the agent refused to attach' });
+            return shutdown(error, error.message);
           }
       }
     }
