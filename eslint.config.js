@@ -97,6 +97,26 @@ function layeringProblems(from, to) {
 }
 
 /**
+ * Packages that belong to one process (DESIGN.md: the server never loads node-pty, @xterm/headless
+ * or chokidar; the agent never loads hono or protobufjs). Only files of that process's half may
+ * import them; shared files (a feature's top, common, config, okteto, the CLI) import neither,
+ * since every program may load them. Type-only imports load nothing and are allowed.
+ */
+const PROCESS_PACKAGES = {
+  agent: ['node-pty', '@xterm/headless', '@xterm/addon-serialize', 'chokidar'],
+  server: ['hono', '@hono/node-server', 'protobufjs', 'pino', 'prom-client'],
+};
+
+function packageProblem(from, spec, typeOnly) {
+  if (typeOnly || !from.startsWith('server/') || from.endsWith('.test.ts')) return undefined;
+  const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+  const owner = Object.keys(PROCESS_PACKAGES).find((half) => PROCESS_PACKAGES[half].includes(name));
+  if (!owner || halfOf(from) === owner) return undefined;
+  const process = owner === 'agent' ? 'the workspace agent' : 'the control server';
+  return `${name} belongs to ${process}: only its half (${owner === 'agent' ? 'server/agent/, server/<feature>/agent/' : 'server/http/, server/workspace/, server/<feature>/server/, server/main.ts'}) may import it, and ${from} is ${halfOf(from) ? `of the other process` : 'shared (loaded by more than one program)'}.`;
+}
+
+/**
  * ESLint's own no-restricted-imports matches import strings, which cannot tell `../http` in
  * server/sync/x.ts (server/http) from the same string one folder deeper (server/sync/http), and
  * the import plugins that resolve paths need native resolver packages our registry lacks; so
@@ -113,7 +133,12 @@ const layeringRule = {
     if (isAbsolute(file) || file.startsWith('..')) return {};
     const check = (node) => {
       const spec = node?.type === 'Literal' ? node.value : node?.type === 'TSLiteralType' ? node.literal?.value : undefined;
-      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      if (typeof spec !== 'string') return;
+      if (!spec.startsWith('.')) {
+        const problem = packageProblem(file, spec, node.parent?.importKind === 'type' || node.parent?.exportKind === 'type');
+        if (problem) context.report({ node, message: problem });
+        return;
+      }
       const target = relative(root, resolve(dirname(context.filename), spec)).split(sep).join('/');
       for (const message of layeringProblems(file, target)) context.report({ node, message });
     };
