@@ -7,6 +7,13 @@ import tseslint from 'typescript-eslint';
 
 const root = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * The only files of server/common the web UI may import values (constants) from: pure ones, with
+ * no imports, so the browser bundle takes nothing of the server's with them. Everything else of
+ * server/common it may import only as types.
+ */
+const WEB_VALUE_FILES = ['server/common/protocol.ts'];
+
 /** Folders under server/ that are not feature folders; every other folder is one. */
 const NON_FEATURE = new Set(['common', 'config', 'http', 'cli']);
 /** Composition roots: the only files that wire concrete drivers and agent features. */
@@ -51,7 +58,9 @@ function isPublicFile(path, folder) {
 function layeringProblems(from, to) {
   const problems = [];
   if (from.startsWith('web/')) {
-    if (to.startsWith('server/') && !to.startsWith('server/common/')) problems.push('The web UI shares only types from server/common with the server.');
+    if (to.startsWith('server/') && !to.startsWith('server/common/')) {
+      problems.push('The web UI shares only types from server/common with the server (and the constants of its pure files: WEB_VALUE_FILES).');
+    }
     return problems;
   }
   if (!from.startsWith('server/') || !to.startsWith('server/')) return problems;
@@ -88,6 +97,26 @@ function layeringProblems(from, to) {
 }
 
 /**
+ * Packages that belong to one process (DESIGN.md: the server never loads node-pty, @xterm/headless
+ * or chokidar; the agent never loads hono or protobufjs). Only files of that process's half may
+ * import them; shared files (a feature's top, common, config, okteto, the CLI) import neither,
+ * since every program may load them. Type-only imports load nothing and are allowed.
+ */
+const PROCESS_PACKAGES = {
+  agent: ['node-pty', '@xterm/headless', '@xterm/addon-serialize', 'chokidar'],
+  server: ['hono', '@hono/node-server', 'protobufjs', 'pino', 'prom-client'],
+};
+
+function packageProblem(from, spec, typeOnly) {
+  if (typeOnly || !from.startsWith('server/') || from.endsWith('.test.ts')) return undefined;
+  const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+  const owner = Object.keys(PROCESS_PACKAGES).find((half) => PROCESS_PACKAGES[half].includes(name));
+  if (!owner || halfOf(from) === owner) return undefined;
+  const process = owner === 'agent' ? 'the workspace agent' : 'the control server';
+  return `${name} belongs to ${process}: only its half (${owner === 'agent' ? 'server/agent/, server/<feature>/agent/' : 'server/http/, server/workspace/, server/<feature>/server/, server/main.ts'}) may import it, and ${from} is ${halfOf(from) ? `of the other process` : 'shared (loaded by more than one program)'}.`;
+}
+
+/**
  * ESLint's own no-restricted-imports matches import strings, which cannot tell `../http` in
  * server/sync/x.ts (server/http) from the same string one folder deeper (server/sync/http), and
  * the import plugins that resolve paths need native resolver packages our registry lacks; so
@@ -104,7 +133,12 @@ const layeringRule = {
     if (isAbsolute(file) || file.startsWith('..')) return {};
     const check = (node) => {
       const spec = node?.type === 'Literal' ? node.value : node?.type === 'TSLiteralType' ? node.literal?.value : undefined;
-      if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+      if (typeof spec !== 'string') return;
+      if (!spec.startsWith('.')) {
+        const problem = packageProblem(file, spec, node.parent?.importKind === 'type' || node.parent?.exportKind === 'type');
+        if (problem) context.report({ node, message: problem });
+        return;
+      }
       const target = relative(root, resolve(dirname(context.filename), spec)).split(sep).join('/');
       for (const message of layeringProblems(file, target)) context.report({ node, message });
     };
@@ -164,9 +198,10 @@ export default defineConfig(
         {
           patterns: [
             {
-              regex: '(^|/)server/',
+              // Any path through server/, except the pure files whose constants the web may use.
+              regex: `(^|/)server/(?!(${WEB_VALUE_FILES.map((file) => file.slice('server/'.length).replace(/[.]/g, '\\.')).join('|')})$)`,
               allowTypeImports: true,
-              message: 'The web UI imports only types from server/common (use "import type").',
+              message: `The web UI imports only types from server/common (use "import type"), and constants only from ${WEB_VALUE_FILES.join(', ')}.`,
             },
           ],
         },

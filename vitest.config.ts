@@ -15,6 +15,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           environment: 'node',
+          // Servers under test run agents from dist/agent and serve dist/wharf.cjs: built first if stale.
+          globalSetup: ['test/support/build-artifacts.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Tests that start engines and browsers share one machine of 2 cores.

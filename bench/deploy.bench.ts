@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import WebSocket from 'ws';
-import { packRunnerFiles, runnerBuildArgs } from '../server/deploy/index.ts';
+import { packRunnerFiles, runnerBuildArgs } from '../server/deploy/server/index.ts';
 import { createIgnoreMatcher, DEFAULT_PACK_LIMITS, packContext, CONTEXT_PREFIX } from '../server/okteto/index.ts';
 import { ensureRunnerImage, makeFolder, RUNNER_IMAGE, type Engine } from '../test/support/images.ts';
 import { createWorkspace, startTestServer } from '../test/support/server.ts';

@@ -1,45 +1,82 @@
-// `npm run build`: the web UI (when web/ has a Vite config) into web/dist, then the wharf CLI
-// bundle (when scripts/build-cli.mjs exists). Each part is optional so a checkout without one
-// still builds the other.
+// `npm run build`: the artifacts wharf ships, each under dist/ (or web/dist):
+//
+//   agent    dist/agent/       the workspace agent: agent.mjs and its native add-ons (scripts/build-agent.mjs)
+//   helper   dist/wharf.cjs    the `wharf` helper as one file, served by GET /api/downloads/wharf.js (scripts/build-cli.mjs)
+//   web      web/dist/         the web UI (Vite), when web/ has a Vite config
+//
+// Usage: node scripts/build.mjs [--if-stale] [agent] [helper] [web]   (no names: all three)
+// --if-stale skips a part whose output is newer than every file it is made from (server/,
+// package-lock.json and its build script; web/ and server/common for the UI), so `npm start`
+// and the tests can call it every time. Every part is tried; the exit status is 1 if one failed.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BUNDLE_SOURCES, mtimeOf, newestMtime, root } from './bundle-lib.mjs';
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const { values, positionals } = parseArgs({ options: { 'if-stale': { type: 'boolean' } }, allowPositionals: true });
 
-async function buildWeb() {
-  const configFile = ['vite.config.ts', 'vite.config.mts', 'vite.config.js', 'vite.config.mjs']
-    .map((name) => join(root, 'web', name))
-    .find((path) => existsSync(path));
-  if (!configFile) {
-    console.log('build: no web/vite.config.*, skipping the web UI');
-    return;
+function runScript(name, args = []) {
+  const result = spawnSync(process.execPath, [join(root, 'scripts', name), ...args], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`scripts/${name} failed (${result.signal ?? `exit ${result.status}`})`);
+}
+
+const viteConfig = () =>
+  ['vite.config.ts', 'vite.config.mts', 'vite.config.js', 'vite.config.mjs'].map((name) => join(root, 'web', name)).find((path) => existsSync(path));
+
+/** Each part: what it writes (the file whose age is compared), what it is made from, how to build it. */
+const PARTS = {
+  agent: {
+    output: join(root, 'dist', 'agent', 'agent.mjs'),
+    // agent.mjs is renamed into place after its add-ons, so with it present they are too — unless removed by hand.
+    complete: () => existsSync(join(root, 'dist', 'agent', 'pty.node')),
+    sources: () => [...BUNDLE_SOURCES, join(root, 'scripts', 'build-agent.mjs')],
+    build: () => runScript('build-agent.mjs'),
+  },
+  helper: {
+    output: join(root, 'dist', 'wharf.cjs'),
+    complete: () => true,
+    sources: () => [...BUNDLE_SOURCES, join(root, 'scripts', 'build-cli.mjs')],
+    build: () => runScript('build-cli.mjs'),
+  },
+  web: {
+    output: join(root, 'web', 'dist', 'index.html'),
+    complete: () => true,
+    sources: () => [join(root, 'web'), join(root, 'server', 'common'), join(root, 'package-lock.json')],
+    skip: (path) => path.startsWith(join(root, 'web', 'dist') + '/') || path.endsWith('.test.ts'),
+    async build() {
+      const configFile = viteConfig();
+      if (!configFile) {
+        console.log('build: no web/vite.config.*, skipping the web UI');
+        return;
+      }
+      const { build } = await import('vite');
+      await build({ configFile });
+    },
+  },
+};
+
+const names = positionals.length > 0 ? positionals : Object.keys(PARTS);
+for (const name of names) if (!(name in PARTS)) throw new Error(`build: unknown part "${name}" (one of ${Object.keys(PARTS).join(', ')})`);
+
+const started = performance.now();
+const failed = [];
+for (const name of names) {
+  const part = PARTS[name];
+  if (values['if-stale']) {
+    const built = mtimeOf(part.output);
+    if (built > 0 && part.complete() && built >= newestMtime(part.sources(), part.skip)) {
+      console.log(`build: ${name} is up to date`);
+      continue;
+    }
   }
-  console.log(`build: web UI with ${configFile}`);
-  const { build } = await import('vite');
-  await build({ configFile });
-}
-
-function buildCli() {
-  const script = join(root, 'scripts', 'build-cli.mjs');
-  if (!existsSync(script)) {
-    console.log('build: no scripts/build-cli.mjs, skipping the CLI bundle');
-    return;
+  console.log(`build: ${name}`);
+  try {
+    await part.build();
+  } catch (err) {
+    console.error(`build: ${name} failed: ${err.message}`);
+    failed.push(name);
   }
-  console.log('build: CLI bundle');
-  const result = spawnSync(process.execPath, [script], { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`scripts/build-cli.mjs failed (${result.signal ?? `exit ${result.status}`})`);
 }
-
-async function buildAll() {
-  const started = performance.now();
-  await buildWeb();
-  buildCli();
-  console.log(`build: done in ${((performance.now() - started) / 1000).toFixed(1)}s`);
-}
-
-buildAll().catch((err) => {
-  console.error(`build failed: ${err.message}`);
-  process.exit(1);
-});
+console.log(`build: ${failed.length ? `failed (${failed.join(', ')})` : 'done'} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+process.exit(failed.length ? 1 : 0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm start`: the control server on the embedded default (process driver: no engine, no database).
-# On a fresh machine it installs the npm dependencies and builds the web UI first.
+# On a fresh machine it installs the npm dependencies first; every start builds what is missing or
+# older than its sources (the agent bundle, the helper, the web UI: npm run build -- --if-stale).
 # Arguments pass through to the server: npm start -- --port 9000 --data-dir /srv/wharf
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,9 +11,9 @@ if [ ! -x node_modules/.bin/tsx ]; then
   npm ci --no-audit --no-fund >&2
 fi
 
-if [ ! -d web/dist ] && compgen -G 'web/vite.config.*' >/dev/null; then
-  echo "[wharf] building the web UI (npm run build)" >&2
-  npm run build >&2 || echo "[wharf] the web UI did not build (see above); starting without it" >&2
-fi
+# Workspaces run the built agent (dist/agent) and the helper download is dist/wharf.cjs: the
+# server never builds them itself. Quick when nothing changed.
+node scripts/build.mjs --if-stale >&2 ||
+  echo "[wharf] some artifacts did not build (see above); starting anyway (what is missing says so, and to run npm run build)" >&2
 
 exec node --import tsx server/serve.ts "$@"

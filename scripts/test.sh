@@ -2,7 +2,7 @@
 # `npm test`: everything the tests need, then the tests. Works on a fresh Debian bookworm machine
 # (as root) and is quick when things are already installed or running.
 #
-#   npm test                        install, start engines, lint, typecheck, all vitest projects
+#   npm test                        install, build (if stale), start engines, lint, typecheck, all vitest projects
 #   npm test -- test/cli.test.ts    the same set-up, then only what vitest selects (no lint)
 #
 # Exit status: the tests' own, or 1 when lint or typecheck failed.
@@ -117,6 +117,9 @@ setup_failed() {
 }
 
 run_phase npm-deps install_node_modules || setup_failed
+# The servers under test run agents from dist/agent and serve dist/wharf.cjs (vitest's
+# globalSetup builds the two again if a source changes); the web UI is for the browser tests.
+run_phase build node scripts/build.mjs --if-stale || setup_failed
 run_phase debian wharf_install_packages || setup_failed
 run_phase engines start_engines || setup_failed
 

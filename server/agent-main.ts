@@ -1,8 +1,8 @@
 import { loadAgentConfig, readProcessContext } from './config/index.ts';
-import { createDeployAgentFeature } from './deploy/index.ts';
+import { createDeployAgentFeature } from './deploy/agent/index.ts';
 import { createForwardingFeature } from './hybrid/agent/index.ts';
-import { createDocFeature, docStateDirOf } from './sync/index.ts';
-import { createTerminalFeature } from './terminal/index.ts';
+import { createDocFeature, docStateDirOf } from './sync/agent/index.ts';
+import { createTerminalFeature } from './terminal/agent/index.ts';
 import { runBridge } from './common/index.ts';
 import { createPathJail, runAgent, type AgentFeature } from './agent/index.ts';
 

@@ -3,11 +3,11 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ServerConfig } from './config/index.ts';
-import { createDeployService } from './deploy/index.ts';
+import { createDeployService } from './deploy/server/index.ts';
 import {
   createApp,
   createAuthenticator,
@@ -19,7 +19,8 @@ import {
   type PrincipalResolver,
   type SharePathRule,
 } from './http/index.ts';
-import { createTerminalService } from './terminal/index.ts';
+import { createDocService } from './sync/server/index.ts';
+import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
 import { createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
@@ -48,8 +49,8 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         runDir: chooseRunDir({ dataDir: config.dataDir, runtimeDir: settings.runtimeDir }),
         sandbox: settings.sandbox,
         sandboxUser: settings.sandboxUser,
-        codeRoot,
-        agentCommand: [process.execPath, '--import', pathToFileURL(join(codeRoot, 'node_modules/tsx/dist/loader.mjs')).href, join(codeRoot, 'server/agent-main.ts')],
+        agentBundle: config.agentBundle,
+        nodePath: process.execPath,
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,
@@ -76,6 +77,7 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const logger = pino({ level: config.logLevel, base: { component: 'server' } });
+  for (const warning of config.warnings) logger.warn({ event: 'config.warning', message: warning });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
 
@@ -100,6 +102,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: (event, fields) => logger.warn({ event, ...fields }),
   });
 
+  const docs = createDocService({
+    workspaces,
+    limits: {
+      maxMessageBytes: config.limits.maxWebSocketMessageBytes,
+      highWaterBytes: config.limits.docHighWaterBytes,
+      lowWaterBytes: config.limits.docLowWaterBytes,
+      drainCheckMs: config.limits.docDrainCheckMs,
+      fanOutMaxBytes: config.limits.docFanOutMaxBytes,
+      agentBatchMs: config.limits.docAgentBatchMs,
+      agentBatchMaxBytes: config.limits.docAgentBatchMaxBytes,
+      replyMaxBytes: config.limits.docReplyMaxBytes,
+    },
+  });
+
   // The runner calls back from the builder's host network; the address is known once listening.
   let deployCallbackUrl = config.deployCallbackUrl ?? '';
   const deploys = createDeployService({
@@ -107,7 +123,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     builder: config.builder,
     runnerImage: config.runnerImage,
     adminVariables: config.adminVariables,
-    kubeconfigPath: config.kubeconfig,
+    kubeconfigPath: config.deploy.kubeconfig,
     callbackUrl: () => deployCallbackUrl,
     limits: {
       historyRuns: config.limits.deployHistoryRuns,
@@ -135,6 +151,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { app, ws } = createApp({
     workspaces,
     terminals,
+    docs,
     deploys,
     sharePathRules: [...SHARE_PATH_RULES, deploySecretRule],
     secrets,
@@ -144,6 +161,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     sessionRevocations,
     site,
     webDir: join(codeRoot, 'web', 'dist'),
+    artifactsDir: config.artifactsDir,
     sessionTtlMs: config.limits.sessionTtlMs,
     sessionKeyTtlMs: { default: config.limits.sessionKeyDefaultTtlMs, max: config.limits.sessionKeyMaxTtlMs },
     maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,

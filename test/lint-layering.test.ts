@@ -122,4 +122,19 @@ describe('lint: layering from DESIGN.md', () => {
     const agentRoot = await lint('server/agent-main.ts', "import { createTerminalFeature } from './terminal/agent/index.ts';\nexport const f = createTerminalFeature;\n");
     expect(layering(agentRoot)).toEqual([]);
   });
+
+  it('keeps each process\'s packages in its own half: no pty or watcher in the server, no HTTP framework or protobuf in the agent, neither in shared code', async () => {
+    const ptyInServer = await lint('server/terminal/server/hub.ts', "import { spawn } from 'node-pty';\nexport const s = spawn;\n");
+    expect(layering(ptyInServer).map((p) => p.message)).toEqual([expect.stringMatching(/node-pty belongs to the workspace agent.*of the other process/)]);
+    const watcherShared = await lint('server/sync/envelope.ts', "import chokidar from 'chokidar';\nexport const c = chokidar;\n");
+    expect(layering(watcherShared).map((p) => p.message)).toEqual([expect.stringMatching(/chokidar belongs to the workspace agent.*shared/)]);
+    const honoInAgent = await lint('server/deploy/agent/reads.ts', "import { Hono } from 'hono';\nexport const h = Hono;\n");
+    expect(layering(honoInAgent).map((p) => p.message)).toEqual([expect.stringMatching(/hono belongs to the control server/)]);
+    const protobufInCli = await lint('server/cli/status.ts', "import protobuf from 'protobufjs/minimal.js';\nexport const p = protobuf;\n");
+    expect(layering(protobufInCli).map((p) => p.message)).toEqual([expect.stringMatching(/protobufjs belongs to the control server/)]);
+    // Where they belong, and as types only, they are fine.
+    expect(layering(await lint('server/terminal/agent/pty.ts', "import { spawn } from 'node-pty';\nexport const s = spawn;\n"))).toEqual([]);
+    expect(layering(await lint('server/http/x.ts', "import { Hono } from 'hono';\nexport const h = Hono;\n"))).toEqual([]);
+    expect(layering(await lint('server/sync/envelope.ts', "import type { FSWatcher } from 'chokidar';\nexport type W = FSWatcher;\n"))).toEqual([]);
+  });
 });

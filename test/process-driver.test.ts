@@ -163,7 +163,7 @@ describe('process driver supervision', () => {
         if (!/^\d+$/.test(p)) return false;
         try {
           const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-          return cmdline.includes('agent-main.ts') && cmdline.includes(`${dir}/workspaces/`);
+          return cmdline.includes('dist/agent/agent.mjs') && cmdline.includes(`${dir}/workspaces/`);
         } catch {
           return false;
         }
@@ -229,6 +229,22 @@ describe('process driver supervision', () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
       await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start a workspace when the agent is not built, naming "npm run build"', async () => {
+    const unbuilt = await mkdtemp(join(tmpdir(), 'wharf-no-agent-'));
+    const own = await startTestServer({ argv: ['--agent-bundle', unbuilt] });
+    try {
+      const res = await own.api('/api/workspaces', { method: 'POST', json: { name: 'unbuilt' } });
+      expect(res.status).toBe(503);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('unavailable');
+      expect(error.message).toContain(join(unbuilt, 'agent.mjs'));
+      expect(error.message).toMatch(/npm run build/);
+    } finally {
+      await own.dispose();
+      await rm(unbuilt, { recursive: true, force: true });
     }
   });
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { createLineSplitter, type DeployEvent } from '../deploy/index.ts';
+import { createLineSplitter, type DeployEvent, type DeployKind } from '../common/index.ts';
 import {
   CONTEXT_PREFIX,
   createIgnoreMatcher,
@@ -19,7 +19,6 @@ import {
   resolveInside,
   UPLOAD_CONTENT_TYPE,
   validateRelativePath,
-  type DeployKind,
   type ManifestSection,
 } from '../okteto/index.ts';
 import type { CliCommand, CliContext, CliArgs } from './types.ts';

@@ -8,9 +8,20 @@ export { encodeFrame, createFrameDecoder, FRAME_HEADER_BYTES } from './frame.ts'
 export type { FrameDecoderEvents } from './frame.ts';
 export { signToken, verifyToken } from './signed-token.ts';
 export type { TokenPayload, VerifyFailure } from './signed-token.ts';
-export { CLOSE_CODES } from './protocol.ts';
+export { CLOSE_CODES, DOC_MESSAGE, DOC_TEXT_NAME, TERMINAL_COLORS } from './protocol.ts';
 export { isProcessAlive } from './process-alive.ts';
-export type { Workspace, WorkspaceStatus, DirectoryEntry } from './protocol.ts';
+export type {
+  Workspace,
+  WorkspaceStatus,
+  DirectoryEntry,
+  DocServerMessage,
+  DocStateMessage,
+  ExitStatus,
+  TerminalClientMessage,
+  TerminalInfo,
+  TerminalRole,
+  TerminalServerMessage,
+} from './protocol.ts';
 export { containsTerminalQuery, createQueryFilter } from './terminal-queries.ts';
 export { createAckWindow } from './ack-window.ts';
 export type { AckWindow } from './ack-window.ts';
@@ -19,3 +30,5 @@ export type { KeyPair } from './ssh-keys.ts';
 export { runBridge } from './bridge.ts';
 export { pipeDuplex } from './pipe-duplex.ts';
 export type { PipeEnd } from './pipe-duplex.ts';
+export { createLineSplitter } from './line-splitter.ts';
+export type { CommandInfo, DeployEvent, DeployEventInput, DeployKind, DeployMode, DeployPhase, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';

@@ -1,4 +1,7 @@
-/** Types shared by the server, the CLI and the web UI (which imports only types from here). */
+/**
+ * Types and constants shared by the server, the CLI and the web UI. The web imports values from
+ * this file alone (eslint.config.js), so it stays pure: constants and types, no imports.
+ */
 
 export type WorkspaceStatus = 'running' | 'stopped' | 'starting' | 'error';
 
@@ -38,3 +41,57 @@ export const CLOSE_CODES = {
   tooMany: 4429,
   unavailable: 4503,
 } as const;
+
+/** How a terminal's process ended. */
+export type ExitStatus = { code: number | null; signal: string | null };
+
+/** A terminal as `GET /api/workspaces/:id/terminals` lists it. */
+export type TerminalInfo = {
+  id: string;
+  /** The command line the terminal runs, for display. */
+  command: string;
+  /** Working directory relative to the workspace root (`.` for the root). */
+  cwd: string;
+  cols: number;
+  rows: number;
+  createdAt: string;
+  /** Websocket clients attached through every control-server replica. */
+  clients: number;
+  exited?: ExitStatus;
+};
+
+export type TerminalRole = 'editor' | 'viewer';
+
+/** Terminal websocket messages from server to client (text frames; output bytes are binary frames). */
+export type TerminalServerMessage =
+  | { type: 'snapshot'; data: string; cols: number; rows: number; role: TerminalRole }
+  | { type: 'resync'; data: string; cols: number; rows: number }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'exit'; code: number | null; signal: string | null }
+  | { type: 'error'; message: string };
+
+/**
+ * Terminal websocket text messages from client to server (input bytes are binary frames). `ack`
+ * only with `flow=ack` on the attach URL: the output bytes rendered so far.
+ */
+export type TerminalClientMessage = { type: 'resize'; cols: number; rows: number } | { type: 'ack'; bytes: number };
+
+/**
+ * The web terminal's colours, which the agent's headless screen also reports to programs that
+ * ask (OSC 10/11/12), so both must be the same.
+ */
+export const TERMINAL_COLORS = { foreground: '#d4d4d4', background: '#1e1e1e', cursor: '#d4d4d4' } as const;
+
+/** y-websocket's message types: the first varUint of every binary message of a document's websocket. */
+export const DOC_MESSAGE = { sync: 0, awareness: 1, queryAwareness: 3 } as const;
+
+/** The name of a document's Y.Text, which holds the file's text. */
+export const DOC_TEXT_NAME = 'content';
+
+/** JSON messages the browser receives as text frames on a document's websocket. */
+export type DocStateMessage = { type: 'state'; readOnly: boolean; reason?: 'binary' | 'too_large'; size: number };
+export type DocServerMessage =
+  | DocStateMessage
+  | { type: 'saved'; at: number }
+  | { type: 'deleted' }
+  | { type: 'error'; message: string };

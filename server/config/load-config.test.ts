@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadServerConfig } from './load-config.ts';
 
@@ -65,6 +66,36 @@ describe('server config', () => {
     expect(config.driver).toBe('process');
     expect(config.drivers.process).toEqual({ sandbox: 'none', sandboxUser: { uid: 65534, gid: 65534 }, runtimeDir: '/run/user/1' });
     expect(loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'process' } }).driver).toBe('process');
+  });
+
+  it('reads the deploy commands\' kubeconfig from --deploy-kubeconfig / WHARF_DEPLOY_KUBECONFIG, the old names with a warning', () => {
+    expect(loadServerConfig({ argv: [], env: {} })).toMatchObject({ deploy: { kubeconfig: undefined }, warnings: [] });
+    expect(loadServerConfig({ argv: ['--deploy-kubeconfig', '/k/new'], env: { WHARF_DEPLOY_KUBECONFIG: '/k/env' } })).toMatchObject({ deploy: { kubeconfig: '/k/new' }, warnings: [] });
+    expect(loadServerConfig({ argv: [], env: { WHARF_DEPLOY_KUBECONFIG: '/k/env' } })).toMatchObject({ deploy: { kubeconfig: '/k/env' }, warnings: [] });
+    expect(loadServerConfig({ argv: ['--kubeconfig', '/k/old'], env: {} })).toMatchObject({
+      deploy: { kubeconfig: '/k/old' },
+      warnings: ['--kubeconfig is deprecated: use --deploy-kubeconfig, the kubeconfig handed to deploy commands'],
+    });
+    expect(loadServerConfig({ argv: [], env: { WHARF_KUBECONFIG: '/k/old-env' } })).toMatchObject({
+      deploy: { kubeconfig: '/k/old-env' },
+      warnings: ['WHARF_KUBECONFIG is deprecated: use WHARF_DEPLOY_KUBECONFIG, the kubeconfig handed to deploy commands'],
+    });
+    // The new name wins; the old one is still pointed out, as ignored.
+    expect(loadServerConfig({ argv: ['--deploy-kubeconfig', '/k/new', '--kubeconfig', '/k/old'], env: { WHARF_KUBECONFIG: '/k/old-env' } })).toMatchObject({
+      deploy: { kubeconfig: '/k/new' },
+      warnings: [
+        '--kubeconfig is deprecated (and ignored: --deploy-kubeconfig is set): use --deploy-kubeconfig, the kubeconfig handed to deploy commands',
+        'WHARF_KUBECONFIG is deprecated (and ignored: --deploy-kubeconfig is set): use WHARF_DEPLOY_KUBECONFIG, the kubeconfig handed to deploy commands',
+      ],
+    });
+  });
+
+  it('finds the built agent and the served artifacts under the checkout\'s dist/ unless told otherwise', () => {
+    const codeRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+    expect(loadServerConfig({ argv: [], env: {} })).toMatchObject({ agentBundle: `${codeRoot}/dist/agent`, artifactsDir: `${codeRoot}/dist` });
+    expect(loadServerConfig({ argv: [], env: { WHARF_AGENT_BUNDLE: '/opt/wharf/agent', WHARF_ARTIFACTS_DIR: '/opt/wharf' } })).toMatchObject({ agentBundle: '/opt/wharf/agent', artifactsDir: '/opt/wharf' });
+    const flags = loadServerConfig({ argv: ['--agent-bundle', '/srv/a/', '--artifacts-dir', '/srv/d'], env: { WHARF_AGENT_BUNDLE: '/opt/x', WHARF_ARTIFACTS_DIR: '/opt/y' } });
+    expect(flags).toMatchObject({ agentBundle: '/srv/a', artifactsDir: '/srv/d' });
   });
 
   it('refuses bad values with a clear message', () => {

@@ -1,6 +1,10 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+
+/** The checkout (or install) this server runs from: where `npm run build` leaves its artifacts. */
+const CODE_ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
@@ -49,12 +53,31 @@ export type ServerConfig = {
   agentEnvironment: Record<string, string>;
   /** Default runner image of remote deploys (`--runner-image`, `WHARF_RUNNER_IMAGE`). */
   runnerImage: string;
-  /** Kubeconfig handed to deploy commands at run time, never baked into an image (`--kubeconfig`, `WHARF_KUBECONFIG`). */
-  kubeconfig: string | undefined;
+  /** Settings of remote deploys' commands. */
+  deploy: {
+    /**
+     * Kubeconfig handed to deploy commands at run time, never baked into an image
+     * (`--deploy-kubeconfig`, `WHARF_DEPLOY_KUBECONFIG`; `--kubeconfig`, `WHARF_KUBECONFIG` are
+     * deprecated names of it). Not the cluster the kubernetes driver runs workspaces in.
+     */
+    kubeconfig: string | undefined;
+  };
+  /** Settings that were accepted with a warning (deprecated names); the server logs them at start. */
+  warnings: string[];
   /** Base URL a deploy runner (on the builder's host network) calls back; default: this server's own address. */
   deployCallbackUrl: string | undefined;
   /** Server folder whose subfolders may seed new workspaces (`--seed-root`, `WHARF_SEED_ROOT`); unset: seeding is off. */
   seedRoot: string | undefined;
+  /**
+   * The built agent (`agent.mjs` and its native add-ons) that drivers run in each workspace
+   * (`--agent-bundle`, `WHARF_AGENT_BUNDLE`; default `<code root>/dist/agent`, made by `npm run build`).
+   */
+  agentBundle: string;
+  /**
+   * Built artifacts the server hands out, such as the helper `wharf.cjs` of
+   * `GET /api/downloads/wharf.js` (`--artifacts-dir`, `WHARF_ARTIFACTS_DIR`; default `<code root>/dist`).
+   */
+  artifactsDir: string;
   /** Limits and timings are passed down from here, never read elsewhere. */
   limits: {
     /**
@@ -93,6 +116,21 @@ export type ServerConfig = {
     terminalClientsPerLink: number;
     terminalClientsPerTerminal: number;
     terminalClientsPerAdmin: number;
+    /**
+     * Live editing, per browser websocket of a document: the server stops reading the agent while
+     * more than `docHighWaterBytes` waits to go out to the browser, until it is below
+     * `docLowWaterBytes` (looked at every `docDrainCheckMs`).
+     */
+    docHighWaterBytes: number;
+    docLowWaterBytes: number;
+    docDrainCheckMs: number;
+    /** Browser messages up to this size (typing, cursors) go straight to the server's other editors of the document; larger ones only through the agent. */
+    docFanOutMaxBytes: number;
+    /** While only this server's editors have a document open, updates to the agent are held up to this long, or this much. */
+    docAgentBatchMs: number;
+    docAgentBatchMaxBytes: number;
+    /** Largest answer to a one-shot document request (the names .gitignore hides in one directory). */
+    docReplyMaxBytes: number;
     /** An SSH connection to an agent that has not authenticated this long is closed (`--ssh-login-grace`). */
     sshLoginGraceMs: number;
     /** Unauthenticated SSH connections an agent keeps at once (`--ssh-max-startups`). */
@@ -207,6 +245,27 @@ export function parseSandboxUser(raw: string): { uid: number; gid: number } {
   return { uid, gid };
 }
 
+/**
+ * `--deploy-kubeconfig` / `WHARF_DEPLOY_KUBECONFIG` (flag first), or their older names
+ * `--kubeconfig` / `WHARF_KUBECONFIG`, renamed so they cannot be taken for the cluster settings of
+ * the kubernetes driver: an old name still works, with a warning; beside the new one it is ignored.
+ */
+function deployKubeconfig(flags: { current: string | undefined; old: string | undefined }, env: NodeJS.ProcessEnv, warnings: string[]): string | undefined {
+  const sources: Array<{ name: string; value: string | undefined; instead?: string }> = [
+    { name: '--deploy-kubeconfig', value: flags.current },
+    { name: '--kubeconfig', value: flags.old, instead: '--deploy-kubeconfig' },
+    { name: 'WHARF_DEPLOY_KUBECONFIG', value: env.WHARF_DEPLOY_KUBECONFIG || undefined },
+    { name: 'WHARF_KUBECONFIG', value: env.WHARF_KUBECONFIG || undefined, instead: 'WHARF_DEPLOY_KUBECONFIG' },
+  ];
+  const chosen = sources.find((source) => source.value !== undefined);
+  for (const source of sources) {
+    if (!source.instead || source.value === undefined) continue;
+    const ignored = source === chosen ? '' : ` (and ignored: ${chosen?.name} is set)`;
+    warnings.push(`${source.name} is deprecated${ignored}: use ${source.instead}, the kubeconfig handed to deploy commands`);
+  }
+  return chosen?.value;
+}
+
 function parsePort(raw: string): number {
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port "${raw}"`);
@@ -231,6 +290,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'max-upload-bytes': { type: 'string' },
       'terminal-grace': { type: 'string' },
       'runner-image': { type: 'string' },
+      'deploy-kubeconfig': { type: 'string' },
       kubeconfig: { type: 'string' },
       'deploy-callback-url': { type: 'string' },
       'agent-timeout': { type: 'string' },
@@ -246,6 +306,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'share-max-ttl': { type: 'string' },
       'builder-timeout': { type: 'string' },
       'feature-data-max-bytes': { type: 'string' },
+      'agent-bundle': { type: 'string' },
+      'artifacts-dir': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -261,6 +323,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
   }
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  const warnings: string[] = [];
   const adminFromEnv = (env.WHARF_ADMIN_VARS ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -290,9 +353,14 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
     ),
     runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
-    kubeconfig: values.kubeconfig ?? (env.WHARF_KUBECONFIG || undefined),
+    deploy: {
+      kubeconfig: deployKubeconfig({ current: values['deploy-kubeconfig'], old: values.kubeconfig }, env, warnings),
+    },
+    warnings,
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),
     seedRoot: (values['seed-root'] ?? env.WHARF_SEED_ROOT) ? resolve(values['seed-root'] ?? (env.WHARF_SEED_ROOT as string)) : undefined,
+    agentBundle: resolve(values['agent-bundle'] ?? (env.WHARF_AGENT_BUNDLE || join(CODE_ROOT, 'dist', 'agent'))),
+    artifactsDir: resolve(values['artifacts-dir'] ?? (env.WHARF_ARTIFACTS_DIR || join(CODE_ROOT, 'dist'))),
     limits: {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentStartTimeoutMs: parseDuration(values['agent-start-timeout'] ?? env.WHARF_AGENT_START_TIMEOUT ?? '15s', '--agent-start-timeout'),
@@ -309,6 +377,13 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       terminalShareRecheckMs: 3000,
       terminalShareMaxTtlMs: parseDuration(values['share-max-ttl'] ?? env.WHARF_SHARE_MAX_TTL ?? '7d', '--share-max-ttl'),
       terminalSharesPerWorkspace: 500,
+      docHighWaterBytes: 4 * 1024 * 1024,
+      docLowWaterBytes: 1024 * 1024,
+      docDrainCheckMs: 5,
+      docFanOutMaxBytes: 1024 * 1024,
+      docAgentBatchMs: 4,
+      docAgentBatchMaxBytes: 256 * 1024,
+      docReplyMaxBytes: 16 * 1024 * 1024,
       terminalClientsPerLink: parseCount(values['terminal-link-clients'] ?? env.WHARF_TERMINAL_LINK_CLIENTS ?? '20', '--terminal-link-clients'),
       terminalClientsPerTerminal: parseCount(values['terminal-clients'] ?? env.WHARF_TERMINAL_CLIENTS ?? '50', '--terminal-clients'),
       terminalClientsPerAdmin: parseCount(values['terminal-admin-clients'] ?? env.WHARF_TERMINAL_ADMIN_CLIENTS ?? '200', '--terminal-admin-clients'),

@@ -1,7 +1,8 @@
-export { createDeployService } from './deploy-service.ts';
-export type { DeployService, DeployServiceOptions, DeployLimits, DeployWorkspaces, RunSubscription } from './deploy-service.ts';
-export { createDeployAgentFeature, DEPLOY_SUBSYSTEM } from './agent-feature.ts';
-export type { DeployAgentOptions } from './agent-feature.ts';
-export type { CommandInfo, DeployEvent, DeployRun, DeployRequest, DeployStatus, DeployPhase, FailedCommand } from './deploy-types.ts';
-export { packRunnerFiles, renderDockerfile, runnerBuildArgs } from './runner-files.ts';
-export { createLineSplitter } from './local-runner.ts';
+/**
+ * Remote deploys (docs/deploy.md). The top holds only what both processes share: the protocol of
+ * the agent's `wharf-deploy` subsystem. `agent/` serves it inside the workspace; `server/` runs
+ * deploys (builder, runner, secrets, history). The API's event and run types are in
+ * server/common, manifest and packing in server/okteto.
+ */
+export { DEPLOY_SUBSYSTEM } from './protocol.ts';
+export type { DeployAgentRequest, DeployReadReply, DeployRunExit } from './protocol.ts';

@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
-import type { DeployService } from '../deploy/index.ts';
-import type { TerminalService } from '../terminal/index.ts';
+import type { DeployService } from '../deploy/server/index.ts';
+import type { DocService } from '../sync/server/index.ts';
+import type { TerminalService } from '../terminal/server/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
 import type { AuthSecrets, Principal } from './auth.ts';
 import type { SiteOrigins } from './origin.ts';
@@ -20,10 +21,13 @@ export type AppDeps = {
   workspaces: WorkspaceService;
   deploys: DeployService;
   terminals: TerminalService;
+  docs: DocService;
   secrets: AuthSecrets;
   logger: Logger;
   metrics: Registry;
   webDir: string | undefined;
+  /** Where built artifacts are served from (`--artifacts-dir`): the helper's download, `wharf.cjs`. */
+  artifactsDir: string;
   /** The public URL (share links, cookie `Secure`) and the origins whose pages may use a session. */
   site: SiteOrigins;
   sessionTtlMs: number;

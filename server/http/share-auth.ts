@@ -1,4 +1,4 @@
-import type { ShareService } from '../terminal/index.ts';
+import type { ShareService } from '../terminal/server/index.ts';
 import type { SharePathRule } from './app.ts';
 import { listCookies, type Principal, type PrincipalResolver } from './auth.ts';
 

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, ok, type DeployKind, type Result } from '../common/index.ts';
 import { compileDockerPattern, PatternSyntaxError, type CompiledPattern } from './docker-pattern.ts';
 
 /**
@@ -7,8 +7,6 @@ import { compileDockerPattern, PatternSyntaxError, type CompiledPattern } from '
  * split in sections. Lines before any `[section]` apply to every run, `[deploy]` lines only to
  * deploys and `[destroy]` lines only to destroys.
  */
-export type DeployKind = 'deploy' | 'destroy';
-
 export type IgnoreFile = {
   /** Patterns per section, in file order; `all` holds the lines before any section header. */
   sections: { all: string[]; deploy: string[]; destroy: string[] };

@@ -9,9 +9,9 @@ export { parseManifest, MANIFEST_NAMES, DEFAULT_MANIFEST_LIMITS } from './manife
 export type { DevSection } from './dev-section.ts';
 export type { Manifest, ManifestSection, ManifestCommand, ManifestError, ManifestLimits, ParsedManifest } from './manifest.ts';
 export { parseIgnoreFile, patternsFor, createIgnoreMatcher } from './ignore-rules.ts';
-export type { DeployKind, IgnoreFile, IgnoreMatcher, IgnoreError } from './ignore-rules.ts';
+export type { IgnoreFile, IgnoreMatcher, IgnoreError } from './ignore-rules.ts';
 export { decideMode, mergeVariables, parseVariableAssignments, validateVariables, validateRelativePath } from './plan.ts';
-export type { DeployMode, ModeDecision } from './plan.ts';
+export type { ModeDecision } from './plan.ts';
 export { resolveInside, createHostResolver } from './inside-root.ts';
 export type { PathResolver } from './inside-root.ts';
 export { packContext, DEFAULT_PACK_LIMITS, CONTEXT_PREFIX } from './pack.ts';

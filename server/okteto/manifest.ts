@@ -1,7 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { CST, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
-import { fail, ok, type Result } from '../common/index.ts';
-import type { DeployKind } from './ignore-rules.ts';
+import { fail, ok, type DeployKind, type Result } from '../common/index.ts';
 import { readDevSections, type DevSection } from './dev-section.ts';
 import { describe, keyOf, ManifestProblem } from './yaml-nodes.ts';
 import { validateRelativePath } from './plan.ts';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIgnoreMatcher, parseIgnoreFile, patternsFor, type DeployKind } from './ignore-rules.ts';
+import type { DeployKind } from '../common/index.ts';
+import { createIgnoreMatcher, parseIgnoreFile, patternsFor } from './ignore-rules.ts';
 import { DEFAULT_PACK_LIMITS, packContext } from './pack.ts';
 
 type Entry = { name: string; type: string; mode: number; linkname?: string | null; content: string; uid: number; mtime: number };

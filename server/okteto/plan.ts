@@ -1,7 +1,5 @@
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, ok, type DeployMode, type Result } from '../common/index.ts';
 import type { ManifestSection } from './manifest.ts';
-
-export type DeployMode = 'remote' | 'local';
 
 export type ModeDecision = { mode: DeployMode; reason: string };
 

@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
-import { encodeFrame, fail, FRAME_HEADER_BYTES, ok, type Result } from '../common/index.ts';
-import type { DeployKind } from './ignore-rules.ts';
+import { encodeFrame, fail, FRAME_HEADER_BYTES, ok, type DeployKind, type Result } from '../common/index.ts';
 import { validateRelativePath, validateVariables } from './plan.ts';
 
 /**

@@ -1,12 +1,12 @@
 import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import { fail, ok, type Result } from '../common/index.ts';
+import { DOC_MESSAGE, fail, ok, type Result } from '../common/index.ts';
 
 /** y-websocket's message types (the first varUint of every binary message). */
-export const MESSAGE_SYNC = 0;
-export const MESSAGE_AWARENESS = 1;
-export const MESSAGE_QUERY_AWARENESS = 3;
+export const MESSAGE_SYNC = DOC_MESSAGE.sync;
+export const MESSAGE_AWARENESS = DOC_MESSAGE.awareness;
+export const MESSAGE_QUERY_AWARENESS = DOC_MESSAGE.queryAwareness;
 
 /** A browser's message, decoded far enough to know it is whole and what it asks for. */
 export type DocMessage =

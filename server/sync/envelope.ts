@@ -1,4 +1,4 @@
-import { FRAME_HEADER_BYTES } from '../common/index.ts';
+import { FRAME_HEADER_BYTES, type DocServerMessage, type DocStateMessage } from '../common/index.ts';
 
 /**
  * What travels on a `wharf-doc` channel between the control server and the agent. Each frame
@@ -48,13 +48,8 @@ export type DocRequest = { op: 'open'; path: string; relay?: RelayMembership } |
 /** `code` is a WharfError code, or `normal` for an orderly end (a deleted file). */
 export type CloseInstruction = { code: string; message: string };
 
-/** JSON messages the browser receives as websocket text frames. */
-export type DocStateMessage = { type: 'state'; readOnly: boolean; reason?: 'binary' | 'too_large'; size: number };
-export type DocServerMessage =
-  | DocStateMessage
-  | { type: 'saved'; at: number }
-  | { type: 'deleted' }
-  | { type: 'error'; message: string };
+/** JSON messages the browser receives as websocket text frames (in server/common: the web UI reads them too). */
+export type { DocServerMessage, DocStateMessage };
 
 /** One allocation, one copy: the frame header, the kind byte and the payload. */
 export function encodeEnvelope(kind: EnvelopeKind, payload: Uint8Array): Buffer {

@@ -1,10 +1,7 @@
-export { createTerminalFeature, TERMINAL_SUBSYSTEM } from './terminal-feature.ts';
-export type { TerminalFeatureOptions } from './terminal-feature.ts';
-export { createTerminalService } from './terminal-service.ts';
-export type { TerminalService, TerminalServiceOptions } from './terminal-service.ts';
-export type { HubAttachment, HubClient } from './terminal-hub.ts';
+// The shared top of server/terminal: the protocol both processes speak. The agent's half is
+// ./agent/index.ts (ptys, headless screens), the control server's ./server/index.ts (hubs, shares).
+export { TERMINAL_SUBSYSTEM } from './protocol.ts';
 export type { FanoutSink } from './fanout.ts';
-export type { ShareRecord, ShareService, VerifiedShare, ShareRefusal } from './shares.ts';
 export type {
   AttachPrincipal,
   ClientToServerMessage,

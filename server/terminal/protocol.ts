@@ -1,23 +1,14 @@
 /**
- * Shapes of the shared-terminal protocol: what the HTTP API returns, what a websocket client
- * receives and sends, and the `wharf-terminal` subsystem spoken between server and agent.
+ * Shapes of the shared-terminal protocol: the `wharf-terminal` subsystem spoken between server
+ * and agent, and what the HTTP API takes. What the API returns and a websocket client receives
+ * and sends is in server/common/protocol.ts, where the web UI reads it too.
  */
 
-export type ExitStatus = { code: number | null; signal: string | null };
+import type { ExitStatus, TerminalClientMessage, TerminalInfo, TerminalRole, TerminalServerMessage } from '../common/index.ts';
 
-export type TerminalInfo = {
-  id: string;
-  /** The command line the terminal runs, for display. */
-  command: string;
-  /** Working directory relative to the workspace root (`.` for the root). */
-  cwd: string;
-  cols: number;
-  rows: number;
-  createdAt: string;
-  /** Websocket clients attached through every control-server replica. */
-  clients: number;
-  exited?: ExitStatus;
-};
+export type { ExitStatus, TerminalInfo, TerminalRole };
+export type ServerToClientMessage = TerminalServerMessage;
+export type ClientToServerMessage = TerminalClientMessage;
 
 export type CreateTerminalRequest = {
   command?: string;
@@ -28,24 +19,14 @@ export type CreateTerminalRequest = {
   rows?: number;
 };
 
-export type TerminalRole = 'editor' | 'viewer';
-
 /** A rendering of the screen that reflects exactly the first `seq` items of the output stream. */
 export type Snapshot = { seq: number; data: string; cols: number; rows: number; exited?: ExitStatus };
 
 /** Events that travel in order with the output bytes (each counts as one stream item). */
 export type StreamEvent = { type: 'resize'; cols: number; rows: number } | ({ type: 'exit' } & ExitStatus);
 
-/** Websocket messages from server to client (text frames; output bytes are binary frames). */
-export type ServerToClientMessage =
-  | { type: 'snapshot'; data: string; cols: number; rows: number; role: TerminalRole }
-  | { type: 'resync'; data: string; cols: number; rows: number }
-  | { type: 'resize'; cols: number; rows: number }
-  | { type: 'exit'; code: number | null; signal: string | null }
-  | { type: 'error'; message: string };
-
-/** Websocket text messages from client to server (input bytes are binary frames). */
-export type ClientToServerMessage = { type: 'resize'; cols: number; rows: number };
+/** The SSH subsystem the agent's terminal feature offers and the control server opens. */
+export const TERMINAL_SUBSYSTEM = 'wharf-terminal';
 
 /** Subsystem frames carry one type byte before their payload. */
 export const FRAME_DATA = 0;

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import tar from 'tar-stream';
-import type { DeployEvent } from '../../server/deploy/index.ts';
+import type { DeployEvent } from '../../server/common/index.ts';
 
 /**
  * Test images without a registry: a root filesystem made from Debian's busybox-static, imported

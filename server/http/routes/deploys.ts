@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Context } from 'hono';
-import { CLOSE_CODES, WharfError } from '../../common/index.ts';
-import type { DeployEvent } from '../../deploy/index.ts';
-import { readUploadHeader, UPLOAD_CONTENT_TYPE, validateUploadOptions, validateVariables, type DeployKind } from '../../okteto/index.ts';
+import { CLOSE_CODES, WharfError, type DeployEvent, type DeployKind } from '../../common/index.ts';
+import { readUploadHeader, UPLOAD_CONTENT_TYPE, validateUploadOptions, validateVariables } from '../../okteto/index.ts';
 import type { AppEnv, RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 

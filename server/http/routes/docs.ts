@@ -1,235 +1,33 @@
-import type ssh2 from 'ssh2';
-import type { WebSocket } from 'ws';
-import { CLOSE_CODES, createFrameDecoder, WharfError, type ErrorCode } from '../../common/index.ts';
-import {
-  asRelayedUpdate,
-  DOC_SUBSYSTEM,
-  encodeEnvelope,
-  encodeFannedOut,
-  encodeJsonEnvelope,
-  ENVELOPE,
-  parseDocMessage,
-  readEnvelope,
-  type CloseInstruction,
-} from '../../sync/index.ts';
+import { CLOSE_CODES, WharfError } from '../../common/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
-import { createDocAgentWriter } from './doc-agent-writer.ts';
-import { createDocRelay, type RelayMember } from './doc-relay.ts';
-
-/** Codes the agent may ask us to close with; anything else is reported as internal. */
-const AGENT_CLOSE_CODES = new Set<ErrorCode>(['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'unavailable', 'internal']);
-
-/** Stop reading the agent while this much is waiting to go out to a slow browser. */
-const HIGH_WATER_BYTES = 4 * 1024 * 1024;
-const LOW_WATER_BYTES = 1024 * 1024;
-
-/**
- * Larger messages (a big paste) are not fanned out here but take the agent's path: it alone
- * knows its frame limit, and a message that size is not typing.
- */
-const FAN_OUT_MAX_BYTES = 1024 * 1024;
-
-/**
- * When every editor of a document is on this server, what we send the agent only feeds the disk
- * (saved 20 ms after the last change anyway): fanned-out updates are then sent at most this often,
- * so a burst of typing wakes the agent once, not once per keystroke, and it takes no CPU from
- * the editors that are waiting for those keystrokes.
- */
-const AGENT_BATCH_MS = 4;
-/** ...or as soon as this much is held. */
-const AGENT_BATCH_MAX_BYTES = 256 * 1024;
-
-function errorOf(instruction: CloseInstruction): WharfError {
-  const code = AGENT_CLOSE_CODES.has(instruction.code as ErrorCode) ? (instruction.code as ErrorCode) : 'internal';
-  return new WharfError(code, String(instruction.message ?? 'closed by the workspace agent'));
-}
-
-/**
- * Follows the agent's `state` notices: fan-out stops the moment the document turns read-only
- * (binary or too large), and starts only once the agent said it takes edits.
- */
-function takesEdits(notice: Buffer, current: boolean): boolean {
-  try {
-    const parsed = JSON.parse(notice.toString('utf8')) as { type?: unknown; readOnly?: unknown };
-    return parsed.type === 'state' ? parsed.readOnly === false : current;
-  } catch {
-    return false;
-  }
-}
-
-/** The agent's close instruction; a garbled one is reported as internal. */
-function readCloseInstruction(payload: Buffer): CloseInstruction {
-  try {
-    return JSON.parse(payload.toString('utf8')) as CloseInstruction;
-  } catch {
-    return { code: 'internal', message: 'garbled close from the workspace agent' };
-  }
-}
-
-/** Stops reading the agent until what waits for a slow browser is down to LOW_WATER_BYTES (or the socket is gone). */
-function pauseUntilDrained(channel: ssh2.ClientChannel, socket: WebSocket): void {
-  channel.pause();
-  const wait = setInterval(() => {
-    if (socket.bufferedAmount < LOW_WATER_BYTES || socket.readyState !== socket.OPEN) {
-      clearInterval(wait);
-      channel.resume();
-    }
-  }, 5);
-}
-
-/**
- * The frame that takes a browser message to the agent, fanning it out to the other sockets of
- * `member`'s group first when it may be: the document takes edits (`writable`, as the agent said)
- * and the message is a keystroke or a cursor, not too large to be typing.
- */
-function encodeForAgent(data: Buffer, writable: boolean, member: RelayMember): Buffer | WharfError {
-  if (!writable || data.length > FAN_OUT_MAX_BYTES || !member.hasOthers) return encodeEnvelope(ENVELOPE.yjs, data);
-  const parsed = parseDocMessage(data);
-  if (!parsed.ok) return new WharfError('bad_request', parsed.error.message);
-  const message = parsed.value;
-  if (message.type === 'awareness') return encodeFannedOut(member.fanOut(data), data);
-  if (message.type === 'sync-update' && !message.empty) return encodeFannedOut(member.fanOut(asRelayedUpdate(data, message)), data);
-  return encodeEnvelope(ENVELOPE.yjs, data);
-}
 
 function requirePath(value: string | undefined, name: string): string {
   if (value === undefined || value === '') throw new WharfError('bad_request', `query parameter "${name}" is required`);
   return value;
 }
 
-/** Reads the single JSON reply of a one-shot `wharf-doc` request. */
-function readReply(channel: ssh2.ClientChannel, maxBytes: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const decoder = createFrameDecoder(maxBytes, {
-      onError: (e) => reject(new WharfError('internal', e.message)),
-      onFrame: (frame) => {
-        const envelope = readEnvelope(frame);
-        if (!envelope) return;
-        answered = true;
-        const body = JSON.parse(envelope.payload.toString('utf8')) as Record<string, unknown>;
-        if (envelope.kind === ENVELOPE.close) reject(errorOf(body as CloseInstruction));
-        else resolve(body);
-      },
-    });
-    channel.on('data', (chunk: Buffer) => decoder.push(chunk));
-    channel.on('close', () => {
-      if (!answered) reject(new WharfError('unavailable', 'the workspace agent closed the request without answering'));
-    });
-  });
-}
-
 /**
- * Live editing. The server keeps no document state: each websocket gets its own `wharf-doc`
- * channel to the agent, and messages are relayed as they are, with a 5-byte header added or
- * removed. y-websocket binary messages pass through untouched; the agent's JSON notices become
- * text frames; its close instruction becomes the websocket close code.
- *
- * A browser's update is also handed straight to the other websockets of this server that have
- * the same document open (doc-relay.ts), after the same validation the agent does, so an editor
- * next door does not wait for the agent's round trip; the agent skips them when it relays.
+ * Live editing: the websocket of one open document, handed to the server half of server/sync
+ * (relay groups, the pump to the agent's `wharf-doc` channel), whose errors become close codes here.
  */
 export const registerDocRoutes: RouteModule = (app, ws, deps) => {
-  const relayGroups = createDocRelay({ maxBufferedBytes: deps.maxWebSocketMessageBytes });
   ws.add({
     pattern: '/api/workspaces/:id/docs',
     handle: async (socket, ctx) => {
       // ws reports an oversized or malformed frame as an error and then closes (1009/1002) on its own.
       socket.on('error', () => {});
       const path = requirePath(ctx.url.searchParams.get('path') ?? undefined, 'path');
-      // Keep what the browser sends (its sync step 1) while the channel is being opened.
-      const early: Array<[Buffer, boolean]> = [];
-      const onEarly = (data: Buffer, isBinary: boolean) => early.push([data, isBinary]);
-      socket.on('message', onEarly);
-      let channel: ssh2.ClientChannel;
-      try {
-        const agent = await deps.workspaces.agent(ctx.params.id);
-        channel = await agent.subsystem(DOC_SUBSYSTEM);
-      } finally {
-        socket.off('message', onEarly);
-      }
-      if (socket.readyState !== socket.OPEN) {
-        channel.close();
-        return;
-      }
-      let closing = false;
-      const member = relayGroups.join(`${ctx.params.id}\0${path}`, socket, () =>
-        closeWithError(new WharfError('unavailable', 'this connection is not keeping up with the document; reconnect to re-sync')),
-      );
-      /** Whether the agent said (in its `state` notice on this channel) that the document takes edits. */
-      let writable = false;
-      const toAgent = createDocAgentWriter({
-        batchMs: AGENT_BATCH_MS,
-        batchMaxBytes: AGENT_BATCH_MAX_BYTES,
-        // A channel the agent closed takes nothing more; the editors re-sync when they reconnect.
-        write: (frames) => {
-          if (channel.writable && !channel.write(frames)) socket.pause();
-        },
+      await deps.docs.connect(ctx.params.id, path, socket, (error, reason) => {
+        if (error) socket.close(closeCodeOf(error), closeReasonOf(error));
+        else socket.close(CLOSE_CODES.normal, reason);
       });
-      const closeSocket = (code: number, reason: string) => {
-        if (closing) return;
-        closing = true;
-        member.leave();
-        toAgent.flush();
-        // A paused socket would never read the browser's half of the closing handshake.
-        socket.resume();
-        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason);
-        channel.close();
-      };
-      const closeWithError = (err: unknown) => closeSocket(closeCodeOf(err), closeReasonOf(err));
-
-      channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'open', path, relay: member.membership }));
-
-      const decoder = createFrameDecoder(deps.maxWebSocketMessageBytes + 1, {
-        onError: (e) => closeWithError(new WharfError('internal', `bad frame from the workspace agent: ${e.message}`)),
-        onFrame: (frame) => {
-          const envelope = readEnvelope(frame);
-          if (!envelope) return;
-          if (envelope.kind === ENVELOPE.yjs) {
-            socket.send(envelope.payload, { binary: true });
-          } else if (envelope.kind === ENVELOPE.json) {
-            writable = takesEdits(envelope.payload, writable);
-            socket.send(envelope.payload, { binary: false });
-          } else if (envelope.kind === ENVELOPE.audience) {
-            toAgent.setAgentMayWait(envelope.payload[0] === 0);
-          } else if (envelope.kind === ENVELOPE.close) {
-            const instruction = readCloseInstruction(envelope.payload);
-            if (instruction.code === 'normal') closeSocket(CLOSE_CODES.normal, String(instruction.message ?? '').slice(0, 120));
-            else closeWithError(errorOf(instruction));
-          }
-          if (socket.bufferedAmount > HIGH_WATER_BYTES && !channel.isPaused()) pauseUntilDrained(channel, socket);
-        },
-      });
-      channel.on('data', (chunk: Buffer) => decoder.push(chunk));
-      channel.on('close', () => closeWithError(new WharfError('unavailable', 'lost the workspace agent; reconnect')));
-      channel.on('error', () => {});
-
-      const relay = (data: Buffer, isBinary: boolean) => {
-        if (closing) return;
-        if (!isBinary) return closeWithError(new WharfError('bad_request', 'document sync uses binary messages only'));
-        const frame = encodeForAgent(data, writable, member);
-        if (frame instanceof WharfError) return closeWithError(frame);
-        toAgent.write(frame);
-      };
-      channel.on('drain', () => socket.resume());
-      for (const [data, isBinary] of early) relay(data, isBinary);
-      socket.on('message', relay);
-      socket.on('close', () => closeSocket(CLOSE_CODES.normal, ''));
     },
   });
 
   /** Names in one directory that .gitignore (or .git) hides, for dimming them in the file tree. */
   app.get('/api/workspaces/:id/ignored', async (c) => {
     const dir = c.req.query('dir') ?? '';
-    const agent = await deps.workspaces.agent(c.req.param('id'));
-    const channel = await agent.subsystem(DOC_SUBSYSTEM);
-    const reply = readReply(channel, 16 * 1024 * 1024);
-    channel.write(encodeJsonEnvelope(ENVELOPE.request, { op: 'ignored', dir }));
-    const body = await reply;
-    if (!body.ok) {
-      throw errorOf({ code: String(body.code), message: String(body.message) });
-    }
-    return c.json({ dir, ignored: body.ignored as string[] });
+    return c.json({ dir, ignored: await deps.docs.ignored(c.req.param('id'), dir) });
   });
 };

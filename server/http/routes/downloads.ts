@@ -1,61 +1,38 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { WharfError } from '../../common/index.ts';
 import type { RouteModule } from '../app-types.ts';
 
-const codeRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BUNDLE = join(codeRoot, 'dist', 'wharf.cjs');
-const BUILD_SCRIPT = join(codeRoot, 'scripts', 'build-cli.mjs');
+/** The helper as one CommonJS file, as `npm run build` (scripts/build-cli.mjs) leaves it in the artifacts folder. */
+const HELPER_FILE = 'wharf.cjs';
 
-async function newestSourceMtime(dir: string): Promise<number> {
-  let newest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, await newestSourceMtime(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, (await stat(path)).mtimeMs);
-  }
-  return newest;
-}
-
-function runBuild(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUILD_SCRIPT], { cwd: codeRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', (err) => reject(new WharfError('unavailable', `cannot build the wharf helper: ${err.message}`)));
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new WharfError('unavailable', `cannot build the wharf helper: ${stderr.trim().split('\n').slice(-3).join(' ') || `exit ${code}`}`));
-    });
-  });
-}
+type Loaded = { mtimeMs: number; size: number; body: Buffer; etag: string };
 
 /**
- * `GET /api/downloads/wharf.js`: the helper as one CommonJS file (needs Node 20). Built on the
- * first request when missing or older than the sources, then served from `dist/`.
+ * `GET /api/downloads/wharf.js`: the helper (needs Node 20), served from the artifacts folder
+ * (`--artifacts-dir`). The server only hands out what was built: it never builds in a request
+ * (a build is seconds of CPU that any signed-in client could ask for again and again), and a
+ * missing file is a 503 that says to run `npm run build`.
  */
-export const registerDownloadRoutes: RouteModule = (app) => {
-  let ready: Promise<{ body: Buffer; etag: string }> | undefined;
+export const registerDownloadRoutes: RouteModule = (app, _ws, deps) => {
+  const file = join(deps.artifactsDir, HELPER_FILE);
+  let loaded: Loaded | undefined;
 
-  async function prepare(): Promise<{ body: Buffer; etag: string }> {
-    const built = existsSync(BUNDLE) ? (await stat(BUNDLE)).mtimeMs : 0;
-    if (existsSync(BUILD_SCRIPT) && built < (await newestSourceMtime(join(codeRoot, 'server')))) await runBuild();
-    else if (!built) throw new WharfError('unavailable', 'the wharf helper bundle is not built and scripts/build-cli.mjs is missing');
-    const body = await readFile(BUNDLE);
-    return { body, etag: `"${createHash('sha256').update(body).digest('hex')}"` };
+  /** The file, read again only when a build has replaced it (the build renames a new file into place). */
+  async function load(): Promise<Loaded> {
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) {
+      throw new WharfError('unavailable', `the wharf helper is not built (no ${file}); run "npm run build" on the server`);
+    }
+    if (loaded?.mtimeMs === info.mtimeMs && loaded.size === info.size) return loaded;
+    const body = await readFile(file);
+    loaded = { mtimeMs: info.mtimeMs, size: info.size, body, etag: `"${createHash('sha256').update(body).digest('hex')}"` };
+    return loaded;
   }
 
   app.get('/api/downloads/wharf.js', async (c) => {
-    // One build at a time; a failed build is retried by the next request.
-    ready ??= prepare().catch((err: unknown) => {
-      ready = undefined;
-      throw err;
-    });
-    const { body, etag } = await ready;
+    const { body, etag } = await load();
     c.header('ETag', etag);
     c.header('Cache-Control', 'no-cache');
     if (c.req.header('if-none-match') === etag) return c.body(null, 304);

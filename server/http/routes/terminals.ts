@@ -1,7 +1,6 @@
 import type { Context } from 'hono';
-import type { WebSocket } from 'ws';
 import { CLOSE_CODES, createAckWindow, WharfError } from '../../common/index.ts';
-import type { CreateTerminalRequest, FanoutSink, TerminalRole, VerifiedShare } from '../../terminal/index.ts';
+import type { CreateTerminalRequest, FanoutSink, TerminalRole } from '../../terminal/index.ts';
 import type { AppEnv, RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
@@ -59,46 +58,6 @@ function renderSharePage(title: string, body: string): string {
 export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
   const { terminals } = deps;
 
-  /** Live share-link clients on this replica, so a revocation here disconnects them at once. */
-  const shareClients = new Map<string, Set<{ socket: WebSocket; share: VerifiedShare }>>();
-  let recheckTimer: NodeJS.Timeout | undefined;
-
-  function closeForRefusal(socket: WebSocket, code: 'expired' | 'revoked' | 'invalid'): void {
-    const error = code === 'expired' ? new WharfError('unauthorized', 'this share link has expired') : new WharfError('forbidden', code === 'revoked' ? 'this share link was revoked' : 'this share link is no longer valid');
-    socket.close(closeCodeOf(error), closeReasonOf(error));
-  }
-
-  /** Other replicas learn of a revocation from the workspace's record: look again every few seconds. */
-  async function recheckShares(): Promise<void> {
-    for (const clients of shareClients.values()) {
-      const first = clients.values().next().value;
-      if (!first) continue;
-      const checked = await terminals.shares.check(first.share);
-      if (!checked.ok) for (const client of [...clients]) closeForRefusal(client.socket, checked.error.code);
-    }
-  }
-
-  function trackShareClient(socket: WebSocket, share: VerifiedShare): () => void {
-    const entry = { socket, share };
-    let clients = shareClients.get(share.shareId);
-    if (!clients) shareClients.set(share.shareId, (clients = new Set()));
-    clients.add(entry);
-    const expiry = setTimeout(() => closeForRefusal(socket, 'expired'), Math.max(0, Math.min(share.exp - Date.now(), 2 ** 31 - 1)));
-    if (!recheckTimer) {
-      recheckTimer = setInterval(() => void recheckShares().catch(() => {}), terminals.limits.shareRecheckMs);
-      recheckTimer.unref();
-    }
-    return () => {
-      clearTimeout(expiry);
-      clients.delete(entry);
-      if (clients.size === 0) shareClients.delete(share.shareId);
-      if (shareClients.size === 0) {
-        clearInterval(recheckTimer);
-        recheckTimer = undefined;
-      }
-    };
-  }
-
   app.get(BASE, async (c) => {
     requireAdmin(c);
     return c.json({ terminals: await terminals.list(c.req.param('id')) });
@@ -147,10 +106,9 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
   app.delete(`${BASE}/:tid/shares/:shareId`, async (c) => {
     requireAdmin(c);
     const shareId = c.req.param('shareId');
-    if (!(await terminals.shares.revoke(c.req.param('id'), c.req.param('tid'), shareId))) {
+    if (!(await terminals.revokeShare(c.req.param('id'), c.req.param('tid'), shareId))) {
       throw new WharfError('not_found', `no live share link "${shareId}" for this terminal`);
     }
-    for (const client of [...(shareClients.get(shareId) ?? [])]) closeForRefusal(client.socket, 'revoked');
     return c.body(null, 204);
   });
 
@@ -239,7 +197,13 @@ export const registerTerminalRoutes: RouteModule = (app, ws, deps) => {
           else socket.close(CLOSE_CODES.normal, reason.slice(0, 120));
         },
       });
-      const untrack = principal.kind === 'share' ? trackShareClient(socket, { workspace, terminal, role: principal.role, shareId: principal.shareId, exp: principal.exp }) : undefined;
+      const untrack =
+        principal.kind === 'share'
+          ? terminals.trackShareClient(
+              { workspace, terminal, role: principal.role, shareId: principal.shareId, exp: principal.exp },
+              { close: (error) => socket.close(closeCodeOf(error), closeReasonOf(error)) },
+            )
+          : undefined;
 
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (isBinary) {

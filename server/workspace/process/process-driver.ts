@@ -29,10 +29,13 @@ export type ProcessDriverOptions = {
    * root, and the server's own uid is used whenever it is not root).
    */
   sandboxUser?: SandboxUser;
-  /** Read-only code the agent runs from (bound into the sandbox). */
-  codeRoot: string;
-  /** argv that starts the agent entry; agent flags are appended. */
-  agentCommand: string[];
+  /**
+   * The built agent (`npm run build`): a folder with `agent.mjs` and its native add-ons, run as
+   * `<nodePath> <agentBundle>/agent.mjs` and, in the sandbox, the only code bound (read-only).
+   */
+  agentBundle: string;
+  /** The Node.js binary that runs the agent. */
+  nodePath: string;
   /** Feature flags passed through to every agent (e.g. `--terminal-grace-ms`). */
   extraAgentArgs?: string[];
   /** The agent's whole environment (nothing else of the server's is inherited). */
@@ -79,6 +82,9 @@ type Supervised = {
 export function restartDelay(baseMs: number, quickFailures: number): number {
   return Math.min(baseMs * 2 ** Math.max(0, quickFailures - 1), baseMs * 60);
 }
+
+/** The agent program inside its bundle (scripts/build-agent.mjs). */
+const AGENT_ENTRY = 'agent.mjs';
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -219,6 +225,10 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     await preparePrivateDir(options.runDir);
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await rm(p.socket, { force: true });
+    const agentEntry = join(options.agentBundle, AGENT_ENTRY);
+    if (!existsSync(agentEntry)) {
+      throw new WharfError('unavailable', `the workspace agent is not built: ${agentEntry} is missing; run "npm run build" (or point --agent-bundle at a built agent)`);
+    }
     const sandboxed = useSandbox();
     // In the agent's own folder: readable inside the sandbox (bound read-only), never by the workspace's files.
     const legacy = (await readMeta(id))?.extra;
@@ -248,15 +258,16 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
       ? [
           bwrap as string,
           ...buildBwrapArgs(
-            { files: p.files, home: p.home, agentDir: p.agentDir, socketDir: p.socketDir, codeRoot: options.codeRoot, nodePath: options.agentCommand[0], dataDir: options.dataDir },
+            { files: p.files, home: p.home, agentDir: p.agentDir, socketDir: p.socketDir, agentBundle: options.agentBundle, nodePath: options.nodePath, dataDir: options.dataDir },
             { privileged, privateEntries: (privateEtc ??= findPrivateEntries('/etc')), user },
           ),
           '--',
           ...(user && setpriv ? dropPrivilegesPrefix(setpriv, user) : []),
-          ...options.agentCommand,
+          options.nodePath,
+          agentEntry,
           ...agentArgs,
         ]
-      : [...options.agentCommand, ...agentArgs];
+      : [options.nodePath, agentEntry, ...agentArgs];
     const logFile = await open(p.log, 'a', 0o600);
     const child = spawn(cmd, cmdArgs, {
       cwd: sandboxed ? '/' : p.files,

@@ -11,7 +11,8 @@ export type SandboxPaths = {
   agentDir: string;
   /** This workspace's own socket folder; other workspaces' sockets stay invisible. */
   socketDir: string;
-  codeRoot: string;
+  /** The built agent's folder (agent.mjs and its add-ons): the only code the sandbox sees. */
+  agentBundle: string;
   nodePath: string;
   /** The server's data dir: hidden even where it lies under a bound folder (e.g. the code root). */
   dataDir: string;
@@ -48,9 +49,6 @@ export function findPrivateEntries(dir: string, depth = 6): Array<{ path: string
   }
   return out;
 }
-
-/** What the agent loads from the code checkout (it runs `server/agent-main.ts` through tsx). */
-const AGENT_CODE_PARTS = ['server', 'node_modules', 'package.json'];
 
 /**
  * bubblewrap arguments: the workspace at /workspace, a private home, the system read-only, and
@@ -95,14 +93,14 @@ export function buildBwrapArgs(
     declared.add(dest);
     args.push(kind, ...(source === undefined ? [] : [source]), dest);
   };
-  // Only what the agent runs from, not the whole checkout (its .git, tests, benchmarks, docs,
-  // a data dir kept in it): the server code, its packages, and package.json (its module type).
-  for (const part of AGENT_CODE_PARTS) mount('--ro-bind-try', join(paths.codeRoot, part), join(paths.codeRoot, part));
+  // Only what the agent runs from, not the checkout (its sources, packages, .git, tests, a data
+  // dir kept in it): the agent bundle, one file and its native add-ons.
+  mount('--ro-bind', paths.agentBundle, paths.agentBundle);
   const nodeDir = dirname(paths.nodePath);
   if (!nodeDir.startsWith('/usr/')) mount('--ro-bind', nodeDir, nodeDir);
-  // Covers the data dir wherever it is (inside the code root, say); the agent's own files are
+  // Covers the data dir wherever it is (inside the checkout, say); the agent's own files are
   // bound back on top of it below.
-  if (!`${paths.codeRoot}/`.startsWith(`${paths.dataDir}/`)) mount('--tmpfs', undefined, paths.dataDir);
+  if (!`${paths.agentBundle}/`.startsWith(`${paths.dataDir}/`)) mount('--tmpfs', undefined, paths.dataDir);
   args.push('--bind', paths.files, SANDBOX_WORKSPACE, '--bind', paths.home, SANDBOX_HOME);
   mount('--ro-bind', paths.agentDir, paths.agentDir);
   mount('--bind', paths.socketDir, paths.socketDir);

@@ -3,15 +3,21 @@ import * as encoding from 'lib0/encoding';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
+import { CLOSE_CODES, DOC_MESSAGE, DOC_TEXT_NAME, type DocServerMessage } from '../../../server/common/protocol.ts';
 import { applyTextDiff, continuesHistory, mergeTexts } from './rebase-text.ts';
 
 /** y-websocket's outer message types. */
-const MESSAGE_SYNC = 0;
-const MESSAGE_AWARENESS = 1;
-const MESSAGE_QUERY_AWARENESS = 3;
+const { sync: MESSAGE_SYNC, awareness: MESSAGE_AWARENESS, queryAwareness: MESSAGE_QUERY_AWARENESS } = DOC_MESSAGE;
 
-/** Close codes after which reconnecting cannot help (see CLOSE_CODES in server/common). */
-const FINAL_CLOSE_CODES = new Set([1009, 4400, 4401, 4403, 4404, 4413]);
+/** Close codes after which reconnecting cannot help. */
+const FINAL_CLOSE_CODES = new Set<number>([
+  CLOSE_CODES.tooBig,
+  CLOSE_CODES.badRequest,
+  CLOSE_CODES.unauthorized,
+  CLOSE_CODES.forbidden,
+  CLOSE_CODES.notFound,
+  CLOSE_CODES.payloadTooLarge,
+]);
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -41,12 +47,6 @@ export type DocConnectionOptions = {
   /** A restarted agent rebuilt the document: the editor must rebind to the new one. */
   onDocReplaced?: (doc: Y.Doc, awareness: Awareness) => void;
 };
-
-type ServerText =
-  | { type: 'state'; readOnly: boolean; reason?: string; size?: number }
-  | { type: 'saved'; at: number }
-  | { type: 'deleted' }
-  | { type: 'error'; message: string };
 
 /**
  * One open file: a Y.Doc kept across dropped connections, spoken to the server in
@@ -87,7 +87,7 @@ export class DocConnection {
   }
 
   get text(): Y.Text {
-    return this.doc.getText('content');
+    return this.doc.getText(DOC_TEXT_NAME);
   }
 
   /** Ends the session: tells others we left, and stops reconnecting. */
@@ -175,7 +175,7 @@ export class DocConnection {
       this.forgetRemoteAwareness();
       if (this.destroyed) return;
       if (this.status.deleted || FINAL_CLOSE_CODES.has(event.code)) {
-        if (event.code === 4401) location.assign('/login');
+        if (event.code === CLOSE_CODES.unauthorized) location.assign('/login');
         this.setStatus({ connection: 'closed', synced: false, error: this.status.error ?? (event.reason || `connection closed (${event.code})`) });
         return;
       }
@@ -211,9 +211,9 @@ export class DocConnection {
   }
 
   private handleText(raw: string): void {
-    let message: ServerText;
+    let message: DocServerMessage;
     try {
-      message = JSON.parse(raw) as ServerText;
+      message = JSON.parse(raw) as DocServerMessage;
     } catch {
       return;
     }

@@ -1,6 +1,7 @@
 import { MonacoBinding } from 'y-monaco';
 import type { Awareness } from 'y-protocols/awareness';
 import type * as Y from 'yjs';
+import { DOC_TEXT_NAME } from '../../../server/common/protocol.ts';
 import { describeError, getWorkspace, websocketUrl } from '../lib/api.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { describeReadOnly } from '../lib/format.ts';
@@ -182,7 +183,7 @@ export function createEditorArea(options: { workspace: string; identity: Identit
       onDocReplaced: (doc, awareness) => {
         if (tab.staticView) return;
         tab.binding.destroy();
-        tab.binding = bind(tab, doc.getText('content'), awareness);
+        tab.binding = bind(tab, doc.getText(DOC_TEXT_NAME), awareness);
         watchAwareness(tab, awareness);
         showToast(`"${path}" was reloaded from the workspace; your unsaved edits were merged in.`, 'warning');
       },

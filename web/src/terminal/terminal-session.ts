@@ -2,8 +2,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
-
-export type TerminalRole = 'editor' | 'viewer';
+import { CLOSE_CODES, TERMINAL_COLORS, type TerminalClientMessage, type TerminalRole, type TerminalServerMessage } from '../../../server/common/protocol.ts';
 
 export type TerminalSessionState = {
   connection: 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -13,13 +12,6 @@ export type TerminalSessionState = {
   /** The window title the program set (shells show the directory, vim the file), if any. */
   title?: string;
 };
-
-type ServerMessage =
-  | { type: 'snapshot'; data: string; cols: number; rows: number; role: TerminalRole }
-  | { type: 'resize'; cols: number; rows: number }
-  | { type: 'resync'; data: string; cols?: number; rows?: number }
-  | { type: 'exit'; code: number | null; signal?: string | null }
-  | { type: 'error'; message: string };
 
 /**
  * Rendered output is acknowledged to the server in steps of this size. The server stops sending
@@ -42,15 +34,10 @@ const MAX_HIDDEN_BACKLOG_BYTES = 2 * 1024 * 1024;
  * over a limit on attached clients (4429: retrying would only be refused again; the reason says
  * which limit, and a reload tries again).
  */
-const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4404, 4429]);
+const FINAL_CLOSE_CODES = new Set<number>([CLOSE_CODES.badRequest, CLOSE_CODES.unauthorized, CLOSE_CODES.forbidden, CLOSE_CODES.notFound, CLOSE_CODES.tooMany]);
 
-/** Programs asking for the colours are told these by the agent's screen (SCREEN_COLORS in server/terminal/screen-colors.ts): keep the two alike. */
-const THEME = {
-  background: '#1e1e1e',
-  foreground: '#d4d4d4',
-  cursor: '#d4d4d4',
-  selectionBackground: '#264f78',
-};
+/** The colours programs that ask are told by the agent's screen (TERMINAL_COLORS), and the selection's. */
+const THEME = { ...TERMINAL_COLORS, selectionBackground: '#264f78' };
 
 /**
  * One xterm.js view attached to a shared pty. The pty's size is the server's decision (the
@@ -231,9 +218,9 @@ export class TerminalSession {
   }
 
   private handleMessage(raw: string): void {
-    let message: ServerMessage;
+    let message: TerminalServerMessage;
     try {
-      message = JSON.parse(raw) as ServerMessage;
+      message = JSON.parse(raw) as TerminalServerMessage;
     } catch {
       return;
     }
@@ -297,7 +284,7 @@ export class TerminalSession {
     this.ws.send(bytes);
   }
 
-  private sendJson(message: unknown): void {
+  private sendJson(message: TerminalClientMessage): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 }

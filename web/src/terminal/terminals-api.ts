@@ -1,20 +1,9 @@
+import type { TerminalInfo, TerminalRole } from '../../../server/common/index.ts';
 import { requestJson, websocketUrl } from '../lib/api.ts';
-
-/** Mirrors server/terminal's TerminalInfo (the UI imports types only from server/common). */
-export type TerminalInfo = {
-  id: string;
-  command: string;
-  cwd: string;
-  cols: number;
-  rows: number;
-  createdAt: string;
-  clients: number;
-  exited?: { code: number | null; signal: string | null };
-};
 
 export type ShareInfo = {
   id: string;
-  role: 'editor' | 'viewer';
+  role: TerminalRole;
   expiresAt: string;
   revokedAt?: string;
   url?: string;
@@ -41,7 +30,7 @@ export function buildAttachUrl(workspace: string, id: string, size: { cols: numb
   return websocketUrl(`${base(workspace)}/${encodeURIComponent(id)}/attach?cols=${size.cols}&rows=${size.rows}&flow=ack`);
 }
 
-export function createShare(workspace: string, id: string, role: 'editor' | 'viewer', expiresInSeconds: number): Promise<ShareInfo & { url: string }> {
+export function createShare(workspace: string, id: string, role: TerminalRole, expiresInSeconds: number): Promise<ShareInfo & { url: string }> {
   return requestJson(`${base(workspace)}/${encodeURIComponent(id)}/shares`, { method: 'POST', json: { role, expiresInSeconds } });
 }
 

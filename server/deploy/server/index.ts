@@ -1,0 +1,3 @@
+export { createDeployService } from './deploy-service.ts';
+export type { DeployService, DeployServiceOptions, DeployLimits, DeployWorkspaces, RunSubscription } from './deploy-service.ts';
+export { packRunnerFiles, renderDockerfile, runnerBuildArgs } from './runner-files.ts';
