@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import { pipeDuplex } from './pipe-duplex.ts';
 
 /**
  * Joins stdio to the agent's unix socket: the agent program's `bridge` entry (and the helper's
@@ -8,16 +9,19 @@ import type { Readable, Writable } from 'node:stream';
  */
 export function runBridge(socketPath: string, input: Readable, output: Writable): Promise<number> {
   return new Promise((resolve) => {
-    const socket = connect(socketPath);
-    socket.on('error', (err) => {
+    // allowHalfOpen: the SSH client's end of input ends only our writing to the agent; its answer
+    // still comes back (pipeDuplex carries the half-close through).
+    const socket = connect({ path: socketPath, allowHalfOpen: true });
+    let connected = false;
+    socket.once('error', (err) => {
+      if (connected) return; // pipeDuplex has it from here
       process.stderr.write(`wharf agent bridge: ${socketPath}: ${err.message}\n`);
       resolve(1);
     });
-    socket.on('connect', () => {
-      input.pipe(socket);
-      socket.pipe(output);
+    socket.once('connect', () => {
+      connected = true;
+      const stdio = Duplex.from({ readable: input, writable: output });
+      void pipeDuplex(stdio, socket).then(() => resolve(0));
     });
-    socket.on('close', () => resolve(0));
-    input.on('end', () => socket.end());
   });
 }
