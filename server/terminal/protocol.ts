@@ -28,6 +28,13 @@ export type StreamEvent = { type: 'resize'; cols: number; rows: number } | ({ ty
 /** The SSH subsystem the agent's terminal feature offers and the control server opens. */
 export const TERMINAL_SUBSYSTEM = 'wharf-terminal';
 
+/**
+ * Bounds of the terminal protocol, not tunables: a terminal is at most 1000 columns or rows, and
+ * a JSON control message (resize, ack) is a few dozen bytes, so 4 KiB means a mistake or an
+ * attack. Input travels as binary frames, bounded by the websocket frame limit.
+ */
+export const TERMINAL_PROTOCOL_BOUNDS = { maxDimension: 1000, maxControlMessageBytes: 4096 } as const;
+
 /** Subsystem frames carry one type byte before their payload. */
 export const FRAME_DATA = 0;
 export const FRAME_JSON = 1;

@@ -1,15 +1,13 @@
 import type { Context } from 'hono';
 import { CLOSE_CODES, createAckWindow, WharfError } from '../../common/index.ts';
-import type { CreateTerminalRequest, FanoutSink, TerminalRole } from '../../terminal/index.ts';
+import { TERMINAL_PROTOCOL_BOUNDS, type CreateTerminalRequest, type FanoutSink, type TerminalRole } from '../../terminal/index.ts';
 import type { AppEnv, RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
 import { closeCodeOf, closeReasonOf } from '../error-mapping.ts';
 import { nameShareCookie } from '../share-auth.ts';
 
 const BASE = '/api/workspaces/:id/terminals';
-const MAX_DIMENSION = 1000;
-/** Control messages are tiny; anything bigger is a mistake or an attack. */
-const MAX_TEXT_MESSAGE = 4096;
+const { maxDimension: MAX_DIMENSION, maxControlMessageBytes: MAX_TEXT_MESSAGE } = TERMINAL_PROTOCOL_BOUNDS;
 
 function requireAdmin(c: Context<AppEnv>): void {
   if (c.get('principal')?.kind !== 'admin') throw new WharfError('forbidden', 'a share link only opens its own terminal');
