@@ -186,4 +186,19 @@ describe('hybrid tunnels through the agent', () => {
     const next = await connectWith({});
     expect((await execOver(next, 'echo alive')).stdout).toBe('alive\n');
   });
+
+  it('lists live sessions with their grants and open connections, and ends one on request', async () => {
+    const reg = await registerKey({ label: 'wharf up api', forward: ['db:5432'], reverse: [9000] });
+    expect(reg.status).toBe(201);
+    const client = await sshOverTunnel(server, WS, reg.privateKey);
+    client.on('error', () => {});
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const listed = await (await server.api(`/api/workspaces/${WS}/session-keys`)).json() as { keys: Array<Record<string, unknown>> };
+    expect(listed.keys.find((k) => k.id === reg.body.id)).toMatchObject({ label: 'wharf up api', forward: ['db:5432'], reverse: [9000], connections: 1, addedAt: expect.stringMatching(/^\d{4}-/) });
+    expect((await server.api(`/api/workspaces/${WS}/session-keys/${String(reg.body.id)}`, { method: 'DELETE' })).status).toBe(204);
+    await closed;
+    const after = await (await server.api(`/api/workspaces/${WS}/session-keys`)).json() as { keys: Array<Record<string, unknown>> };
+    expect(after.keys.some((k) => k.id === reg.body.id)).toBe(false);
+  });
 });
+

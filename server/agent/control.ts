@@ -23,6 +23,8 @@ export type ControlRequest =
   | { id: number; op: 'remove-key'; label: string }
   /** Revokes a session key by its id (fingerprint) and closes the connections it opened. */
   | { id: number; op: 'revoke-key'; keyId: string }
+  /** The live session keys: `{keys: SessionKeyInfo[]}`. */
+  | { id: number; op: 'list-keys' }
   /** Feature data (see feature-store.ts): `{version, value?}`; version 0 is a key never written. */
   | { id: number; op: 'store-read'; key: string }
   /** Refused with `error: 'conflict'` (and the current `version`) unless the key is still at `expectVersion`. */
@@ -80,6 +82,8 @@ export function createControlSubsystem(keys: KeyStore, options: ControlOptions):
             return reply({ id: request.id, ok: true, removed: keys.remove(String(request.label)) });
           case 'revoke-key':
             return reply({ id: request.id, ok: true, removed: keys.revoke(String(request.keyId)) });
+          case 'list-keys':
+            return reply({ id: request.id, ok: true, keys: keys.list() });
           case 'store-read': {
             const id = request.id;
             store.read(request.key).then(

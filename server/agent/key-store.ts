@@ -15,7 +15,10 @@ export type KeyGrant = {
   reverse: number[];
 };
 
-type Entry = { key: ParsedKey; publicSSH: Buffer; grant: KeyGrant; id: string };
+type Entry = { key: ParsedKey; publicSSH: Buffer; grant: KeyGrant; id: string; addedAt: number };
+
+/** A live session key as the server lists it (never the admin key, never the key itself). */
+export type SessionKeyInfo = { id: string; label: string; forward: string[]; reverse: number[]; addedAt: number; expiresAt?: number; connections: number };
 
 /**
  * A key's id: its SHA-256 fingerprint as OpenSSH prints it (`SHA256:<base64>`), but base64url,
@@ -47,7 +50,7 @@ export function createKeyStore(now: () => number = Date.now) {
     if (!parsed.ok) return parsed;
     const publicSSH = parsed.value.getPublicSSH();
     const id = fingerprintOf(publicSSH);
-    entries.push({ key: parsed.value, publicSSH, grant, id });
+    entries.push({ key: parsed.value, publicSSH, grant, id, addedAt: now() });
     return { ok: true, id };
   }
 
@@ -56,7 +59,9 @@ export function createKeyStore(now: () => number = Date.now) {
     for (let i = entries.length - 1; i >= 0; i--) {
       const e = entries[i];
       if (e.grant.expiresAt !== undefined && e.grant.expiresAt <= t) {
-        entries.splice(i, 1);
+        // An expired key logs in no more, but is kept while its connections last: they can
+        // still be listed and ended by revoking it.
+        if (!watchers.has(e.grant)) entries.splice(i, 1);
         continue;
       }
       if (e.key.type === algo && e.publicSSH.length === data.length && timingSafeEqual(e.publicSSH, data)) return e;
@@ -67,6 +72,27 @@ export function createKeyStore(now: () => number = Date.now) {
   return {
     add,
     find,
+    /**
+     * Session keys that can still log in or still have connections open, newest first, with how
+     * many SSH connections each has open (the connections watching it for revocation).
+     */
+    list(): SessionKeyInfo[] {
+      const t = now();
+      return entries
+        .filter((e) => e.grant.role !== 'admin')
+        .map((e) => ({ e, connections: watchers.get(e.grant)?.size ?? 0 }))
+        .filter(({ e, connections }) => connections > 0 || e.grant.expiresAt === undefined || e.grant.expiresAt > t)
+        .reverse()
+        .map(({ e, connections }) => ({
+          id: e.id,
+          label: e.grant.label,
+          forward: e.grant.forward,
+          reverse: e.grant.reverse,
+          addedAt: e.addedAt,
+          ...(e.grant.expiresAt === undefined ? {} : { expiresAt: e.grant.expiresAt }),
+          connections,
+        }));
+    },
     remove(label: string): number {
       let removed = 0;
       for (let i = entries.length - 1; i >= 0; i--) {

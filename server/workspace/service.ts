@@ -22,6 +22,9 @@ export type WorkspaceServiceOptions = {
   featureDataAttempts?: number;
 };
 
+/** A live session key as the agent lists it (times in ms since the epoch). */
+export type SessionKeyInfo = { id: string; label: string; forward: string[]; reverse: number[]; addedAt: number; expiresAt?: number; connections: number };
+
 export type SessionKeyGrant = { ttlMs: number; label: string; forward?: string[]; reverse?: number[] };
 
 const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
@@ -213,6 +216,14 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       const response = await agent.control({ op: 'add-key', publicKey, ...grant });
       if (!response.ok) throw mapAgentFailure({ code: response.error, message: response.message }, { fallback: 'bad_request', context: 'key refused' });
       return { keyId: String(response.keyId) };
+    },
+
+    /** The workspace's live session keys (helpers' SSH sessions, `wharf up` links), newest first. */
+    async listSessionKeys(id: string): Promise<SessionKeyInfo[]> {
+      const agent = await this.agent(id);
+      const response = await agent.control({ op: 'list-keys' });
+      if (!response.ok) throw mapAgentFailure({ code: response.error, message: response.message }, { fallback: 'internal', context: 'listing session keys failed' });
+      return (response.keys as SessionKeyInfo[]).map((k) => ({ ...k }));
     },
 
     /**

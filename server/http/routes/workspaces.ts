@@ -41,6 +41,22 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
     return c.json({ ok: true, id: keyId, expiresAt: new Date(Date.now() + ttlMs).toISOString(), forward, reverse }, 201);
   });
 
+  /** Live session keys: helpers' SSH sessions and `wharf up` links, with their grants and open connections. */
+  app.get('/api/workspaces/:id/session-keys', async (c) => {
+    const keys = await workspaces.listSessionKeys(c.req.param('id'));
+    return c.json({
+      keys: keys.map((k) => ({
+        id: k.id,
+        label: k.label,
+        forward: k.forward,
+        reverse: k.reverse,
+        addedAt: new Date(k.addedAt).toISOString(),
+        ...(k.expiresAt === undefined ? {} : { expiresAt: new Date(k.expiresAt).toISOString() }),
+        connections: k.connections,
+      })),
+    });
+  });
+
   /** Revokes a session key (`id` from the POST, or its `SHA256:` fingerprint) and closes its SSH sessions. */
   app.delete('/api/workspaces/:id/session-keys/:keyId', async (c) => {
     await workspaces.revokeSessionKey(c.req.param('id'), c.req.param('keyId'));

@@ -1,5 +1,6 @@
 import type { Workspace } from '../../../server/common/index.ts';
 import { createDeployPanel } from '../deploy/deploy-panel.ts';
+import { openSessionsDialog } from '../hybrid/sessions-dialog.ts';
 import { createEditorArea, type EditorSummary } from '../editor/editor-area.ts';
 import { createFileTree } from '../files/file-tree.ts';
 import { ApiError, describeError, getWorkspace, startWorkspace, stopWorkspace } from '../lib/api.ts';
@@ -166,9 +167,11 @@ export async function showWorkspace(root: HTMLElement, id: string): Promise<void
     'Stop',
   );
 
+  const sessionsButton = h('button', { class: 'secondary small', title: 'Helpers connected to this workspace (wharf up, wharf ssh)', onclick: () => void openSessionsDialog(id) }, 'Sessions');
+
   const resizer = h('div', { class: 'panel-resizer', role: 'separator', 'aria-orientation': 'horizontal', title: 'Drag to resize' });
   const panel = h('section', { class: 'bottom-panel' }, h('div', { class: 'panel-header' }, h('div', { class: 'panel-tabs', role: 'tablist' }, terminalTab, deployTab), terminals.toolbar), panelBody);
-  const header = renderHeader(destroyButton, deployButton, stopButton, renderSignOut());
+  const header = renderHeader(sessionsButton, destroyButton, deployButton, stopButton, renderSignOut());
   header.querySelector('.topbar-title')!.append(h('span', { class: 'muted' }, ' / '), h('span', { class: 'workspace-name' }, workspace.name));
   const layout = h(
     'div',
