@@ -204,6 +204,45 @@ describe('context packer', () => {
     }
   });
 
+  it('stops walking as soon as the consumer goes away (a cancelled deploy), not when the walk ends', async () => {
+    const tree = await mkdtemp(join(tmpdir(), 'wharf-pack-cancel-'));
+    try {
+      for (let d = 0; d < 200; d++) {
+        await mkdir(join(tree, `d${String(d).padStart(3, '0')}`));
+        for (let f = 0; f < 10; f++) await writeFile(join(tree, `d${String(d).padStart(3, '0')}`, `f${f}`), 'x');
+      }
+      let matched = 0;
+      let atCancel = 0;
+      // A rule that needs every name below each folder, so the walker (not the worker) visits them.
+      const base = createIgnoreMatcher(['**/*.tmp']);
+      const packed = packContext({
+        root: tree,
+        prefix: '',
+        ...DEFAULT_PACK_LIMITS,
+        matcher: {
+          ...base,
+          // Every entry the walker looks at is matched once: the count says how far it walked.
+          excludes(path) {
+            matched += 1;
+            if (matched === 100) {
+              atCancel = matched;
+              packed.stream.destroy();
+            }
+            return base.excludes(path);
+          },
+        },
+      });
+      packed.stream.on('error', () => {});
+      await expect(packed.summary).rejects.toThrow(/stopped/);
+      // The walk ends within the folder it was in (one listing is matched in one go), far from
+      // the 2,200 entries it would match if it ran on.
+      await packed.walked;
+      expect(matched - atCancel).toBeLessThan(30);
+    } finally {
+      await rm(tree, { recursive: true, force: true });
+    }
+  });
+
   it('fails clearly for a missing folder', async () => {
     await expect(pack(join(root, 'nope'))).rejects.toThrow(/cannot pack .*nope: ENOENT/);
   });

@@ -49,6 +49,11 @@ export type PackedContext = {
    * allocating a new block. Optional: a chunk never given back is simply garbage-collected.
    */
   recycle(chunk: Buffer): void;
+  /**
+   * Settles once the walker has stopped, after the end, a failure or a cancel: from then on this
+   * pack reads no more folders (the worker thread is terminated by then too).
+   */
+  walked: Promise<void>;
 };
 
 /**
@@ -238,10 +243,10 @@ export function packContext(options: PackOptions): PackedContext {
     sendBatch();
   }
 
-  walkAll().then(
+  const walked = walkAll().then(
     () => worker.end(),
     (err: Error) => stop(err),
   );
 
-  return { stream: counted, summary: done, recycle };
+  return { stream: counted, summary: done, recycle, walked };
 }
