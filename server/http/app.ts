@@ -19,11 +19,14 @@ import { registerDeployRoutes } from './routes/deploys.ts';
 import { registerTerminalRoutes } from './routes/terminals.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
-import { registerDownloadRoutes } from './routes/downloads.ts';
+import { PUBLIC_DOWNLOAD_PATHS, registerDownloadRoutes } from './routes/downloads.ts';
 import { createWsRouter } from './ws-router.ts';
 
-/** Paths reachable without credentials: health and login only. */
-export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
+/**
+ * Paths reachable without credentials: health, login, and the helper's public downloads (the
+ * helper is no secret, and `curl … | sh` has no token to send). Exact paths, not prefixes.
+ */
+export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login', ...PUBLIC_DOWNLOAD_PATHS]);
 
 /** Every answer says which wharf it comes from: the helper compares it with its own and says when to update. */
 export const VERSION_HEADER = 'X-Wharf-Version';
