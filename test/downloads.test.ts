@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -195,6 +195,41 @@ describe('the public downloads: /downloads/wharf.mjs, wharf-linux-x64, install.s
     expect(mjs.stdout).toContain(`wharf: installed ${target}/wharf (runs ${target}/wharf.mjs with node ${process.versions.node})\n`);
     expect((await readdir(target)).sort()).toEqual(['wharf', 'wharf.mjs']);
     expect(await runProgram(join(target, 'wharf'), ['--version'], { cwd: home, env })).toEqual({ code: 0, stdout: `wharf ${version}\n`, stderr: '' });
+  });
+
+  it('picks wharf.mjs on a machine with no executable for it, and says what to install without Node 20', async () => {
+    const home = await server.tempDir('wharf-install-mac-');
+    const script = join(home, 'install.sh');
+    await writeFile(script, await download('install.sh'));
+    // A macOS on arm64, as far as the script can tell: `uname` is the only thing it asks.
+    const fake = join(home, 'fake-bin');
+    await mkdir(fake);
+    await writeFile(join(fake, 'uname'), '#!/bin/sh\ncase "$1" in -s) echo Darwin ;; -m) echo arm64 ;; esac\n', { mode: 0o755 });
+
+    const withNode = await runProgram('sh', [script, join(home, 'bin')], { cwd: home, env: { PATH: `${fake}:${process.env.PATH ?? ''}`, HOME: home } });
+    expect(withNode).toMatchObject({ code: 0, stderr: '' });
+    expect(withNode.stdout).toContain(`wharf: downloading ${server.url}/downloads/wharf.mjs\n`);
+    expect(withNode.stdout).toContain(`wharf: wharf ${version}\n`);
+
+    // The same machine without node: only the tools the script uses, each linked into one folder.
+    const tools = join(home, 'tools');
+    await mkdir(tools);
+    for (const tool of ['curl', 'sha256sum', 'awk', 'cut', 'mktemp', 'rm', 'mkdir', 'cp', 'chmod', 'mv', 'sed']) {
+      const found = (await promisify(execFile)('sh', ['-c', `command -v ${tool}`])).stdout.trim();
+      await symlink(found, join(tools, tool));
+    }
+    const noNode = await runProgram('/bin/sh', [script, join(home, 'other')], { cwd: home, env: { PATH: `${fake}:${tools}`, HOME: home } });
+    expect(noNode).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'wharf: there is no wharf executable for Darwin arm64, and the portable helper needs Node.js 20 or later (no node on PATH): install Node.js 20+ and run this again\n',
+    });
+    // And with a node that is too old.
+    await writeFile(join(fake, 'node'), '#!/bin/sh\n[ "$1" = --version ] && echo v18.20.4\nexit 1\n', { mode: 0o755 });
+    const oldNode = await runProgram('/bin/sh', [script, join(home, 'other')], { cwd: home, env: { PATH: `${fake}:${tools}`, HOME: home } });
+    expect(oldNode).toMatchObject({ code: 1, stdout: '' });
+    expect(oldNode.stderr).toContain('needs Node.js 20 or later (found node v18.20.4)');
+    expect(await readdir(join(home, 'other')).catch(() => 'absent')).toBe('absent');
   });
 
   it('refuses a download that does not match SHA256SUMS, and installs nothing', async () => {
