@@ -15,7 +15,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           environment: 'node',
-          // Servers under test run agents from dist/agent and serve dist/wharf.cjs: built first if stale.
+          // Servers under test run agents from dist/agent and serve the helper downloads of dist/: built first if stale.
           globalSetup: ['test/support/build-artifacts.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

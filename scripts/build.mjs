@@ -1,13 +1,18 @@
 // `npm run build`: the artifacts wharf ships, each under dist/ (or web/dist):
 //
-//   agent    dist/agent/       the workspace agent: agent.mjs and its native add-ons (scripts/build-agent.mjs)
-//   helper   dist/wharf.cjs    the `wharf` helper as one file, served by GET /api/downloads/wharf.js (scripts/build-cli.mjs)
-//   web      web/dist/         the web UI (Vite), when web/ has a Vite config
+//   agent       dist/agent/             the workspace agent: agent.mjs and its native add-ons (scripts/build-agent.mjs)
+//   helper      dist/wharf.cjs,         the `wharf` helper as one file: CommonJS (GET /api/downloads/wharf.js) and an
+//               dist/wharf.mjs,         ES module (GET /downloads/wharf.mjs), and the installer that fetches the
+//               dist/install.sh         helper (GET /downloads/install.sh) (scripts/build-cli.mjs)
+//   executable  dist/wharf-linux-x64    the helper as a Node single executable application, made from wharf.cjs
+//                                       (GET /downloads/wharf-linux-x64; Linux x64 only) (scripts/build-sea.mjs)
+//   web         web/dist/               the web UI (Vite), when web/ has a Vite config
 //
-// Usage: node scripts/build.mjs [--if-stale] [agent] [helper] [web]   (no names: all three)
+// Usage: node scripts/build.mjs [--if-stale] [agent] [helper] [executable] [web]   (no names: all four)
 // --if-stale skips a part whose output is newer than every file it is made from (server/,
-// package-lock.json and its build script; web/ and server/common for the UI), so `npm start`
-// and the tests can call it every time. Every part is tried; the exit status is 1 if one failed.
+// package-lock.json, package.json and its build script; the helper bundle and this node for the
+// executable; web/ and server/common for the UI), so `npm start` and the tests can call it every
+// time. Every part is tried; the exit status is 1 if one failed.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,10 +39,20 @@ const PARTS = {
     build: () => runScript('build-agent.mjs'),
   },
   helper: {
+    // wharf.cjs is renamed into place last.
     output: join(root, 'dist', 'wharf.cjs'),
-    complete: () => true,
-    sources: () => [...BUNDLE_SOURCES, join(root, 'scripts', 'build-cli.mjs')],
+    complete: () => ['wharf.mjs', 'install.sh'].every((name) => existsSync(join(root, 'dist', name))),
+    // package.json: its version is built into the bundles.
+    sources: () => [...BUNDLE_SOURCES, join(root, 'package.json'), join(root, 'scripts', 'build-cli.mjs'), join(root, 'scripts', 'install.sh')],
     build: () => runScript('build-cli.mjs'),
+  },
+  executable: {
+    output: join(root, 'dist', 'wharf-linux-x64'),
+    // Made on Linux x64 only: elsewhere build-sea.mjs says so and makes nothing.
+    complete: () => true,
+    // The node running the build is the one copied into the executable.
+    sources: () => [join(root, 'dist', 'wharf.cjs'), join(root, 'scripts', 'build-sea.mjs'), join(root, 'node_modules', 'postject', 'package.json'), process.execPath],
+    build: () => runScript('build-sea.mjs'),
   },
   web: {
     output: join(root, 'web', 'dist', 'index.html'),

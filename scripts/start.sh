@@ -11,8 +11,9 @@ if [ ! -x node_modules/.bin/tsx ]; then
   npm ci --no-audit --no-fund >&2
 fi
 
-# Workspaces run the built agent (dist/agent) and the helper download is dist/wharf.cjs: the
-# server never builds them itself. Quick when nothing changed.
+# Workspaces run the built agent (dist/agent) and the helper's downloads are dist/wharf.cjs,
+# wharf.mjs, wharf-linux-x64 and install.sh: the server never builds them itself. Quick when
+# nothing changed.
 node scripts/build.mjs --if-stale >&2 ||
   echo "[wharf] some artifacts did not build (see above); starting anyway (what is missing says so, and to run npm run build)" >&2
 

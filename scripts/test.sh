@@ -117,8 +117,8 @@ setup_failed() {
 }
 
 run_phase npm-deps install_node_modules || setup_failed
-# The servers under test run agents from dist/agent and serve dist/wharf.cjs (vitest's
-# globalSetup builds the two again if a source changes); the web UI is for the browser tests.
+# The servers under test run agents from dist/agent and serve the helper's downloads from dist/
+# (vitest's globalSetup builds them again if a source changes); the web UI is for the browser tests.
 run_phase build node scripts/build.mjs --if-stale || setup_failed
 run_phase debian wharf_install_packages || setup_failed
 run_phase engines start_engines || setup_failed

@@ -6,8 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../server/common/index.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
-/** Reachable without credentials (each checks its own: the login token). */
-const PUBLIC = new Set(['/healthz', '/login', '/api/login']);
+/**
+ * Reachable without credentials: health, login (which checks its own credential, the token), and
+ * the helper's public downloads (the helper is no secret; `curl … | sh` sends no token).
+ */
+const PUBLIC = new Set(['/healthz', '/login', '/api/login', '/downloads/wharf.mjs', '/downloads/wharf-linux-x64', '/downloads/install.sh', '/downloads/SHA256SUMS']);
 
 type RouteIndex = { http: Array<{ method: string; path: string }>; websockets: Array<{ path: string }> };
 

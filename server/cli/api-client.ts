@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { Credentials } from './credentials.ts';
 import type { ApiClient, CliFailure, RequestInit } from './types.ts';
+import { SERVER_VERSION_HEADER } from './version-notice.ts';
 
 /** The server's error message in an error answer's body, else the start of the body. */
 function messageOf(text: string, statusText: string, status: number): string {
@@ -55,8 +56,19 @@ function drainedOrClosed(req: ClientRequest): Promise<void> {
   });
 }
 
-export function createApiClient(credentials: Credentials, options: { requestTimeoutMs: number }): ApiClient {
+export type ApiClientOptions = {
+  requestTimeoutMs: number;
+  /** Sees the server's version (its `X-Wharf-Version` header) on every answer, refusals included. */
+  onServerVersion?: (serverUrl: string, version: string | undefined) => void;
+};
+
+export function createApiClient(credentials: Credentials, options: ApiClientOptions): ApiClient {
   const { url, token } = credentials;
+  const sawHeaders = (headers: Headers | Record<string, string | string[] | undefined>) => {
+    if (!options.onServerVersion) return;
+    const value = headers instanceof Headers ? headers.get(SERVER_VERSION_HEADER) : headers[SERVER_VERSION_HEADER];
+    options.onServerVersion(url, (Array.isArray(value) ? value[0] : value) ?? undefined);
+  };
 
   async function request(method: string, path: string, init: RequestInit = {}): Promise<Result<Response, CliFailure>> {
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(init.headers ?? {}) };
@@ -84,6 +96,7 @@ export function createApiClient(credentials: Credentials, options: { requestTime
     } catch (err) {
       return fail(unreachable(url, err));
     }
+    sawHeaders(res.headers);
     if (res.status >= 200 && res.status < 300) return ok(res);
     return fail(failureForStatus(url, res.status, await serverMessage(res)));
   }
@@ -93,6 +106,7 @@ export function createApiClient(credentials: Credentials, options: { requestTime
       const target = new URL(`${url}${path}`);
       const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
       const req = send(target, { method: 'POST', headers: { authorization: `Bearer ${token}`, ...init.headers } }, (res) => {
+        sawHeaders(res.headers);
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) return resolve(ok(res));
         let text = '';
@@ -148,7 +162,9 @@ export function createApiClient(credentials: Credentials, options: { requestTime
           ws.pause();
           settle(ok(ws));
         });
+        ws.once('upgrade', (res) => sawHeaders(res.headers));
         ws.on('unexpected-response', (req, res) => {
+          sawHeaders(res.headers);
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (text += chunk));

@@ -1,4 +1,3 @@
-import { createApiClient } from './api-client.ts';
 import { parseServerUrl, saveCredentials } from './credentials.ts';
 import type { CliCommand, CliIo } from './types.ts';
 
@@ -33,7 +32,7 @@ Use "--token -" to read the token from standard input (keeps it out of shell his
     if (!token) return ctx.fail({ code: 'usage', message: 'a token is required: wharf login <server url> --token <token>' });
 
     const { url } = parsed.value;
-    const api = createApiClient({ url, token }, { requestTimeoutMs: ctx.config.limits.requestTimeoutMs });
+    const api = ctx.connect({ url, token });
     const check = await api.json<{ workspaces: unknown[] }>('GET', '/api/workspaces');
     if (!check.ok) {
       if (check.error.code === 'unauthorized') {

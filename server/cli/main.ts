@@ -2,7 +2,7 @@ import { loadCliConfig, readProcessContext } from '../config/index.ts';
 import { COMMANDS } from './commands.ts';
 import { createCliContext, runCli } from './run-cli.ts';
 
-/** Entry of the `wharf` helper (bin/wharf.js in a checkout, dist/wharf.cjs as a download). */
+/** Entry of the `wharf` helper (bin/wharf.js in a checkout; dist/wharf.cjs, wharf.mjs and wharf-linux-x64 as downloads). */
 async function main(): Promise<number> {
   const config = loadCliConfig(readProcessContext());
   const ctx = createCliContext(config, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });

@@ -1,9 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { fail, ok, type Result } from '../common/index.ts';
+import { fail, ok, wharfVersion, type Result } from '../common/index.ts';
 import type { CliConfig } from '../config/index.ts';
 import { createApiClient } from './api-client.ts';
 import { readCredentials } from './credentials.ts';
 import type { CliArgs, CliCommand, CliContext, CliFailure, CliIo, CliOption } from './types.ts';
+import { createVersionNotice } from './version-notice.ts';
 
 const HELP_OPTION: CliOption = { type: 'boolean', short: 'h', description: 'show this help' };
 
@@ -111,14 +112,24 @@ function parseCommandArgs(command: CliCommand, argv: string[]): Result<CliArgs &
   }
 }
 
-export function createCliContext(config: CliConfig, io: CliIo): CliContext {
+/**
+ * `helperVersion` is this helper's own (baked in at build time, or package.json's in a checkout);
+ * only unit tests pass another.
+ */
+export function createCliContext(config: CliConfig, io: CliIo, options: { helperVersion?: string } = {}): CliContext {
+  const helperVersion = options.helperVersion ?? wharfVersion();
+  // One notice per command: every client of this command shares it.
+  const onServerVersion = createVersionNotice(helperVersion, io.stderr);
+  const connect: CliContext['connect'] = (credentials) => createApiClient(credentials, { requestTimeoutMs: config.limits.requestTimeoutMs, onServerVersion });
   return {
     config,
     io,
+    helperVersion,
+    connect,
     async api() {
       const credentials = await readCredentials(config);
       if (!credentials.ok) return credentials;
-      return ok(createApiClient(credentials.value, { requestTimeoutMs: config.limits.requestTimeoutMs }));
+      return ok(connect(credentials.value));
     },
     fail(failure) {
       io.stderr.write(`wharf: ${failure.message}\n`);
@@ -145,7 +156,7 @@ export async function runCli(commands: CliCommand[], ctx: CliContext): Promise<n
     return first === undefined ? 2 : 0;
   }
   if (first === '--version' || first === '-V') {
-    ctx.io.stdout.write('wharf 0.1.0\n');
+    ctx.io.stdout.write(`wharf ${ctx.helperVersion}\n`);
     return 0;
   }
   const found = findCommand(commands, argv);

@@ -51,8 +51,12 @@ export type ApiClient = {
 export type CliContext = {
   config: CliConfig;
   io: CliIo;
+  /** This helper's version (`wharf --version`). */
+  helperVersion: string;
   /** The stored (or `WHARF_URL`/`WHARF_TOKEN`) server, or a failure saying how to log in. */
   api(): Promise<Result<ApiClient, CliFailure>>;
+  /** A client of the server at `url` with `token` (`wharf login` checks one before saving it). */
+  connect(credentials: { url: string; token: string }): ApiClient;
   /** Prints the failure as `wharf: <message>` and returns the exit code for it. */
   fail(failure: CliFailure): number;
 };

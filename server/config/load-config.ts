@@ -74,8 +74,9 @@ export type ServerConfig = {
    */
   agentBundle: string;
   /**
-   * Built artifacts the server hands out, such as the helper `wharf.cjs` of
-   * `GET /api/downloads/wharf.js` (`--artifacts-dir`, `WHARF_ARTIFACTS_DIR`; default `<code root>/dist`).
+   * Built artifacts the server hands out: the helper's downloads, such as `wharf.cjs` of
+   * `GET /api/downloads/wharf.js` and `wharf-linux-x64` of `GET /downloads/wharf-linux-x64`
+   * (`--artifacts-dir`, `WHARF_ARTIFACTS_DIR`; default `<code root>/dist`).
    */
   artifactsDir: string;
   /** Limits and timings are passed down from here, never read elsewhere. */

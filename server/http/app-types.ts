@@ -26,7 +26,7 @@ export type AppDeps = {
   logger: Logger;
   metrics: Registry;
   webDir: string | undefined;
-  /** Where built artifacts are served from (`--artifacts-dir`): the helper's download, `wharf.cjs`. */
+  /** Where built artifacts are served from (`--artifacts-dir`): the helper's downloads (server/http/routes/downloads.ts). */
   artifactsDir: string;
   /** The public URL (share links, cookie `Secure`) and the origins whose pages may use a session. */
   site: SiteOrigins;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Counter, Histogram } from 'prom-client';
 import { createCsrfToken, createSession, CSRF_COOKIE, CSRF_HEADER, readCookie, SESSION_COOKIE, tokenMatches, type Authenticator, type Principal } from './auth.ts';
 import type { AppDeps, AppEnv, RouteModule } from './app-types.ts';
+import { wharfVersion } from '../common/index.ts';
 import { readJsonBody } from './body.ts';
 import { createLoginLimiter } from './login-limiter.ts';
 import { isAllowedOrigin } from './origin.ts';
@@ -18,11 +19,17 @@ import { registerDeployRoutes } from './routes/deploys.ts';
 import { registerTerminalRoutes } from './routes/terminals.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
-import { registerDownloadRoutes } from './routes/downloads.ts';
+import { PUBLIC_DOWNLOAD_PATHS, registerDownloadRoutes } from './routes/downloads.ts';
 import { createWsRouter } from './ws-router.ts';
 
-/** Paths reachable without credentials: health and login only. */
-export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login']);
+/**
+ * Paths reachable without credentials: health, login, and the helper's public downloads (the
+ * helper is no secret, and `curl … | sh` has no token to send). Exact paths, not prefixes.
+ */
+export const PUBLIC_PATHS = new Set(['/healthz', '/login', '/api/login', ...PUBLIC_DOWNLOAD_PATHS]);
+
+/** Every answer says which wharf it comes from: the helper compares it with its own and says when to update. */
+export const VERSION_HEADER = 'X-Wharf-Version';
 
 /**
  * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
@@ -103,6 +110,12 @@ export function createApp(
     requests.inc({ method: c.req.method, status: String(c.res.status) });
     duration.observe({ method: c.req.method }, ms / 1000);
     deps.logger.info({ event: 'http', method: c.req.method, path: redactPath(c.req.path), status: c.res.status, ms: Math.round(ms * 10) / 10 });
+  });
+
+  const version = wharfVersion();
+  app.use('*', async (c, next) => {
+    await next();
+    c.res.headers.set(VERSION_HEADER, version);
   });
 
   // On every answer, errors included. Framing is refused outright (nothing of wharf is meant to be
