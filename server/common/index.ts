@@ -32,3 +32,4 @@ export { pipeDuplex } from './pipe-duplex.ts';
 export type { PipeEnd } from './pipe-duplex.ts';
 export { createLineSplitter } from './line-splitter.ts';
 export type { CommandInfo, DeployEvent, DeployEventInput, DeployKind, DeployMode, DeployPhase, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
+export type { ConfigSetInfo, ResolvedEnvironment, ResolvedVariable, SecretSetInfo, ServiceProcess } from './hybrid-env-types.ts';
