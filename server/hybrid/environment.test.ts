@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyVariablePatch, developerLayers, resolveEnvironment, toProcessEnv, validateVariableMap, workspaceLayers } from './environment.ts';
+import { applyVariablePatch, resolveDeveloperEnvironment, resolveEnvironment, toProcessEnv, validateVariableMap, workspaceLayers } from './environment.ts';
 
 /**
  * Every layer, highest first, and the variable whose highest definition is in it. Each layer
@@ -41,7 +41,7 @@ describe('resolveEnvironment', () => {
       image: definedBy('image'),
     }),
   );
-  const full = resolveEnvironment(developerLayers({ local: { ...definedBy('local'), HOME: '/home/dev', SHELL: '/bin/zsh' }, manifest: definedBy('manifest'), workspace }));
+  const full = resolveDeveloperEnvironment({ local: { ...definedBy('local'), HOME: '/home/dev', SHELL: '/bin/zsh' }, manifest: definedBy('manifest'), workspace });
 
   it.each(TABLE)('$variable is won by $layer, the highest layer that defines it', ({ layer, variable }) => {
     const found = full.find((v) => v.name === variable);
@@ -61,10 +61,14 @@ describe('resolveEnvironment', () => {
     expect(full.map((v) => v.name)).toEqual([...full.map((v) => v.name)].sort());
   });
 
-  it('leaves out of the process environment a secret whose value the server kept back', () => {
+  it('lists a secret whose value the server kept back at its own layer, and leaves it out of the process environment', () => {
     const masked = workspace.map((v) => (v.secret ? { ...v, value: null } : v));
-    const env = toProcessEnv(resolveEnvironment(developerLayers({ local: {}, manifest: {}, workspace: masked })));
-    expect(env.FROM_SECRET_AA).toBeUndefined();
+    const resolved = resolveDeveloperEnvironment({ local: {}, manifest: { FROM_SECRET_AA: 'from the manifest' }, workspace: masked });
+    expect(resolved.find((v) => v.name === 'FROM_SECRET_ZZ')).toEqual({ name: 'FROM_SECRET_ZZ', value: null, source: 'secret-set:zz', secret: true });
+    // Won by the manifest, but the workspace says a secret set defines it: still masked.
+    expect(resolved.find((v) => v.name === 'FROM_SECRET_AA')).toEqual({ name: 'FROM_SECRET_AA', value: 'from the manifest', source: 'manifest', secret: true });
+    const env = toProcessEnv(resolved);
+    expect(env.FROM_SECRET_ZZ).toBeUndefined();
     expect(env.FROM_IMAGE).toBe('value from image');
   });
 });

@@ -57,7 +57,11 @@ export function resolveEnvironment(layers: EnvLayer[]): ResolvedVariable[] {
       if (!winners.has(name)) winners.set(name, { name, value, source: layer.source, secret: false });
     }
   }
-  return [...winners.values()].map((v) => ({ ...v, secret: secret.has(v.name) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sortByName([...winners.values()].map((v) => ({ ...v, secret: secret.has(v.name) })));
+}
+
+function sortByName(variables: ResolvedVariable[]): ResolvedVariable[] {
+  return variables.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
@@ -98,6 +102,19 @@ export function developerLayers(input: { local: Record<string, string | undefine
     { source: SOURCES.manifest, variables: input.manifest },
     ...input.workspace.filter((v) => v.value !== null).map((v) => ({ source: v.source, variables: { [v.name]: v.value as string }, secret: v.secret })),
   ];
+}
+
+/**
+ * The helper's whole resolution: developerLayers() resolved. A name the workspace marked secret
+ * stays secret when the manifest or the machine wins it, and a secret whose value the server
+ * kept back is still listed (value null) at the layer it would have come from.
+ */
+export function resolveDeveloperEnvironment(input: Parameters<typeof developerLayers>[0]): ResolvedVariable[] {
+  const merged = resolveEnvironment(developerLayers(input));
+  const secret = new Set(input.workspace.filter((v) => v.secret).map((v) => v.name));
+  const listed = new Set(merged.map((v) => v.name));
+  const withheld = input.workspace.filter((v) => v.value === null && !listed.has(v.name));
+  return sortByName([...merged.map((v) => ({ ...v, secret: v.secret || secret.has(v.name) })), ...withheld]);
 }
 
 /** The resolved variables as a process environment (a secret left out by the server is absent). */

@@ -16,6 +16,7 @@ export {
   developerLayers,
   ENV_LIMITS,
   LOCAL_VARIABLES,
+  resolveDeveloperEnvironment,
   resolveEnvironment,
   SERVICE_MARKER,
   SOURCES,
