@@ -48,7 +48,7 @@ export const registerHybridEnvRoutes: RouteModule = (app, _ws, deps) => {
    */
   app.get('/api/workspaces/:id/hybrid/env', async (c) => {
     const service = c.req.query('service');
-    if (!service) throw new WharfError('bad_request', 'say which dev service: ?service=<name> (dev.<name> of the manifest)');
+    if (!service || service.length > 100) throw new WharfError('bad_request', 'say which dev service: ?service=<name> (dev.<name> of the manifest, at most 100 characters)');
     const secrets = c.req.query('secrets');
     if (secrets !== undefined && secrets !== 'include' && secrets !== 'mask') throw new WharfError('bad_request', '"secrets" must be "include" or "mask"');
     const resolved = await hybridEnv.resolve(c.req.param('id'), service, { includeSecrets: secrets === 'include' });

@@ -37,7 +37,11 @@ const label = (kind: SetKind) => `${kind} set`;
 const MAX_REPLY_BYTES = 8 * 1024 * 1024;
 
 async function askAgent(agent: AgentConnection, request: HybridAgentRequest): Promise<HybridServiceEnvReply> {
-  const channel = await agent.subsystem(HYBRID_SUBSYSTEM);
+  const channel = await agent.subsystem(HYBRID_SUBSYSTEM).catch((err: Error) => {
+    if (err instanceof WharfError) throw err;
+    // Refused: an agent adopted from an older server runs its old code until it restarts.
+    throw new WharfError('unavailable', `the workspace agent cannot read a service's environment (${err.message}); it may be older than this server: stop and start the workspace`);
+  });
   return new Promise((resolve) => {
     let answered = false;
     const answer = (reply: HybridServiceEnvReply) => {
