@@ -185,3 +185,33 @@ describe('the environment of wharf up', () => {
     expect((await server.api(`/api/workspaces/${WS}/config-sets/missing`, { method: 'DELETE' })).status).toBe(404);
   }, 60_000);
 });
+
+describe('the dev-container layer under bubblewrap', () => {
+  let boxed: TestServer;
+  let boxedShell: ssh2.Client;
+
+  beforeAll(async () => {
+    boxed = await startTestServer({ sandbox: 'bwrap', workspaces: ['boxed'] });
+    boxedShell = await sshThroughServer(boxed, 'boxed');
+    boxedShell.on('error', () => {});
+  });
+
+  afterAll(async () => {
+    boxedShell?.end();
+    // Stopping the workspace ends its sandbox, and every process in it.
+    await boxed?.dispose();
+  });
+
+  it('is read by the agent inside the sandbox, from the process started with WHARF_SERVICE=api', async () => {
+    await execOver(boxedShell, 'setsid env WHARF_SERVICE=api FROM_CONTAINER=boxed sleep 300 </dev/null >/dev/null 2>&1 &');
+    const resolved = await waitFor('the boxed service process', async () => {
+      const res = await boxed.api('/api/workspaces/boxed/hybrid/env?service=api');
+      const body = (await res.json()) as ResolvedEnvironment;
+      return body.process ? body : undefined;
+    });
+    expect(resolved.process?.command).toBe('sleep 300');
+    expect(resolved.variables.find((v) => v.name === 'FROM_CONTAINER')).toMatchObject({ value: 'boxed', source: 'dev-container' });
+    // Inside the sandbox the workspace is /workspace, and its processes see that.
+    expect(resolved.variables.find((v) => v.name === 'WHARF_WORKSPACE')?.value).toBe((await execOver(boxedShell, 'printf %s "$WHARF_WORKSPACE"')).stdout);
+  }, 120_000);
+});
