@@ -1,6 +1,6 @@
 import { loadAgentConfig, readProcessContext } from './config/index.ts';
 import { createDeployAgentFeature } from './deploy/agent/index.ts';
-import { createForwardingFeature } from './hybrid/agent/index.ts';
+import { createForwardingFeature, createServiceEnvFeature } from './hybrid/agent/index.ts';
 import { createDocFeature, docStateDirOf } from './sync/agent/index.ts';
 import { createTerminalFeature } from './terminal/agent/index.ts';
 import { runBridge } from './common/index.ts';
@@ -23,6 +23,8 @@ async function main(): Promise<void> {
   const features: AgentFeature[] = [
     // Loopback only: the process driver's workspaces share the host's network.
     createForwardingFeature({ reverseHost: '127.0.0.1', dialTimeoutMs: config.limits.forwardDialTimeoutMs, log }),
+    // A service's environment for `wharf up`: its process's /proc/<pid>/environ, and ours as the image layer.
+    createServiceEnvFeature({ root: config.root, env: config.env }),
     createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env, followInRoot: (path) => createPathJail(config.root).follow(path) }),
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
     createTerminalFeature({

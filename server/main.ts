@@ -19,6 +19,7 @@ import {
   type PrincipalResolver,
   type SharePathRule,
 } from './http/index.ts';
+import { createHybridEnvService } from './hybrid/server/index.ts';
 import { createDocService } from './sync/server/index.ts';
 import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
@@ -148,11 +149,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // The public URL is known once listening when `--port 0` picks the port: read at request time.
   let origins = { publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`, extraOrigins: config.allowedOrigins };
   const site = createSiteOrigins(() => origins);
+  const hybridEnv = createHybridEnvService({ workspaces });
+
   const { app, ws } = createApp({
     workspaces,
     terminals,
     docs,
     deploys,
+    hybridEnv,
     sharePathRules: [...SHARE_PATH_RULES, deploySecretRule],
     secrets,
     logger,

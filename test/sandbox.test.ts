@@ -109,6 +109,15 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     expect(statSync(join(server.dataDir, 'workspaces', 'boxed', 'files', 'owner-probe.txt')).uid).toBe(expected);
   });
 
+  it('lets the unprivileged user reach its own home, where the agent keeps feature data', async () => {
+    const home = await run('boxed', 'touch ~/home-probe && ls -ld /home | cut -c1-10');
+    expect(home.code, home.stderr).toBe(0);
+    expect(home.stdout.trim()).toBe('drwxr-xr-x');
+    // The deploy history is feature data: read from the store in that home.
+    const history = await server.api('/api/workspaces/boxed/deploys');
+    expect(history.status, await history.clone().text()).toBe(200);
+  });
+
   it('lets the files API edit what a terminal made, and a terminal edit what the files API and a seed made', async () => {
     const files = (path: string) => `/api/workspaces/boxed/files/${path}`;
     const term = await createTerminal(server, 'boxed');

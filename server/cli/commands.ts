@@ -1,5 +1,7 @@
 import { agentBridgeCommand } from './agent-bridge-command.ts';
 import { deployCommand, destroyCommand } from './deploy-command.ts';
+import { envCommand } from './env-command.ts';
+import { configSetCommands, secretSetCommands, workspaceEnvCommand, workspaceEnvSetCommand, workspaceEnvUnsetCommand } from './env-settings-command.ts';
 import { loginCommand } from './login-command.ts';
 import { proxyCommand } from './proxy-command.ts';
 import { sshCommand } from './ssh-command.ts';
@@ -19,6 +21,10 @@ export const COMMANDS: CliCommand[] = [
   terminalAttachCommand, terminalListCommand,
   deployCommand,
   upCommand,
+  envCommand,
+  workspaceEnvCommand, workspaceEnvSetCommand, workspaceEnvUnsetCommand,
+  ...configSetCommands,
+  ...secretSetCommands,
   destroyCommand,
   proxyCommand,
   agentBridgeCommand,

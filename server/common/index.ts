@@ -33,3 +33,4 @@ export type { PipeEnd } from './pipe-duplex.ts';
 export { createLineSplitter } from './line-splitter.ts';
 export type { CommandInfo, DeployEvent, DeployEventInput, DeployKind, DeployMode, DeployPhase, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
 export { wharfVersion, compareVersions } from './version.ts';
+export type { ConfigSetInfo, ResolvedEnvironment, ResolvedVariable, SecretSetInfo, ServiceProcess } from './hybrid-env-types.ts';

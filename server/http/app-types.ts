@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { DeployService } from '../deploy/server/index.ts';
+import type { HybridEnvService } from '../hybrid/server/index.ts';
 import type { DocService } from '../sync/server/index.ts';
 import type { TerminalService } from '../terminal/server/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
@@ -22,6 +23,8 @@ export type AppDeps = {
   deploys: DeployService;
   terminals: TerminalService;
   docs: DocService;
+  /** Hybrid mode's environment settings and their resolution for a service. */
+  hybridEnv: HybridEnvService;
   secrets: AuthSecrets;
   logger: Logger;
   metrics: Registry;

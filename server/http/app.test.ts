@@ -19,6 +19,7 @@ function createLoggedApp(lines: Array<Record<string, unknown>>) {
     deploys: deploys as unknown as AppDeps['deploys'],
     terminals: terminals as unknown as AppDeps['terminals'],
     docs: {} as AppDeps['docs'],
+    hybridEnv: {} as AppDeps['hybridEnv'],
     secrets,
     logger,
     metrics: new Registry(),

@@ -20,6 +20,7 @@ import { registerTerminalRoutes } from './routes/terminals.ts';
 import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
 import { PUBLIC_DOWNLOAD_PATHS, registerDownloadRoutes } from './routes/downloads.ts';
+import { registerHybridEnvRoutes } from './routes/hybrid-env.ts';
 import { createWsRouter } from './ws-router.ts';
 
 /**
@@ -35,7 +36,7 @@ export const VERSION_HEADER = 'X-Wharf-Version';
  * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
  * must see a raw `..` in a files URL before URL normalisation lets it reach another route.
  */
-const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes, registerDownloadRoutes];
+const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes, registerHybridEnvRoutes, registerDownloadRoutes];
 
 /** Methods a browser page of another origin must not use with our cookies. */
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -101,7 +101,10 @@ export function buildBwrapArgs(
   // Covers the data dir wherever it is (inside the checkout, say); the agent's own files are
   // bound back on top of it below.
   if (!`${paths.agentBundle}/`.startsWith(`${paths.dataDir}/`)) mount('--tmpfs', undefined, paths.dataDir);
-  args.push('--bind', paths.files, SANDBOX_WORKSPACE, '--bind', paths.home, SANDBOX_HOME);
+  // Through mount() as well, so /home is made 0755: the user must reach its own home (its feature
+  // data lives there, ~/.cache/wharf/store).
+  mount('--bind', paths.files, SANDBOX_WORKSPACE);
+  mount('--bind', paths.home, SANDBOX_HOME);
   mount('--ro-bind', paths.agentDir, paths.agentDir);
   mount('--bind', paths.socketDir, paths.socketDir);
   // bwrap changes folder after dropping its capabilities: as root without them it may not enter

@@ -2,6 +2,7 @@ import type { Workspace } from '../../../server/common/index.ts';
 import { createDeployPanel } from '../deploy/deploy-panel.ts';
 import { openSessionsDialog } from '../hybrid/sessions-dialog.ts';
 import { createEditorArea, type EditorSummary } from '../editor/editor-area.ts';
+import { createEnvPanel } from '../env/env-panel.ts';
 import { createFileTree } from '../files/file-tree.ts';
 import { ApiError, describeError, getWorkspace, startWorkspace, stopWorkspace } from '../lib/api.ts';
 import { askText } from '../lib/dialog.ts';
@@ -129,18 +130,24 @@ export async function showWorkspace(root: HTMLElement, id: string): Promise<void
     },
   });
 
-  // The bottom panel holds either the terminals or the deploy log.
+  const environment = createEnvPanel(id);
+
+  // The bottom panel holds the terminals, the deploy log or the hybrid-mode environment.
   const terminalTab = h('button', { class: 'panel-tab active', role: 'tab', onclick: () => showPanel('terminal') }, 'Terminal');
   const deployTab = h('button', { class: 'panel-tab', role: 'tab', onclick: () => showPanel('deploy') }, 'Deploy');
-  const panelBody = h('div', { class: 'panel-body' }, terminals.element, deploys.element);
-  function showPanel(which: 'terminal' | 'deploy'): void {
+  const envTab = h('button', { class: 'panel-tab', role: 'tab', title: 'Variables, config sets and secret sets wharf up gives services', onclick: () => showPanel('environment') }, 'Environment');
+  const panelBody = h('div', { class: 'panel-body' }, terminals.element, deploys.element, environment.element);
+  function showPanel(which: 'terminal' | 'deploy' | 'environment'): void {
     terminalTab.classList.toggle('active', which === 'terminal');
     deployTab.classList.toggle('active', which === 'deploy');
+    envTab.classList.toggle('active', which === 'environment');
     terminals.element.hidden = which !== 'terminal';
     terminals.toolbar.hidden = which !== 'terminal';
     deploys.element.hidden = which !== 'deploy';
+    environment.element.hidden = which !== 'environment';
     if (which === 'terminal') terminals.shown();
-    else deploys.shown();
+    else if (which === 'deploy') deploys.shown();
+    else environment.shown();
   }
 
   async function runDeploy(kind: 'deploy' | 'destroy'): Promise<void> {
@@ -170,7 +177,7 @@ export async function showWorkspace(root: HTMLElement, id: string): Promise<void
   const sessionsButton = h('button', { class: 'secondary small', title: 'Helpers connected to this workspace (wharf up, wharf ssh)', onclick: () => void openSessionsDialog(id) }, 'Sessions');
 
   const resizer = h('div', { class: 'panel-resizer', role: 'separator', 'aria-orientation': 'horizontal', title: 'Drag to resize' });
-  const panel = h('section', { class: 'bottom-panel' }, h('div', { class: 'panel-header' }, h('div', { class: 'panel-tabs', role: 'tablist' }, terminalTab, deployTab), terminals.toolbar), panelBody);
+  const panel = h('section', { class: 'bottom-panel' }, h('div', { class: 'panel-header' }, h('div', { class: 'panel-tabs', role: 'tablist' }, terminalTab, deployTab, envTab), terminals.toolbar), panelBody);
   const header = renderHeader(sessionsButton, destroyButton, deployButton, stopButton, renderSignOut());
   header.querySelector('.topbar-title')!.append(h('span', { class: 'muted' }, ' / '), h('span', { class: 'workspace-name' }, workspace.name));
   const layout = h(
