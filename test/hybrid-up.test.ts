@@ -66,8 +66,11 @@ function runInWorkspace(script: string): Promise<string> {
 
 type Helper = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
 
-function startUp(args: string[] = []): Helper {
-  const child = spawn(process.execPath, [WHARF, 'up', 'api', '--workspace', WS, ...args], { cwd: project, env: userEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wharf up api` as the checkout runs it, or through `program` (the self-contained executable) with `env`. */
+function startUp(args: string[] = [], program?: { command: string; env: Record<string, string> }): Helper {
+  const child = program
+    ? spawn(program.command, ['up', 'api', '--workspace', WS, ...args], { cwd: project, env: program.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [WHARF, 'up', 'api', '--workspace', WS, ...args], { cwd: project, env: userEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d));
   child.stderr?.on('data', (d: Buffer) => (output += d));
@@ -204,4 +207,27 @@ describe('wharf up', () => {
       squatter.close();
     }
   }, 60_000);
+
+  // The downloadable executable carries its own Node: the developer's machine needs none.
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')('runs from the self-contained executable with no node on PATH', async () => {
+    const executable = join(import.meta.dirname, '..', 'dist', 'wharf-linux-x64');
+    expect(existsSync(executable), 'npm run build makes dist/wharf-linux-x64').toBe(true);
+    const before = localReport();
+    const helper = startUp([], { command: executable, env: { ...userEnv(home), PATH: '/nonexistent' } });
+    try {
+      const report = await waitFor('the local command to reach the workspace', () => {
+        const r = localReport();
+        return r && r.pid !== before?.pid && r.forwarded.includes('from-workspace') ? r : undefined;
+      });
+      const reverse = `fetch('http://127.0.0.1:${ports.reverse}/').then((r) => r.text()).then(console.log, (e) => console.log('error', e.cause?.code))`;
+      expect(await runInWorkspace(reverse)).toBe(`from-laptop pid=${report.pid} level=debug\n`);
+      helper.child.kill('SIGINT');
+      expect(await helper.exited).toBe(130);
+      await waitFor('the local command to be gone', () => !isProcessAlive(report.pid) || undefined);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- wharf up said:\n${helper.output()}`);
+    } finally {
+      helper.child.kill('SIGKILL');
+    }
+  }, 180_000);
 });
