@@ -209,7 +209,7 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     });
     if (!registered.ok) return { connected: false, gone: registered.error.code === 'not_found' ? registered.error : undefined, why: registered.error.message };
     const revoke = () => api.request('DELETE', `/api/workspaces/${encodeURIComponent(options.workspaceId)}/session-keys/${registered.value.id}`).catch(() => undefined);
-    const socket = await api.openWebSocket(`/api/workspaces/${encodeURIComponent(options.workspaceId)}/ssh`);
+    const socket = await api.openWebSocket(`/api/workspaces/${encodeURIComponent(options.workspaceId)}/ssh`, { unmasked: true });
     if (!socket.ok) {
       void revoke();
       return { connected: false, why: socket.error.message };
