@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import WebSocket from 'ws';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { Credentials } from './credentials.ts';
-import type { ApiClient, CliFailure, RequestInit } from './types.ts';
+import type { ApiClient, CliFailure, RequestInit, WebSocketOptions } from './types.ts';
 import { SERVER_VERSION_HEADER } from './version-notice.ts';
 
 /** The server's error message in an error answer's body, else the start of the body. */
@@ -143,12 +143,13 @@ export function createApiClient(credentials: Credentials, options: ApiClientOpti
         return fail({ code: 'server', message: `the server at ${url} sent a response that is not JSON for ${method} ${path}` });
       }
     },
-    openWebSocket(path: string): Promise<Result<WebSocket, CliFailure>> {
+    openWebSocket(path: string, wsOptions: WebSocketOptions = {}): Promise<Result<WebSocket, CliFailure>> {
       return new Promise((resolve) => {
         const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, {
           headers: { authorization: `Bearer ${token}` },
           perMessageDeflate: false,
           handshakeTimeout: options.requestTimeoutMs,
+          ...(wsOptions.unmasked ? { generateMask: (mask: Buffer) => void mask.fill(0) } : {}),
         });
         let settled = false;
         const settle = (result: Result<WebSocket, CliFailure>) => {

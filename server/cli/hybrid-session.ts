@@ -58,6 +58,13 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * How long a reconnected link keeps asking for a reverse port the agent refuses: the previous
+ * link's connection may hold it until the agent has closed that connection.
+ */
+const REVERSE_RETRY_MS = 5_000;
+const REVERSE_RETRY_EVERY_MS = 200;
+
 const describeForward = (r: ForwardRule, iface: string) => `forward ${iface}:${r.localPort} → ${r.host}:${r.remotePort}`;
 const describeReverse = (r: ReverseRule, iface: string) => `reverse workspace:${r.remotePort} → ${iface}:${r.localPort}`;
 
@@ -194,6 +201,32 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     kill('SIGKILL');
   }
 
+  const keysPath = `/api/workspaces/${encodeURIComponent(options.workspaceId)}/session-keys`;
+  /**
+   * Keys of earlier links not revoked yet. A link lost with the network loses its revocation
+   * too, and until the agent hears of it the old connection keeps holding the reverse ports; so
+   * each new link first revokes these (the agent then closes that connection and frees them).
+   */
+  const staleKeys = new Set<string>();
+  async function revokeKey(id: string): Promise<void> {
+    const res = await api.request('DELETE', `${keysPath}/${id}`).catch(() => undefined);
+    if (res && (res.ok || res.error.code === 'not_found')) staleKeys.delete(id);
+  }
+  function retireKey(id: string): void {
+    staleKeys.add(id);
+    void revokeKey(id);
+  }
+
+  /** Asks the agent to listen on `port`; on a reconnect a refusal is asked again for a while (REVERSE_RETRY_MS). */
+  async function askReverse(ssh: ssh2.Client, port: number, again: boolean, closed: () => boolean): Promise<Error | undefined> {
+    const deadline = Date.now() + (again ? REVERSE_RETRY_MS : 0);
+    for (;;) {
+      const err = await new Promise<Error | undefined>((resolve) => ssh.forwardIn('127.0.0.1', port, (e) => resolve(e ?? undefined)));
+      if (!err || Date.now() >= deadline || closed() || ended.signal.aborted) return err;
+      await delay(REVERSE_RETRY_EVERY_MS, ended.signal);
+    }
+  }
+
   /** One SSH link: resolves when it is lost (or the session ends). */
   type LinkEnd = { connected: boolean; gone?: CliFailure; why?: string };
   async function runLink(): Promise<LinkEnd> {
@@ -202,23 +235,24 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     if (workspace.value.status === 'stopped') {
       return { connected: false, gone: { code: 'conflict', message: `workspace "${options.workspaceId}" is stopped` } };
     }
+    await Promise.all([...staleKeys].map(revokeKey));
     const key = generateKeyPair(`wharf-up-${options.name}`);
     const grant = grantOfRules(rules);
-    const registered = await api.json<{ id: string }>('POST', `/api/workspaces/${encodeURIComponent(options.workspaceId)}/session-keys`, {
+    const registered = await api.json<{ id: string }>('POST', keysPath, {
       json: { publicKey: key.publicKey, ttlSeconds: timing.keyTtlSeconds, label: `wharf up ${options.name}`, ...grant },
     });
     if (!registered.ok) return { connected: false, gone: registered.error.code === 'not_found' ? registered.error : undefined, why: registered.error.message };
-    const revoke = () => api.request('DELETE', `/api/workspaces/${encodeURIComponent(options.workspaceId)}/session-keys/${registered.value.id}`).catch(() => undefined);
-    const socket = await api.openWebSocket(`/api/workspaces/${encodeURIComponent(options.workspaceId)}/ssh`);
+    const revoke = () => retireKey(registered.value.id);
+    const socket = await api.openWebSocket(`/api/workspaces/${encodeURIComponent(options.workspaceId)}/ssh`, { unmasked: true });
     if (!socket.ok) {
-      void revoke();
+      revoke();
       return { connected: false, why: socket.error.message };
     }
     let closedWhy: string | undefined;
     socket.value.once('close', (code, reason) => (closedWhy = describeClose(code, reason.toString())));
     const link = await connectSsh(socket.value, workspace.value, key.privateKey, timing);
     if (!link.ok) {
-      void revoke();
+      revoke();
       return { connected: false, why: link.error.message };
     }
     const ssh = link.value;
@@ -226,10 +260,16 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     // ws's stream under the SSH client never emits 'close' (createWebSocketStream sets
     // emitClose: false), so ssh2's own 'close' may not come: the websocket's close (which a
     // keepalive timeout also causes, by destroying the stream) ends the link as well.
+    let closed = false;
     const lost = new Promise<void>((resolve) => {
       ssh.once('close', () => resolve());
       socket.value.once('close', () => resolve());
+    }).then(() => {
+      closed = true;
     });
+    // ssh2's reason, e.g. "Keepalive timeout" when the network stopped answering.
+    let failure: string | undefined;
+    ssh.on('error', (err) => (failure ??= err.message));
     // From its 'end' on, a link takes no new channels: forward connections wait for the next one.
     ssh.once('end', () => {
       if (client === ssh) client = undefined;
@@ -258,18 +298,17 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
         void pipeDuplex(accept(), local);
       });
     });
+    let refused = 0;
     for (const rule of rules.reverse) {
       const label = describeReverse(rule, iface);
-      await new Promise<void>((resolve) =>
-        ssh.forwardIn('127.0.0.1', rule.remotePort, (err) => {
-          report(err ? `${label}: failed: the workspace refused the port (${err.message || 'in use or not granted'})` : `${label}: listening`);
-          resolve();
-        }),
-      );
+      const err = await askReverse(ssh, rule.remotePort, links > 0, () => closed);
+      if (err) refused += 1;
+      report(err ? `${label}: failed: the workspace refused the port (${err.message || 'in use or not granted'})` : `${label}: listening`);
     }
     client = ssh;
     links += 1;
-    report(links > 1 ? `${options.name}: connected again; every rule is back` : `${options.name}: connected to workspace "${options.workspaceId}"`);
+    const back = refused ? `${refused} reverse rule${refused === 1 ? '' : 's'} could not listen again` : 'every rule is back';
+    report(links > 1 ? `${options.name}: connected again; ${back}` : `${options.name}: connected to workspace "${options.workspaceId}"`);
     startCommand();
     const stop = () => ssh.end();
     ended.signal.addEventListener('abort', stop, { once: true });
@@ -277,8 +316,9 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
     ended.signal.removeEventListener('abort', stop);
     client = undefined;
     ssh.end();
-    void revoke();
-    if (!ended.signal.aborted) report(`${options.name}: connection lost${closedWhy ? ` (${closedWhy})` : ''}; reconnecting`);
+    revoke();
+    const why = [failure, closedWhy].filter(Boolean).join('; ');
+    if (!ended.signal.aborted) report(`${options.name}: connection lost${why ? ` (${why})` : ''}; reconnecting`);
     return { connected: true };
   }
 

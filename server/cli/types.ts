@@ -29,6 +29,17 @@ export type RequestInit = {
   timeoutMs?: number;
 };
 
+export type WebSocketOptions = {
+  /**
+   * Send frames with an all-zero masking key, which ws then neither applies nor removes (on the
+   * server either). Only for the SSH tunnel: masking (RFC 6455 §5.3) keeps a web page from
+   * choosing the bytes an intermediary sees, and a tunnel's bytes are SSH's — a fixed greeting,
+   * then ciphertext — which nobody chooses. XOR-ing every byte in JavaScript on both ends (ws
+   * has no native helper on Node 20) was the largest cost of a transfer from the laptop.
+   */
+  unmasked?: boolean;
+};
+
 /** The logged-in server. Non-2xx answers come back as failures carrying the server's message. */
 export type ApiClient = {
   readonly url: string;
@@ -39,7 +50,7 @@ export type ApiClient = {
    * socket comes back paused so no early message is lost: attach listeners, then `resume()`
    * (`createWebSocketStream` resumes it by itself).
    */
-  openWebSocket(path: string): Promise<Result<WebSocket, CliFailure>>;
+  openWebSocket(path: string, options?: WebSocketOptions): Promise<Result<WebSocket, CliFailure>>;
   /**
    * POSTs a streamed body and answers with the response body as soon as the server answers
    * (the upload may still be going on). Unlike `request`, it says when each chunk has been

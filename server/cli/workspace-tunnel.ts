@@ -1,6 +1,7 @@
 import ssh2 from 'ssh2';
-import WebSocket, { createWebSocketStream } from 'ws';
+import type WebSocket from 'ws';
 import { fail, ok, parseSshKey, type Result, type Workspace } from '../common/index.ts';
+import { createTunnelStream } from './tunnel-stream.ts';
 import type { ApiClient, CliFailure } from './types.ts';
 
 const workspacePath = (id: string) => `/api/workspaces/${encodeURIComponent(id)}`;
@@ -30,7 +31,7 @@ export async function openWorkspaceTunnel(
     json: { publicKey: key.publicKey, ttlSeconds: key.ttlSeconds, label: key.label, forward: key.forward, reverse: key.reverse },
   });
   if (!registered.ok) return registered;
-  return api.openWebSocket(`${workspacePath(workspace.id)}/ssh`);
+  return api.openWebSocket(`${workspacePath(workspace.id)}/ssh`, { unmasked: true });
 }
 
 /** Why the tunnel closed, in words, when it was not a normal close. */
@@ -52,7 +53,7 @@ export function connectSsh(
   }
   const expectedKey = expected.value.getPublicSSH();
   const client = new ssh2.Client();
-  const stream = createWebSocketStream(socket);
+  const stream = createTunnelStream(socket);
   // The websocket stream reports its own errors through the SSH client.
   stream.on('error', () => {});
   return new Promise((resolve) => {
