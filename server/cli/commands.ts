@@ -1,5 +1,7 @@
 import { agentBridgeCommand } from './agent-bridge-command.ts';
 import { deployCommand, destroyCommand } from './deploy-command.ts';
+import { withDetach } from './detached-up.ts';
+import { downCommand } from './down-command.ts';
 import { loginCommand } from './login-command.ts';
 import { proxyCommand } from './proxy-command.ts';
 import { sshCommand } from './ssh-command.ts';
@@ -18,7 +20,7 @@ export const COMMANDS: CliCommand[] = [
   sshCommand,
   terminalAttachCommand, terminalListCommand,
   deployCommand,
-  upCommand,
+  withDetach(upCommand), downCommand,
   destroyCommand,
   proxyCommand,
   agentBridgeCommand,
