@@ -2,6 +2,8 @@ import { agentBridgeCommand } from './agent-bridge-command.ts';
 import { deployCommand, destroyCommand } from './deploy-command.ts';
 import { envCommand } from './env-command.ts';
 import { configSetCommands, secretSetCommands, workspaceEnvCommand, workspaceEnvSetCommand, workspaceEnvUnsetCommand } from './env-settings-command.ts';
+import { withDetach } from './detached-up.ts';
+import { downCommand } from './down-command.ts';
 import { loginCommand } from './login-command.ts';
 import { proxyCommand } from './proxy-command.ts';
 import { sshCommand } from './ssh-command.ts';
@@ -20,7 +22,7 @@ export const COMMANDS: CliCommand[] = [
   sshCommand,
   terminalAttachCommand, terminalListCommand,
   deployCommand,
-  upCommand,
+  withDetach(upCommand), downCommand,
   envCommand,
   workspaceEnvCommand, workspaceEnvSetCommand, workspaceEnvUnsetCommand,
   ...configSetCommands,

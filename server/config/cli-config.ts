@@ -8,6 +8,14 @@ export type CliConfig = {
   argv: string[];
   /** `$XDG_CONFIG_HOME/wharf`, or `~/.config/wharf`. */
   configDir: string;
+  /** `$XDG_STATE_HOME/wharf`, or `~/.local/state/wharf`: the logs and pid files of `wharf up --detach`. */
+  stateDir: string;
+  /**
+   * How this helper was started, to start it again in the background (`wharf up --detach`): the
+   * Node executable, its options and the script (bin/wharf.js, wharf.cjs) — no script for a
+   * self-contained executable, whose argv[1] is the executable itself.
+   */
+  self: { command: string; args: string[] };
   /** Where `wharf login` stores `{url, token}` (mode 0600). */
   credentialsFile: string;
   /** The user's OpenSSH folder, searched for a default public key by `wharf proxy`. */
@@ -51,6 +59,11 @@ export function loadCliConfig(ctx: ProcessContext): CliConfig {
   return {
     argv: ctx.argv,
     configDir,
+    stateDir: join(env.XDG_STATE_HOME || join(home, '.local', 'state'), 'wharf'),
+    self: {
+      command: process.execPath,
+      args: [...process.execArgv, ...(process.argv[1] && process.argv[1] !== process.execPath ? [process.argv[1]] : [])],
+    },
     credentialsFile: join(configDir, 'credentials.json'),
     sshDir: join(home, '.ssh'),
     override: { url: env.WHARF_URL || undefined, token: env.WHARF_TOKEN || undefined },
