@@ -26,7 +26,10 @@ describe('feature data in the agent store', () => {
   });
 
   afterAll(async () => {
-    for (const r of replicas ?? []) await r.shutdown(false).catch(() => {});
+    // The replicas share one driver, whose shutdown forgets the agents it supervised: the first
+    // shutdown must be the one that stops them (shutting down with `false` first left the
+    // workspace's agent running after the test, one per run).
+    for (const r of replicas ?? []) await r.shutdown(true).catch(() => {});
     await driver?.shutdown({ stopAgents: true });
     await rm(dataDir, { recursive: true, force: true });
   });
