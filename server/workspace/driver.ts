@@ -21,6 +21,8 @@ export type CreateWorkspaceInput = {
   hostPublicKey: string;
   /** authorized_keys content: the control server's public key. */
   authorizedKeys: string;
+  /** Which of the server's drivers makes it (a driver set's choice; a single driver ignores it). */
+  driver?: string;
 };
 
 /**

@@ -1,5 +1,7 @@
 export type { WorkspaceDriver, WorkspaceRecord, CreateWorkspaceInput } from './driver.ts';
 export { createWorkspaceService, toWorkspace } from './service.ts';
+export { createDriverSet } from './driver-set.ts';
+export type { DriverSet } from './driver-set.ts';
 export type { WorkspaceService, SessionKeyGrant } from './service.ts';
 export type { AgentConnection, ExecResult } from './agent-connection.ts';
 export { loadOrCreateServerKey } from './keys.ts';

@@ -9,6 +9,8 @@ import { packSeedFolder } from './seed-pack.ts';
 
 export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
+  /** The kinds of driver a create request may name, the default first (a driver set's; else the one driver's). */
+  driverKinds?: readonly string[];
   serverKey: KeyPair;
   /** Handshake, channel-open and request deadline of agent connections; past it the agent is unresponsive. */
   agentTimeoutMs: number;
@@ -134,7 +136,16 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
      * is), so no driver needs a path of the server's disk; the workspace is reported once it
      * holds the seed, and one that could not take it is removed again.
      */
-    async create(input: { name: string; seedFrom?: string }): Promise<Workspace> {
+    /** The drivers a workspace can be created on, the default first. */
+    drivers(): { kind: string; default: boolean }[] {
+      return (options.driverKinds ?? [driver.kind]).map((kind, i) => ({ kind, default: i === 0 }));
+    },
+
+    async create(input: { name: string; seedFrom?: string; driver?: string }): Promise<Workspace> {
+      const kinds = options.driverKinds ?? [driver.kind];
+      if (input.driver !== undefined && !kinds.includes(input.driver)) {
+        throw new WharfError('bad_request', `driver "${input.driver}" is not offered by this server (it has ${kinds.join(', ')})`);
+      }
       const seedFrom = input.seedFrom === undefined ? undefined : await resolveSeed(input.seedFrom);
       const host = generateKeyPair(`wharf-workspace-${input.name}`);
       const record = await driver.create({
@@ -143,6 +154,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
         hostPrivateKey: host.privateKey,
         hostPublicKey: host.publicKey,
         authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,
+        driver: input.driver,
       });
       if (seedFrom !== undefined) {
         const written = await seeder.uploadTar(record.id, WORKSPACE_ROOT, packSeedFolder(seedFrom)).catch((err: Error) => ({ ok: false as const, error: { message: err.message } }));

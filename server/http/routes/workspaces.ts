@@ -8,12 +8,16 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
 
   app.get('/api/workspaces', async (c) => c.json({ workspaces: await workspaces.list() }));
 
+  /** What a create request may ask for: the drivers this server has, the default first. */
+  app.get('/api/drivers', (c) => c.json({ drivers: workspaces.drivers() }));
+
   app.post('/api/workspaces', async (c) => {
     const body = await readJsonBody(c);
     const name = workspaces.validateName(body.name);
     if (!name.ok) throw new WharfError('bad_request', name.error);
     if (body.seed !== undefined && typeof body.seed !== 'string') throw new WharfError('bad_request', '"seed" must be a server-side folder path');
-    const workspace = await workspaces.create({ name: name.value, seedFrom: body.seed as string | undefined });
+    if (body.driver !== undefined && typeof body.driver !== 'string') throw new WharfError('bad_request', '"driver" must be the name of one of the server\'s drivers (GET /api/drivers)');
+    const workspace = await workspaces.create({ name: name.value, seedFrom: body.seed as string | undefined, driver: body.driver as string | undefined });
     return c.json(workspace, 201);
   });
 
