@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { ServerConfig } from './config/index.ts';
+import type { DriverKind, ServerConfig } from './config/index.ts';
 import { createDeployService } from './deploy/server/index.ts';
 import {
   createApp,
@@ -23,7 +23,7 @@ import { createHybridEnvService } from './hybrid/server/index.ts';
 import { createDocService } from './sync/server/index.ts';
 import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
-import { createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
+import { createDriverSet, createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
 
 const codeRoot = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -41,8 +41,8 @@ export type RunningServer = {
  * The workspace driver `config.driver` names, with its own settings (`config.drivers.<kind>`).
  * The config refuses drivers not built yet, so every kind it lets through is wired here.
  */
-export function createConfiguredDriver(config: ServerConfig, log: (event: string, fields?: Record<string, unknown>) => void): WorkspaceDriver {
-  switch (config.driver) {
+export function createConfiguredDriver(config: ServerConfig, log: (event: string, fields?: Record<string, unknown>) => void, kind: DriverKind = config.driver): WorkspaceDriver {
+  switch (kind) {
     case 'process': {
       const settings = config.drivers.process;
       return createProcessDriver({
@@ -70,7 +70,7 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
       });
     }
     default:
-      throw new WharfError('unavailable', `the ${config.driver} driver is not available yet`);
+      throw new WharfError('unavailable', `the ${kind} driver is not available yet`);
   }
 }
 
@@ -84,9 +84,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const secrets = await loadAuthSecrets(config.dataDir, config.token);
   const serverKey = await loadOrCreateServerKey(config.dataDir);
-  const driver = createConfiguredDriver(config, (event, fields) => logger.info({ event, ...fields }));
+  const driverLog = (event: string, fields?: Record<string, unknown>) => logger.info({ event, ...fields });
+  // One driver as it is; several (`--driver process,docker`) behind a set that routes by workspace.
+  const driver = config.driverKinds.length > 1
+    ? createDriverSet(config.driverKinds.map((kind) => createConfiguredDriver(config, driverLog, kind)))
+    : createConfiguredDriver(config, driverLog);
   await driver.init();
-  const workspaces = createWorkspaceService({ driver, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
+  const workspaces = createWorkspaceService({ driver, driverKinds: config.driverKinds, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
 
   const terminals = createTerminalService({
     workspaces,

@@ -64,6 +64,7 @@ describe('server config', () => {
   it('chooses the process driver by default, with its settings grouped under drivers.process', () => {
     const config = loadServerConfig({ argv: ['--sandbox', 'none'], env: { XDG_RUNTIME_DIR: '/run/user/1' } });
     expect(config.driver).toBe('process');
+    expect(config.driverKinds).toEqual(['process']);
     expect(config.drivers.process).toEqual({ sandbox: 'none', sandboxUser: { uid: 65534, gid: 65534 }, runtimeDir: '/run/user/1' });
     expect(loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'process' } }).driver).toBe('process');
   });
@@ -102,6 +103,9 @@ describe('server config', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);
     expect(() => loadServerConfig({ argv: ['--driver', 'lxc'], env: {} })).toThrow(/--driver must be process, docker, kubernetes/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'process,process'], env: {} })).toThrow(/names "process" twice/);
+    expect(() => loadServerConfig({ argv: ['--driver', ' , '], env: {} })).toThrow(/one or more of/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'process,lxc'], env: {} })).toThrow(/got "lxc"/);
     expect(() => loadServerConfig({ argv: ['--driver', 'docker'], env: {} })).toThrow(/docker driver is not available yet/);
     expect(() => loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'kubernetes' } })).toThrow(/kubernetes driver is not available yet/);
     expect(() => loadServerConfig({ argv: ['--bogus'], env: {} })).toThrow();

@@ -34,8 +34,13 @@ export type ServerConfig = {
   dataDir: string;
   /** Admin token given by flag or environment; when absent one is generated and kept in dataDir. */
   token: string | undefined;
-  /** Which driver runs workspaces (`--driver`, `WHARF_DRIVER`; default `process`). */
+  /** Which driver runs workspaces by default (the first of `--driver`, `WHARF_DRIVER`; default `process`). */
   driver: DriverKind;
+  /**
+   * Every driver this server offers, the default first: `--driver process,docker` lets a create
+   * request (and the web UI's create form) choose.
+   */
+  driverKinds: DriverKind[];
   drivers: DriverSettings;
   logLevel: string;
   /** Docker Engine API endpoint for remote deploys: `unix:///path.sock` or `tcp://host:port`. */
@@ -246,6 +251,19 @@ export function parseSandboxUser(raw: string): { uid: number; gid: number } {
   return { uid, gid };
 }
 
+/** `--driver process,docker`: one or more kinds, each known and built, none twice; the first is the default. */
+function parseDriverKinds(text: string): DriverKind[] {
+  const kinds = text.split(',').map((k) => k.trim()).filter(Boolean) as DriverKind[];
+  if (kinds.length === 0) throw new Error(`--driver must name one or more of ${DRIVER_KINDS.join(', ')} (got "${text}")`);
+  for (const kind of kinds) {
+    if (!DRIVER_KINDS.includes(kind)) throw new Error(`--driver must be ${DRIVER_KINDS.join(', ')}, or several of them separated by commas (got "${kind}")`);
+    if (!AVAILABLE_DRIVERS.includes(kind)) throw new Error(`--driver ${kind}: the ${kind} driver is not available yet; use --driver process (the default)`);
+  }
+  const twice = kinds.find((k, i) => kinds.indexOf(k) !== i);
+  if (twice) throw new Error(`--driver names "${twice}" twice`);
+  return kinds;
+}
+
 /**
  * `--deploy-kubeconfig` / `WHARF_DEPLOY_KUBECONFIG` (flag first), or their older names
  * `--kubeconfig` / `WHARF_KUBECONFIG`, renamed so they cannot be taken for the cluster settings of
@@ -314,11 +332,8 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     allowPositionals: false,
   });
   const env = ctx.env;
-  const driver = (values.driver ?? (env.WHARF_DRIVER || 'process')) as DriverKind;
-  if (!DRIVER_KINDS.includes(driver)) throw new Error(`--driver must be ${DRIVER_KINDS.join(', ')} (got "${driver}")`);
-  if (!AVAILABLE_DRIVERS.includes(driver)) {
-    throw new Error(`--driver ${driver}: the ${driver} driver is not available yet; use --driver process (the default)`);
-  }
+  const driverKinds = parseDriverKinds(values.driver ?? (env.WHARF_DRIVER || 'process'));
+  const driver = driverKinds[0];
   const sandbox = (values.sandbox ?? env.WHARF_SANDBOX ?? 'auto') as SandboxMode;
   if (!['auto', 'bwrap', 'none'].includes(sandbox)) {
     throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
@@ -335,6 +350,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     dataDir: resolve(values['data-dir'] ?? env.WHARF_DATA_DIR ?? join(dataHome, 'wharf')),
     token: values.token ?? (env.WHARF_TOKEN || undefined),
     driver,
+    driverKinds,
     drivers: {
       process: {
         sandbox,
