@@ -13,6 +13,8 @@ export { isProcessAlive } from './process-alive.ts';
 export type {
   Workspace,
   WorkspaceStatus,
+  WorkspaceResources,
+  DriverOffer,
   DirectoryEntry,
   DocServerMessage,
   DocStateMessage,

@@ -1,7 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { generateKeyPair, mapAgentFailure, WharfError, type KeyPair, type Workspace } from '../common/index.ts';
+import { generateKeyPair, mapAgentFailure, WharfError, type DriverOffer, type KeyPair, type Workspace } from '../common/index.ts';
 import { createFilesService, WORKSPACE_ROOT } from '../files/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
@@ -11,6 +11,8 @@ export type WorkspaceServiceOptions = {
   driver: WorkspaceDriver;
   /** The kinds of driver a create request may name, the default first (a driver set's; else the one driver's). */
   driverKinds?: readonly string[];
+  /** What each kind offers a create request (its default image and limits), from the configuration. */
+  driverOffers?: Record<string, Omit<DriverOffer, 'kind' | 'default'>>;
   serverKey: KeyPair;
   /** Handshake, channel-open and request deadline of agent connections; past it the agent is unresponsive. */
   agentTimeoutMs: number;
@@ -137,8 +139,8 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
      * holds the seed, and one that could not take it is removed again.
      */
     /** The drivers a workspace can be created on, the default first. */
-    drivers(): { kind: string; default: boolean }[] {
-      return (options.driverKinds ?? [driver.kind]).map((kind, i) => ({ kind, default: i === 0 }));
+    drivers(): DriverOffer[] {
+      return (options.driverKinds ?? [driver.kind]).map((kind, i) => ({ kind, default: i === 0, ...options.driverOffers?.[kind] }));
     },
 
     async create(input: { name: string; seedFrom?: string; driver?: string }): Promise<Workspace> {

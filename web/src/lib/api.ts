@@ -1,4 +1,4 @@
-import type { Workspace } from '../../../server/common/index.ts';
+import type { DriverOffer, Workspace } from '../../../server/common/index.ts';
 
 /** An HTTP error from the server, carrying its `{error:{code,message}}` body. */
 export class ApiError extends Error {
@@ -78,8 +78,15 @@ export function getWorkspace(id: string): Promise<Workspace> {
   return requestJson<Workspace>(`/api/workspaces/${encodeURIComponent(id)}`);
 }
 
-export function createWorkspace(name: string): Promise<Workspace> {
-  return requestJson<Workspace>('/api/workspaces', { method: 'POST', json: { name } });
+/** What a create request may carry besides the name: a driver of the server's, an image, limits as typed ("2g"). */
+export type CreateOptions = { driver?: string; image?: string; resources?: { cpus?: number; memory?: string; pids?: number; disk?: string } };
+
+export function createWorkspace(name: string, options: CreateOptions = {}): Promise<Workspace> {
+  return requestJson<Workspace>('/api/workspaces', { method: 'POST', json: { name, ...options } });
+}
+
+export function listDrivers(): Promise<DriverOffer[]> {
+  return requestJson<{ drivers: DriverOffer[] }>('/api/drivers').then((r) => r.drivers);
 }
 
 export function deleteWorkspace(id: string): Promise<void> {

@@ -1,5 +1,6 @@
-import type { Workspace } from '../../../server/common/index.ts';
-import { createWorkspace, deleteWorkspace, describeError, listWorkspaces, request, startWorkspace, stopWorkspace } from '../lib/api.ts';
+import type { DriverOffer, Workspace, WorkspaceResources } from '../../../server/common/index.ts';
+import { createWorkspace, deleteWorkspace, describeError, listDrivers, listWorkspaces, request, startWorkspace, stopWorkspace, type CreateOptions } from '../lib/api.ts';
+import { formatBytes } from '../lib/format.ts';
 import { confirmAction } from '../lib/dialog.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { buildWorkspacePath } from '../lib/routes.ts';
@@ -31,6 +32,71 @@ export function renderSignOut(): HTMLElement {
   );
 }
 
+/** "2 CPUs · 2.0 GiB · 512 pids": a workspace's limits in one cell ("—" when it has none). */
+export function describeResources(resources: WorkspaceResources | undefined): string {
+  if (!resources) return '—';
+  const parts = [
+    resources.cpus !== undefined ? `${resources.cpus} CPU${resources.cpus === 1 ? '' : 's'}` : '',
+    resources.memoryBytes !== undefined ? `${formatBytes(resources.memoryBytes)} memory` : '',
+    resources.pids !== undefined ? `${resources.pids} processes` : '',
+    resources.diskBytes !== undefined ? `${formatBytes(resources.diskBytes)} disk` : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(' · ') : '—';
+}
+
+/**
+ * The create form's driver part: a choice of the server's drivers (only when it has several),
+ * and the fields the chosen one takes (an image, limits), prefilled with its defaults as hints.
+ */
+function renderDriverFields(offers: DriverOffer[]): { element: HTMLElement; read(): CreateOptions | string } {
+  const select = h('select', { name: 'driver', 'aria-label': 'Driver', hidden: offers.length < 2 }, ...offers.map((o) => h('option', { value: o.kind, selected: o.default }, o.kind)));
+  const image = h('input', { type: 'text', name: 'image', 'aria-label': 'Image', autocomplete: 'off', spellcheck: false });
+  const cpus = h('input', { type: 'text', name: 'cpus', 'aria-label': 'CPUs', inputmode: 'decimal', size: 5 });
+  const memory = h('input', { type: 'text', name: 'memory', 'aria-label': 'Memory', size: 6 });
+  const pids = h('input', { type: 'text', name: 'pids', 'aria-label': 'Processes', inputmode: 'numeric', size: 6 });
+  const imageField = h('label', { class: 'inline-field' }, 'Image', image);
+  const limitFields = h('span', { class: 'inline-fields' }, h('label', { class: 'inline-field' }, 'CPUs', cpus), h('label', { class: 'inline-field' }, 'Memory', memory), h('label', { class: 'inline-field' }, 'Processes', pids));
+  const chosen = () => offers.find((o) => o.kind === select.value) ?? offers[0];
+  const sync = () => {
+    const offer = chosen();
+    imageField.hidden = offer?.image === undefined;
+    image.placeholder = offer?.image ?? '';
+    limitFields.hidden = offer?.resources === undefined;
+    const r = offer?.resources ?? {};
+    cpus.placeholder = r.cpus !== undefined ? String(r.cpus) : 'any';
+    memory.placeholder = r.memoryBytes !== undefined ? formatBytes(r.memoryBytes) : 'e.g. 2g';
+    pids.placeholder = r.pids !== undefined ? String(r.pids) : 'any';
+  };
+  select.addEventListener('change', sync);
+  sync();
+  return {
+    element: h('div', { class: 'driver-fields' }, select, imageField, limitFields),
+    /** The options to send, or what is wrong with them. */
+    read() {
+      const offer = chosen();
+      const options: CreateOptions = {};
+      if (offers.length > 1 && offer) options.driver = offer.kind;
+      if (offer?.image !== undefined && image.value.trim()) options.image = image.value.trim();
+      if (offer?.resources !== undefined) {
+        const resources: NonNullable<CreateOptions['resources']> = {};
+        if (cpus.value.trim()) {
+          const n = Number(cpus.value.trim());
+          if (!Number.isFinite(n) || n <= 0) return 'CPUs must be a number above 0, e.g. 1.5.';
+          resources.cpus = n;
+        }
+        if (memory.value.trim()) resources.memory = memory.value.trim();
+        if (pids.value.trim()) {
+          const n = Number(pids.value.trim());
+          if (!Number.isInteger(n) || n <= 0) return 'Processes must be a whole number above 0.';
+          resources.pids = n;
+        }
+        if (Object.keys(resources).length > 0) options.resources = resources;
+      }
+      return options;
+    },
+  };
+}
+
 /** The home page: every workspace, with create, open, start/stop and delete. */
 export async function showWorkspaceList(root: HTMLElement): Promise<void> {
   document.title = 'wharf — workspaces';
@@ -39,6 +105,8 @@ export async function showWorkspaceList(root: HTMLElement): Promise<void> {
   const nameInput = h('input', { type: 'text', name: 'name', placeholder: 'new-workspace-name', 'aria-label': 'Workspace name', autocomplete: 'off', spellcheck: false, required: true });
   const formError = h('div', { class: 'form-error', role: 'alert' });
   const createButton = h('button', { type: 'submit' }, 'Create workspace');
+  // Without the list the form still creates on the server's default driver.
+  const driverFields = renderDriverFields(await listDrivers().catch(() => [] as DriverOffer[]));
 
   async function refresh(): Promise<void> {
     const workspaces = await listWorkspaces();
@@ -80,8 +148,10 @@ export async function showWorkspaceList(root: HTMLElement): Promise<void> {
       'tr',
       { dataset: { workspace: ws.id } },
       h('td', {}, h('a', { class: 'workspace-link', href: buildWorkspacePath(ws.id) }, ws.name)),
-      h('td', {}, h('span', { class: `badge status-${ws.status}` }, ws.status)),
+      h('td', {}, h('span', { class: `badge status-${ws.status}`, title: ws.statusReason }, ws.status), ws.statusReason ? h('div', { class: 'status-reason muted' }, ws.statusReason) : null),
       h('td', { class: 'muted' }, ws.driver),
+      h('td', { class: 'muted' }, ws.image ?? '—'),
+      h('td', { class: 'muted' }, describeResources(ws.resources)),
       h('td', { class: 'muted' }, new Date(ws.createdAt).toLocaleString()),
       h('td', {}, h('div', { class: 'row-actions' }, h('a', { class: 'button small', href: buildWorkspacePath(ws.id) }, 'Open'), toggle, remove)),
     );
@@ -98,10 +168,15 @@ export async function showWorkspaceList(root: HTMLElement): Promise<void> {
           formError.textContent = 'Use 1-40 characters of a-z, 0-9 and "-", starting and ending with a letter or digit.';
           return;
         }
+        const options = driverFields.read();
+        if (typeof options === 'string') {
+          formError.textContent = options;
+          return;
+        }
         formError.textContent = '';
         createButton.disabled = true;
         try {
-          const ws = await createWorkspace(name);
+          const ws = await createWorkspace(name, options);
           nameInput.value = '';
           showToast(`Workspace "${ws.name}" created.`);
           await refresh();
@@ -113,6 +188,7 @@ export async function showWorkspaceList(root: HTMLElement): Promise<void> {
       },
     },
     nameInput,
+    driverFields.element,
     createButton,
   );
 
@@ -128,7 +204,7 @@ export async function showWorkspaceList(root: HTMLElement): Promise<void> {
         h('h1', {}, 'Workspaces'),
         form,
         formError,
-        h('table', { class: 'workspaces' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Status'), h('th', {}, 'Driver'), h('th', {}, 'Created'), h('th', {}))), rows),
+        h('table', { class: 'workspaces' }, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Status'), h('th', {}, 'Driver'), h('th', {}, 'Image'), h('th', {}, 'Resources'), h('th', {}, 'Created'), h('th', {}))), rows),
         empty,
       ),
     ),
