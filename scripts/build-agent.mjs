@@ -64,6 +64,29 @@ exports.loadNativeModule = function loadNativeModule(name) {
   },
 };
 
+/**
+ * ssh2 instantiates its poly1305 WebAssembly module (an Emscripten build with 16 MiB of memory)
+ * at load, whether or not it will be used. It is only the pure-JS chacha20-poly1305 fallback's;
+ * with the native binding loaded (sshcrypto.node ships beside the bundle) nothing calls it, and
+ * it was 13 of the agent's 58 MiB idle RSS, for every workspace. Here it is set up only when the
+ * binding did not load. The check below fails the build if ssh2 changes shape, rather than
+ * silently keep or break it.
+ */
+const SSH2_POLY1305_INIT = "init: (() => {\n    // eslint-disable-next-line no-async-promise-executor\n    return new Promise(async (resolve, reject) => {";
+const ssh2LazyPoly1305 = {
+  name: 'ssh2-lazy-poly1305',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(SSH2_POLY1305_INIT) || !source.includes('bindingAvailable: !!binding')) {
+        throw new Error(`ssh2's ${args.path} no longer sets up poly1305 as build-agent.mjs expects; check its init`);
+      }
+      const contents = source.replace(SSH2_POLY1305_INIT, "init: (() => {\n    if (binding) return Promise.resolve();\n    return new Promise(async (resolve, reject) => {");
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 const started = performance.now();
 await mkdir(outdir, { recursive: true });
 const written = [];
@@ -96,7 +119,7 @@ try {
       ].join('\n'),
     },
     define: { __dirname: '__wharfBundleDir', __filename: '__wharfBundleFile' },
-    plugins: [inlineSiblingFiles, nodePtyLoader, nativesBeside],
+    plugins: [inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, nativesBeside],
     metafile: true,
     logLevel: 'warning',
   });
