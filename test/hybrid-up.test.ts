@@ -182,6 +182,9 @@ describe('wharf up', () => {
       expect(await canConnect(ports.forward)).toBe(false);
       await waitFor('the reverse port in the workspace to close', async () => !(await canConnect(ports.reverse)) || undefined);
       expect(helper.output()).toMatch(/api: stopped after \d+s; reconnected 1 time/);
+      // Its session key went with it: the workspace lists no session (not one left until it expires).
+      const keys = (await (await server.api(`/api/workspaces/${WS}/session-keys`)).json()) as { keys: { label: string }[] };
+      expect(keys.keys.filter((k) => k.label.startsWith('wharf up')), JSON.stringify(keys.keys)).toEqual([]);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- wharf up said:\n${helper.output()}`);
     } finally {

@@ -64,6 +64,8 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
  */
 const REVERSE_RETRY_MS = 5_000;
 const REVERSE_RETRY_EVERY_MS = 200;
+/** How long an ending session waits for its key's revocation before exiting anyway. */
+const REVOKE_ON_EXIT_MS = 3_000;
 
 const describeForward = (r: ForwardRule, iface: string) => `forward ${iface}:${r.localPort} → ${r.host}:${r.remotePort}`;
 const describeReverse = (r: ReverseRule, iface: string) => `reverse workspace:${r.remotePort} → ${iface}:${r.localPort}`;
@@ -340,6 +342,11 @@ export async function runHybridSession(options: HybridSessionOptions): Promise<n
   signal.removeEventListener('abort', onAbort);
   await stopCommand();
   client?.end();
+  // The last link's key is revoked before exiting, so the session leaves the workspace's list at
+  // once rather than when the key expires; bounded, since a server that is down cannot answer.
+  let bound: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all([...staleKeys].map(revokeKey)), new Promise((r) => (bound = setTimeout(r, REVOKE_ON_EXIT_MS)))]).catch(() => {});
+  clearTimeout(bound);
   closeListeners();
   for (const s of sockets) s.destroy();
   const seconds = Math.round((Date.now() - started) / 1000);
