@@ -13,6 +13,11 @@ export type Workspace = {
   createdAt: string;
   /** OpenSSH-format public host key of the workspace agent, for known_hosts pinning. */
   hostKey: string;
+  /** Why `status` is `error`, for the user. */
+  statusReason?: string;
+  /** Container drivers: the workspace's image and limits (memory and disk in bytes). */
+  image?: string;
+  resources?: { cpus?: number; memory?: number; pids?: number; disk?: number };
 };
 
 export type DirectoryEntry = {

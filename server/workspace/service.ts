@@ -1,7 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { generateKeyPair, mapAgentFailure, WharfError, type KeyPair, type Workspace } from '../common/index.ts';
+import { generateKeyPair, mapAgentFailure, WharfError, type KeyPair, type Workspace, type WorkspaceResources } from '../common/index.ts';
 import { createFilesService, WORKSPACE_ROOT } from '../files/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
@@ -37,6 +37,9 @@ export function toWorkspace(record: WorkspaceRecord): Workspace {
     status: record.status,
     createdAt: record.createdAt,
     hostKey: record.hostPublicKey.trim(),
+    ...(record.statusReason ? { statusReason: record.statusReason } : {}),
+    ...(record.image ? { image: record.image } : {}),
+    ...(record.resources ? { resources: record.resources } : {}),
   };
 }
 
@@ -134,7 +137,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
      * is), so no driver needs a path of the server's disk; the workspace is reported once it
      * holds the seed, and one that could not take it is removed again.
      */
-    async create(input: { name: string; seedFrom?: string }): Promise<Workspace> {
+    async create(input: { name: string; seedFrom?: string; image?: string; resources?: WorkspaceResources }): Promise<Workspace> {
       const seedFrom = input.seedFrom === undefined ? undefined : await resolveSeed(input.seedFrom);
       const host = generateKeyPair(`wharf-workspace-${input.name}`);
       const record = await driver.create({
@@ -143,6 +146,8 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
         hostPrivateKey: host.privateKey,
         hostPublicKey: host.publicKey,
         authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,
+        ...(input.image !== undefined ? { image: input.image } : {}),
+        ...(input.resources !== undefined ? { resources: input.resources } : {}),
       });
       if (seedFrom !== undefined) {
         const written = await seeder.uploadTar(record.id, WORKSPACE_ROOT, packSeedFolder(seedFrom)).catch((err: Error) => ({ ok: false as const, error: { message: err.message } }));

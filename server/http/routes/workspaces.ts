@@ -1,4 +1,4 @@
-import { WharfError } from '../../common/index.ts';
+import { parseWorkspaceResources, WharfError } from '../../common/index.ts';
 import { checkForwardPattern } from '../../hybrid/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
@@ -13,7 +13,15 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
     const name = workspaces.validateName(body.name);
     if (!name.ok) throw new WharfError('bad_request', name.error);
     if (body.seed !== undefined && typeof body.seed !== 'string') throw new WharfError('bad_request', '"seed" must be a server-side folder path');
-    const workspace = await workspaces.create({ name: name.value, seedFrom: body.seed as string | undefined });
+    if (body.image !== undefined && (typeof body.image !== 'string' || !/^[\w][\w.:/@-]{0,254}$/.test(body.image))) throw new WharfError('bad_request', '"image" must be an image reference like debian:bookworm or registry.example.com/team/dev:1');
+    const resources = parseWorkspaceResources(body.resources);
+    if (!resources.ok) throw new WharfError('bad_request', resources.error);
+    const workspace = await workspaces.create({
+      name: name.value,
+      seedFrom: body.seed as string | undefined,
+      ...(body.image !== undefined ? { image: body.image as string } : {}),
+      ...(body.resources !== undefined ? { resources: resources.value } : {}),
+    });
     return c.json(workspace, 201);
   });
 
