@@ -49,6 +49,10 @@ export class BridgeStream extends Duplex {
       answer(false);
       this.closedBelow = true;
       this.push(null);
+      // As a TCP socket does when its peer is gone: closed once what came is read (SSH clients
+      // wait for 'close', and nothing can be written any more).
+      if (this.readableEnded || this.readableLength === 0) this.destroy();
+      else this.once('end', () => this.destroy());
     });
     hijacked.demux(stdout, stderr);
   }
