@@ -4,7 +4,8 @@ import { createEngineClient, type EngineEndpoint } from '../../engine-api/index.
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
-import { collectRuntime, ensureRuntimeVolume, nodeCommand, RUNTIME_MOUNT, type RuntimeFiles } from './runtime-volume.ts';
+import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from './agent-supervisor.ts';
+import { collectRuntime, ensureRuntimeVolume, nodeCommand, RUNTIME_MOUNT, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
 
 export type DockerDriverOptions = {
   /** The Docker Engine API (dockerd, or Podman's compatible service). */
@@ -55,11 +56,9 @@ export const LABELS = {
 
 const WORKSPACE_DIR = '/workspace';
 const HOME_DIR = '/home/wharf';
-/** Key files: in the container's own file system, 0600 and owned by the agent's user. */
+/** Key files and the agent's socket: in the container's own file system, a 0700 folder of the agent's user. */
 const KEY_DIR = '/run/wharf';
-/** A tmpfs: a new one each start, so a crashed agent's socket file never blocks the next one. */
-const SOCKET_DIR = '/run/wharf-agent';
-const SOCKET = `${SOCKET_DIR}/agent.sock`;
+const SOCKET = `${KEY_DIR}/agent.sock`;
 /**
  * What the user asked for (running / stopped, and why it is in error): labels cannot change
  * after a container is created, so it is a root-owned file in the container, written and read
@@ -153,6 +152,11 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     ]);
   }
 
+  /** The engine's flag, or the supervisor's word for it (it exits so when the kernel killed the agent for memory). */
+  function outOfMemory(info: ContainerInfo): boolean {
+    return info.State.OOMKilled || info.State.ExitCode === OOM_EXIT_CODE;
+  }
+
   function oomReason(info: ContainerInfo): string {
     const memory = Number(info.HostConfig.Memory ?? 0);
     return `out of memory: a process of the workspace went over its memory limit${memory ? ` (${formatBytes(memory)})` : ''} and the kernel killed it, which stopped the workspace; start it again (or give it more memory)`;
@@ -170,9 +174,12 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         void probe(id, state.StartedAt);
       }
     } else if (desired.desired === 'stopped') status = 'stopped';
-    else if (state.Status === 'exited' && state.OOMKilled) {
+    else if (state.Status === 'exited' && outOfMemory(info)) {
       status = 'error';
       statusReason = oomReason(info);
+    } else if (state.Status === 'exited' && state.ExitCode === GAVE_UP_EXIT_CODE) {
+      status = 'error';
+      statusReason = `the agent crashed ${maxQuickCrashes} times in a row, each soon after it started; see the container's log (docker logs ${containerName(id)}), then start the workspace again`;
     } else if (desired.error) {
       status = 'error';
       statusReason = desired.error;
@@ -267,7 +274,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     }
     const logs = await engine.call('GET', `/containers/${encodeURIComponent(containerName(id))}/logs`, { query: { stdout: '1', stderr: '1', tail: '20' } }).catch(() => undefined);
     const tail = logs ? logs.text.replace(/[\x00-\x08\x0e-\x1f]/g, '').trim().slice(-2000) : '';
-    const why = last && !last.State.Running ? (last.State.OOMKilled ? oomReason(last) : `the container exited (code ${last.State.ExitCode}${last.State.Error ? `, ${last.State.Error}` : ''})`) : 'the agent did not answer in time';
+    const why = last && !last.State.Running ? (outOfMemory(last) ? oomReason(last) : `the container exited (code ${last.State.ExitCode}${last.State.Error ? `, ${last.State.Error}` : ''})`) : 'the agent did not answer in time';
     throw new WharfError('unavailable', `agent of workspace "${id}" did not start: ${why}`, { log: tail });
   }
 
@@ -317,7 +324,8 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   /**
-   * Supervision: a container meant to run that exited is started again after a backoff, unless
+   * Supervision of containers (a crashed agent is restarted inside its container by the
+   * supervisor, agent-supervisor.ts): a container meant to run that exited is started again after a backoff, unless
    * the kernel killed it for memory (the user must know: it is reported as an error) or its
    * agent keeps dying soon after each start (then too).
    */
@@ -329,7 +337,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       const id = summary.Labels[LABELS.workspace];
       if (!id || busy.has(id) || launching.has(id) || !['exited', 'dead'].includes(summary.State)) continue;
       const info = await inspect(id);
-      if (!info || info.State.Running || info.State.OOMKilled) continue;
+      if (!info || info.State.Running || outOfMemory(info) || info.State.ExitCode === GAVE_UP_EXIT_CODE) continue;
       const desired = await readDesired(id);
       if (desired.desired !== 'running' || desired.error) continue;
       const crash = crashes.get(id);
@@ -374,6 +382,9 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   function containerSpec(input: CreateWorkspaceInput & { image: string; resources: WorkspaceResources }, files: RuntimeFiles, createdAt: string) {
     const { uid, gid } = options.user;
     const [entrypoint, ...command] = [
+      // init → supervisor → agent: see agent-supervisor.ts.
+      ...nodeCommand(files.loader),
+      SUPERVISOR, SOCKET, String(options.restartDelayMs), String(maxQuickCrashes), '--',
       ...nodeCommand(files.loader),
       `${RUNTIME_MOUNT}/agent/agent.mjs`,
       '--socket', SOCKET,
@@ -417,7 +428,6 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
             { Type: 'volume', Source: volumeName(input.id), Target: WORKSPACE_DIR },
             { Type: 'volume', Source: `wharf-runtime-${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
           ],
-          Tmpfs: { [SOCKET_DIR]: `rw,nosuid,nodev,size=1m,mode=0700,uid=${uid},gid=${gid}` },
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
           RestartPolicy: { Name: 'no' },
@@ -454,7 +464,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
           // Adopted as it is: its agent and terminals live on.
           void probe(id, info.State.StartedAt);
           options.log('agent.adopted', { workspace: id });
-        } else if (desired.desired === 'running' && !desired.error && !info.State.OOMKilled) {
+        } else if (desired.desired === 'running' && !desired.error && !outOfMemory(info) && info.State.ExitCode !== GAVE_UP_EXIT_CODE) {
           await launch(id).catch((err: Error) => options.log('agent.start_failed', { workspace: id, error: err.message }));
         }
       }

@@ -4,10 +4,13 @@ import { readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { WharfError } from '../../common/index.ts';
+import { SUPERVISOR_SOURCE } from './agent-supervisor.ts';
 import type { ArchiveEntry, EngineCalls } from './engine-calls.ts';
 
 /** Where the runtime volume is mounted (read-only) in every workspace container. */
 export const RUNTIME_MOUNT = '/.wharf';
+/** The agent's supervisor (agent-supervisor.ts), run by the runtime's node under the container's init. */
+export const SUPERVISOR = `${RUNTIME_MOUNT}/supervise.mjs`;
 /** Written last into the volume: its presence says the copy was complete. */
 const COMPLETE_MARKER = '.complete';
 
@@ -84,6 +87,8 @@ export async function collectRuntime(nodePath: string, agentBundle: string): Pro
   await add('bin/node', node, 0o755);
   for (const [name, path] of [...libraries].sort(([a], [b]) => a.localeCompare(b))) await add(`lib/${name}`, await realpath(path), 0o755);
   for (const file of agentFiles) await add(`agent/${relative(agentBundle, file)}`, file, 0o644);
+  hash.update('supervise.mjs\0').update(SUPERVISOR_SOURCE);
+  entries.push({ name: 'supervise.mjs', mode: 0o644, body: SUPERVISOR_SOURCE });
   entries.push({ name: COMPLETE_MARKER, mode: 0o644, body: 'ok\n' });
   return { hash: hash.digest('hex').slice(0, 16), entries, loader: nodeLibs.loader };
 }
