@@ -176,7 +176,9 @@ for (const engine of engines) {
       expect(out).toMatch(/-rw-------\s+1 65534\s+65534 .* host_key/);
       expect(out).toMatch(/-rw-------\s+1 65534\s+65534 .* authorized_keys/);
       const info = await engineJson<{ HostConfig: { CapDrop: string[]; SecurityOpt: string[]; NetworkMode: string; Init: boolean }; Mounts: Array<{ Type: string; Name?: string; Destination: string; RW: boolean }> }>(engine, `/containers/wharf-${instanceOf(dataDir)}-alpha/json`);
-      expect(info.HostConfig.CapDrop.map((c) => c.replace(/^CAP_/, ''))).toContain('ALL');
+      // Docker keeps "ALL" as asked; Podman lists every capability it dropped.
+      const dropped = info.HostConfig.CapDrop.map((c) => c.replace(/^CAP_/, ''));
+      expect(dropped.includes('ALL') || ['CHOWN', 'SETUID', 'SETGID', 'NET_RAW', 'DAC_OVERRIDE'].every((c) => dropped.includes(c))).toBe(true);
       expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
       expect(info.HostConfig.NetworkMode).toBe('none');
       expect(info.Mounts.some((m) => m.Destination.includes('docker.sock') || m.Destination.includes('podman.sock'))).toBe(false);
@@ -191,6 +193,23 @@ for (const engine of engines) {
       expect(volumes.find((m) => m.Destination === '/workspace')?.Name).toBe(`wharf-${instanceOf(dataDir)}-beta`);
       expect(volumes.find((m) => m.Destination === '/.wharf')).toMatchObject({ RW: false });
       expect(volumes.filter((m) => m.Destination !== '/.wharf' && m.Destination !== '/workspace')).toEqual([]);
+    }, DEADLINE_MS);
+
+    it('takes a disk limit only where the storage driver can keep it, and says so otherwise', async () => {
+      const attempt = await create('disky', { resources: { disk: 1024 ** 3 } }).then(
+        () => undefined,
+        (err: { code: string; message: string }) => err,
+      );
+      if (attempt === undefined) {
+        const info = await engineJson<{ HostConfig: { StorageOpt: Record<string, string> } }>(engine, `/containers/wharf-${instanceOf(dataDir)}-disky/json`);
+        expect(info.HostConfig.StorageOpt).toEqual({ size: String(1024 ** 3) });
+        await driver.remove('disky');
+      } else {
+        // vfs here: the engine refuses, and the refusal is a clear 400 that leaves nothing behind.
+        expect(attempt).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/a disk limit is not supported by this engine's storage driver/) });
+        expect(await driver.get('disky')).toBeUndefined();
+        expect(await leftovers(engine, dataDir, 'disky')).toEqual([]);
+      }
     }, DEADLINE_MS);
 
     it('puts the limits into the container, and reports an OOM-killed workspace as an error that can be started again', async () => {

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { WharfError, type WorkspaceResources } from '../../common/index.ts';
-import { createEngineClient, type EngineEndpoint } from '../../engine-api/index.ts';
+import { createEngineClient, engineMessage, type EngineEndpoint } from '../../engine-api/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
@@ -488,7 +488,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         const created = await engine.call('POST', '/containers/create', { query: { name: containerName(input.id) }, json: spec.body, timeoutMs: 10 * 60_000 });
         if (created.status === 409) throw new WharfError('conflict', `workspace "${input.id}" already exists`);
         if (created.status >= 400 && disk(resources) && /storage.?opt|quota|size/i.test(created.text)) {
-          throw new WharfError('bad_request', `a disk limit is not supported by this engine's storage driver (${options.endpoint.display}): ${created.text.trim().slice(0, 300)}; create the workspace without "disk"`);
+          throw new WharfError('bad_request', `a disk limit is not supported by this engine's storage driver (${options.endpoint.display}): ${engineMessage(created.text).slice(0, 300)}; create the workspace without "disk"`);
         }
         await engine.expectOk(`cannot create the container of workspace "${input.id}"`, Promise.resolve(created));
         const { uid, gid } = options.user;
