@@ -25,11 +25,15 @@ async function engineJson<T>(engine: Engine, path: string): Promise<T> {
 
 /** Containers and volumes of one instance (and workspace, if given) still on the engine. */
 async function leftovers(engine: Engine, dataDir: string, id?: string): Promise<string[]> {
-  const labels = [`dev.wharf.instance=${instanceOf(dataDir)}`, ...(id ? [`dev.wharf.workspace=${id}`] : [])];
-  const filters = encodeURIComponent(JSON.stringify({ label: labels }));
-  const containers = await engineJson<Array<{ Names: string[] }>>(engine, `/containers/json?all=1&filters=${filters}`);
-  const volumes = await engineJson<{ Volumes: Array<{ Name: string }> | null }>(engine, `/volumes?filters=${filters}`);
-  return [...containers.map((c) => `container ${c.Names.join(',')}`), ...(volumes.Volumes ?? []).map((v) => `volume ${v.Name}`)];
+  // One label in the filter, the workspace checked here: Podman ORs several labels of a volume filter.
+  const filters = encodeURIComponent(JSON.stringify({ label: [`dev.wharf.instance=${instanceOf(dataDir)}`] }));
+  const ours = (labels: Record<string, string> | null) => id === undefined || labels?.['dev.wharf.workspace'] === id;
+  const containers = await engineJson<Array<{ Names: string[]; Labels: Record<string, string> | null }>>(engine, `/containers/json?all=1&filters=${filters}`);
+  const volumes = await engineJson<{ Volumes: Array<{ Name: string; Labels: Record<string, string> | null }> | null }>(engine, `/volumes?filters=${filters}`);
+  return [
+    ...containers.filter((c) => ours(c.Labels)).map((c) => `container ${c.Names.join(',')}`),
+    ...(volumes.Volumes ?? []).filter((v) => ours(v.Labels)).map((v) => `volume ${v.Name}`),
+  ];
 }
 
 async function removeLeftovers(engine: Engine, dataDir: string): Promise<void> {
