@@ -15,7 +15,7 @@
 # it. An engine someone started by hand is never stopped.
 
 WHARF_DEBIAN_PACKAGES=(
-  docker.io podman runc uidmap bubblewrap
+  docker.io podman runc catatonit uidmap bubblewrap
   openssh-server openssh-client
   chromium fonts-liberation
   busybox-static curl ca-certificates xz-utils git

@@ -25,6 +25,9 @@ import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
 import { createDriverSet, createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
+import { createDockerDriver } from './workspace/docker/index.ts';
+import { parseEngineEndpoint } from './engine-api/index.ts';
+import { createHash } from 'node:crypto';
 
 const codeRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -42,6 +45,17 @@ export type RunningServer = {
  * The config refuses drivers not built yet, so every kind it lets through is wired here.
  */
 export function createConfiguredDriver(config: ServerConfig, log: (event: string, fields?: Record<string, unknown>) => void, kind: DriverKind = config.driver): WorkspaceDriver {
+  // The same bounds and feature flags reach every driver's agents.
+  const extraAgentArgs = [
+    '--terminal-grace-ms', String(config.limits.terminalGraceMs),
+    '--login-grace-ms', String(config.limits.sshLoginGraceMs),
+    '--max-startups', String(config.limits.sshMaxStartups),
+    '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
+    '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
+    '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
+    '--store-max-bytes', String(config.limits.featureDataMaxBytes),
+    '--max-key-ttl-ms', String(config.limits.sessionKeyMaxTtlMs),
+  ];
   switch (kind) {
     case 'process': {
       const settings = config.drivers.process;
@@ -55,16 +69,30 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,
-        extraAgentArgs: [
-          '--terminal-grace-ms', String(config.limits.terminalGraceMs),
-          '--login-grace-ms', String(config.limits.sshLoginGraceMs),
-          '--max-startups', String(config.limits.sshMaxStartups),
-          '--terminal-link-clients', String(config.limits.terminalClientsPerLink),
-          '--terminal-clients', String(config.limits.terminalClientsPerTerminal),
-          '--terminal-admin-clients', String(config.limits.terminalClientsPerAdmin),
-          '--store-max-bytes', String(config.limits.featureDataMaxBytes),
-          '--max-key-ttl-ms', String(config.limits.sessionKeyMaxTtlMs),
-        ],
+        extraAgentArgs,
+        agentEnv: config.agentEnvironment,
+        log,
+      });
+    }
+    case 'docker': {
+      const settings = config.drivers.docker;
+      const endpoint = parseEngineEndpoint(settings.host, '--docker-host');
+      if (!endpoint.ok) throw new WharfError('bad_request', endpoint.error);
+      return createDockerDriver({
+        endpoint: endpoint.value,
+        // Servers on one engine with different data dirs keep to their own workspaces; a restarted
+        // one (same data dir) finds its own again.
+        instance: createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12),
+        image: settings.image,
+        user: settings.user,
+        network: settings.network,
+        resources: settings.resources,
+        agentBundle: config.agentBundle,
+        nodePath: process.execPath,
+        restartDelayMs: config.limits.agentRestartDelayMs,
+        stopGraceMs: config.limits.agentStopGraceMs,
+        startTimeoutMs: config.limits.agentStartTimeoutMs,
+        extraAgentArgs,
         agentEnv: config.agentEnvironment,
         log,
       });
@@ -90,7 +118,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ? createDriverSet(config.driverKinds.map((kind) => createConfiguredDriver(config, driverLog, kind)))
     : createConfiguredDriver(config, driverLog);
   await driver.init();
-  const workspaces = createWorkspaceService({ driver, driverKinds: config.driverKinds, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
+  // What the create form offers per driver: the docker driver's default image and limits.
+  const driverOffers = { docker: { image: config.drivers.docker.image, resources: config.drivers.docker.resources } };
+  const workspaces = createWorkspaceService({ driver, driverKinds: config.driverKinds, driverOffers, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
 
   const terminals = createTerminalService({
     workspaces,

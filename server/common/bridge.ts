@@ -22,6 +22,18 @@ export function runBridge(socketPath: string, input: Readable, output: Writable)
       connected = true;
       const stdio = Duplex.from({ readable: input, writable: output });
       void pipeDuplex(stdio, socket).then(() => resolve(0));
+      // The agent stopped sending (it closed the connection, or died): an SSH server that sends
+      // nothing more has nothing more to say, so the bridge ends once that is flushed, without
+      // waiting for our input to end as well. Otherwise a crashed agent's bridges (exec'd in a
+      // container) would linger as long as their SSH clients do.
+      const finish = () => {
+        if (output.writableFinished || output.destroyed) return resolve(0);
+        output.once('finish', () => resolve(0));
+        output.once('close', () => resolve(0));
+        output.end();
+      };
+      socket.once('end', finish);
+      socket.once('close', finish);
     });
   });
 }

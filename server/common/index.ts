@@ -13,7 +13,6 @@ export { isProcessAlive } from './process-alive.ts';
 export type {
   Workspace,
   WorkspaceStatus,
-  WorkspaceResources,
   DriverOffer,
   DirectoryEntry,
   DocServerMessage,
@@ -36,3 +35,5 @@ export { createLineSplitter } from './line-splitter.ts';
 export type { CommandInfo, DeployEvent, DeployEventInput, DeployKind, DeployMode, DeployPhase, DeployRequest, DeployRun, DeployStatus, FailedCommand } from './deploy-types.ts';
 export { wharfVersion, compareVersions } from './version.ts';
 export type { ConfigSetInfo, ResolvedEnvironment, ResolvedVariable, SecretSetInfo, ServiceProcess } from './hybrid-env-types.ts';
+export { parseResourceBytes, parseWorkspaceResources } from './workspace-resources.ts';
+export type { WorkspaceResources } from './workspace-resources.ts';

@@ -13,16 +13,12 @@ export type Workspace = {
   createdAt: string;
   /** OpenSSH-format public host key of the workspace agent, for known_hosts pinning. */
   hostKey: string;
-  /** The image it runs (drivers with images: docker). */
-  image?: string;
-  /** Its resource limits, where the driver sets any. */
-  resources?: WorkspaceResources;
-  /** Why it is in `error` (e.g. "killed: out of memory (limit 64 MiB)"). */
+  /** Why `status` is `error`, for the user. */
   statusReason?: string;
+  /** Container drivers: the workspace's image and limits (memory and disk in bytes). */
+  image?: string;
+  resources?: { cpus?: number; memory?: number; pids?: number; disk?: number };
 };
-
-/** Resource limits of a workspace: CPUs (may be fractional), memory and disk in bytes, process count. */
-export type WorkspaceResources = { cpus?: number; memoryBytes?: number; pids?: number; diskBytes?: number };
 
 /** A driver a workspace can be created on (`GET /api/drivers`), with what a create request may set on it. */
 export type DriverOffer = {
@@ -30,8 +26,8 @@ export type DriverOffer = {
   default: boolean;
   /** Drivers with images: the one used when a request names none. */
   image?: string;
-  /** Drivers with limits: the defaults a request may override. */
-  resources?: WorkspaceResources;
+  /** Drivers with limits: the defaults a request may override (memory and disk in bytes). */
+  resources?: { cpus?: number; memory?: number; pids?: number; disk?: number };
 };
 
 export type DirectoryEntry = {

@@ -99,6 +99,18 @@ describe('server config', () => {
     expect(flags).toMatchObject({ agentBundle: '/srv/a', artifactsDir: '/srv/d' });
   });
 
+  it('reads the docker driver settings: engine, image, user, network and default limits', () => {
+    const config = loadServerConfig({
+      argv: ['--driver', 'docker', '--workspace-image', 'dev:1', '--workspace-memory', '2g', '--workspace-cpus', '1.5'],
+      env: { WHARF_DOCKER_HOST: 'unix:///run/podman.sock', WHARF_WORKSPACE_PIDS: '256', WHARF_WORKSPACE_NETWORK: 'host' },
+    });
+    expect(config.driver).toBe('docker');
+    expect(config.drivers.docker).toEqual({ host: 'unix:///run/podman.sock', image: 'dev:1', user: { uid: 65534, gid: 65534 }, network: 'host', resources: { cpus: 1.5, memory: 2 * 1024 ** 3, pids: 256 } });
+    expect(() => loadServerConfig({ argv: ['--driver', 'docker', '--workspace-image', 'x', '--workspace-memory', 'much'], env: {} })).toThrow(/memory/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'docker', '--workspace-image', 'x', '--workspace-user', '0'], env: {} })).toThrow(/not run as root/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'docker', '--workspace-image', 'x', '--docker-host', 'docker.sock'], env: {} })).toThrow(/--docker-host/);
+  });
+
   it('refuses bad values with a clear message', () => {
     expect(() => loadServerConfig({ argv: ['--port', 'abc'], env: {} })).toThrow(/invalid port/);
     expect(() => loadServerConfig({ argv: ['--sandbox', 'chroot'], env: {} })).toThrow(/--sandbox/);
@@ -106,7 +118,7 @@ describe('server config', () => {
     expect(() => loadServerConfig({ argv: ['--driver', 'process,process'], env: {} })).toThrow(/names "process" twice/);
     expect(() => loadServerConfig({ argv: ['--driver', ' , '], env: {} })).toThrow(/one or more of/);
     expect(() => loadServerConfig({ argv: ['--driver', 'process,lxc'], env: {} })).toThrow(/got "lxc"/);
-    expect(() => loadServerConfig({ argv: ['--driver', 'docker'], env: {} })).toThrow(/docker driver is not available yet/);
+    expect(() => loadServerConfig({ argv: ['--driver', 'docker'], env: {} })).toThrow(/--driver docker needs --workspace-image/);
     expect(() => loadServerConfig({ argv: [], env: { WHARF_DRIVER: 'kubernetes' } })).toThrow(/kubernetes driver is not available yet/);
     expect(() => loadServerConfig({ argv: ['--bogus'], env: {} })).toThrow();
     expect(() => loadServerConfig({ argv: ['--terminal-clients', '0'], env: {} })).toThrow(/--terminal-clients: expected a positive whole number/);

@@ -2,16 +2,17 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseWorkspaceResources, type WorkspaceResources } from '../common/index.ts';
 
 /** The checkout (or install) this server runs from: where `npm run build` leaves its artifacts. */
 const CODE_ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
-/** Workspace drivers this server can be configured with; only `process` is built so far. */
+/** Workspace drivers this server can be configured with; `kubernetes` is not built yet. */
 export const DRIVER_KINDS = ['process', 'docker', 'kubernetes'] as const;
 export type DriverKind = (typeof DRIVER_KINDS)[number];
-const AVAILABLE_DRIVERS: readonly DriverKind[] = ['process'];
+const AVAILABLE_DRIVERS: readonly DriverKind[] = ['process', 'docker'];
 
 /** Settings of each driver, grouped by driver; only the chosen one's are used. */
 export type DriverSettings = {
@@ -25,6 +26,21 @@ export type DriverSettings = {
     sandboxUser: { uid: number; gid: number };
     /** The user's private runtime dir (`XDG_RUNTIME_DIR`): agent sockets go there when the data dir's path is too long. */
     runtimeDir: string | undefined;
+  };
+  docker: {
+    /** Docker Engine API of the workspaces, Docker or Podman (`--docker-host`, `WHARF_DOCKER_HOST`; default unix:///var/run/docker.sock). */
+    host: string;
+    /** Image of a workspace whose create request names none (`--workspace-image`, `WHARF_WORKSPACE_IMAGE`; required with --driver docker). */
+    image: string;
+    /** uid:gid workspace containers run as (`--workspace-user`, `WHARF_WORKSPACE_USER`; default 65534:65534; 0 is refused). */
+    user: { uid: number; gid: number };
+    /** Network of workspace containers (`--workspace-network`, `WHARF_WORKSPACE_NETWORK`; default none). */
+    network: string;
+    /**
+     * Default limits of a workspace (`--workspace-cpus`, `--workspace-memory`, `--workspace-pids`,
+     * `--workspace-disk`, and `WHARF_WORKSPACE_CPUS` … likewise); a create request may name its own.
+     */
+    resources: WorkspaceResources;
   };
 };
 
@@ -291,6 +307,27 @@ function parsePort(raw: string): number {
   return port;
 }
 
+/** The docker driver's settings; checked strictly only when it is the driver in use. */
+function loadDockerSettings(values: Record<string, string | boolean | string[] | boolean[] | undefined>, env: NodeJS.ProcessEnv, used: boolean): DriverSettings['docker'] {
+  const flag = (name: string, variable: string) => (values[name] as string | undefined) ?? (env[variable] || undefined);
+  const host = flag('docker-host', 'WHARF_DOCKER_HOST') ?? 'unix:///var/run/docker.sock';
+  if (!/^(unix:\/\/\/|tcp:\/\/|http:\/\/)/.test(host)) throw new Error(`--docker-host must be unix:///path/to/docker.sock or tcp://host:port (got "${host}")`);
+  const image = flag('workspace-image', 'WHARF_WORKSPACE_IMAGE') ?? '';
+  if (used && !image) throw new Error('--driver docker needs --workspace-image (WHARF_WORKSPACE_IMAGE): the image workspaces run, already on the engine');
+  const user = parseSandboxUser(flag('workspace-user', 'WHARF_WORKSPACE_USER') ?? '65534:65534');
+  if (used && user.uid === 0) throw new Error('--workspace-user: workspace containers do not run as root (uid 0); name another uid:gid');
+  const network = flag('workspace-network', 'WHARF_WORKSPACE_NETWORK') ?? 'none';
+  if (!/^[\w][\w.-]*$/.test(network)) throw new Error(`--workspace-network must be none, host or a network's name (got "${network}")`);
+  const raw: Record<string, string> = {};
+  for (const limit of ['cpus', 'memory', 'pids', 'disk']) {
+    const value = flag(`workspace-${limit}`, `WHARF_WORKSPACE_${limit.toUpperCase()}`);
+    if (value !== undefined) raw[limit] = value;
+  }
+  const resources = parseWorkspaceResources(raw, 'workspace limits');
+  if (!resources.ok) throw new Error(`--workspace-<limit>: ${resources.error}`);
+  return { host, image, user, network, resources: resources.value };
+}
+
 export function loadServerConfig(ctx: ProcessContext): ServerConfig {
   const { values } = parseArgs({
     args: ctx.argv,
@@ -327,6 +364,14 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'feature-data-max-bytes': { type: 'string' },
       'agent-bundle': { type: 'string' },
       'artifacts-dir': { type: 'string' },
+      'docker-host': { type: 'string' },
+      'workspace-image': { type: 'string' },
+      'workspace-user': { type: 'string' },
+      'workspace-network': { type: 'string' },
+      'workspace-cpus': { type: 'string' },
+      'workspace-memory': { type: 'string' },
+      'workspace-pids': { type: 'string' },
+      'workspace-disk': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -338,6 +383,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
   if (!['auto', 'bwrap', 'none'].includes(sandbox)) {
     throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
   }
+  const docker = loadDockerSettings(values, env, driverKinds.includes('docker'));
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
   const warnings: string[] = [];
   const adminFromEnv = (env.WHARF_ADMIN_VARS ?? '')
@@ -357,6 +403,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
         sandboxUser: parseSandboxUser(values['sandbox-user'] ?? env.WHARF_SANDBOX_USER ?? '65534:65534'),
         runtimeDir: env.XDG_RUNTIME_DIR || undefined,
       },
+      docker,
     },
     logLevel: values['log-level'] ?? env.WHARF_LOG_LEVEL ?? 'info',
     builder: values.builder ?? (env.WHARF_BUILDER || undefined),

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { addAbortSignal, type Readable } from 'node:stream';
+import { addAbortSignal, type Duplex, type Readable, type Writable } from 'node:stream';
 import type DockerModem from 'docker-modem';
 import { fail, ok, type Result } from '../common/index.ts';
 import type { EngineEndpoint } from './endpoint.ts';
@@ -49,7 +49,15 @@ export type EngineClient = {
   send(request: EngineRequest): Promise<Result<EngineAnswer, EngineFailure>>;
   /** send(), then the answer's text (at most `limit` bytes kept). */
   fetchText(request: EngineRequest, limit?: number): Promise<Result<{ status: number; text: string }, EngineFailure>>;
+  /**
+   * A POST answered by upgrading the connection (`/exec/<id>/start`, `/containers/<id>/attach`):
+   * the raw connection, both ways. `demux` splits an answer that is multiplexed (no tty: 8-byte
+   * frame headers) into two writables, docker-modem's demuxer.
+   */
+  hijack(request: { path: string; json: unknown; timeoutMs?: number }): Promise<Result<HijackedStream, EngineFailure>>;
 };
+
+export type HijackedStream = { socket: Duplex; demux(stdout: Writable, stderr: Writable): void };
 
 /**
  * docker-modem turns a status it is not told to accept into an Error of its own wording
@@ -176,8 +184,56 @@ export function createEngineClient(endpoint: EngineEndpoint): EngineClient {
     return { answer, describe };
   }
 
+  async function hijack(request: { path: string; json: unknown; timeoutMs?: number }): Promise<Result<HijackedStream, EngineFailure>> {
+    let client: DockerModem;
+    try {
+      client = await getModem();
+    } catch (err) {
+      modem = undefined;
+      return fail({ kind: 'failed', message: `cannot set up the Docker Engine API client: ${(err as Error).message}` });
+    }
+    // Only the upgrade itself is bounded: the connection then lives as long as its user wants.
+    const timeout = request.timeoutMs ? AbortSignal.timeout(request.timeoutMs) : undefined;
+    return new Promise((resolve) => {
+      let settled = false;
+      const timer = request.timeoutMs
+        ? setTimeout(() => {
+            if (settled) return;
+            settled = true;
+            resolve(fail({ kind: 'timeout', message: `no answer within ${(request.timeoutMs as number) / 1000} s` }));
+          }, request.timeoutMs)
+        : undefined;
+      client.dial(
+        {
+          path: request.path,
+          method: 'POST',
+          options: request.json as Record<string, unknown>,
+          hijack: true,
+          openStdin: true,
+          isStream: true,
+          // 101 is the upgrade; an engine that answers 200 and then streams (docker-modem gives
+          // a duplex of request and response then) is taken too. Others are failures.
+          statusCodes: { 101: true, 200: true, 201: true },
+        },
+        (err, result) => {
+          clearTimeout(timer);
+          const socket = result as Duplex | undefined;
+          if (settled) {
+            socket?.destroy();
+            return;
+          }
+          settled = true;
+          if (err) return resolve(fail(describeError(err, undefined, timeout, request.timeoutMs)));
+          const demux = (stdout: Writable, stderr: Writable) => client.demuxStream(socket as Duplex, stdout, stderr);
+          resolve(ok({ socket: socket as Duplex, demux }));
+        },
+      );
+    });
+  }
+
   return {
     endpoint,
+    hijack,
     send: async (request) => (await open(request)).answer,
     async fetchText(request, limit = 1024 * 1024) {
       const { answer, describe } = await open(request);

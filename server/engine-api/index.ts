@@ -7,4 +7,4 @@
 export { parseEngineEndpoint } from './endpoint.ts';
 export type { EngineEndpoint } from './endpoint.ts';
 export { createEngineClient, engineMessage } from './engine-client.ts';
-export type { EngineAnswer, EngineClient, EngineFailure, EngineRequest } from './engine-client.ts';
+export type { EngineAnswer, EngineClient, EngineFailure, EngineRequest, HijackedStream } from './engine-client.ts';

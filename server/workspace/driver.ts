@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { WorkspaceStatus } from '../common/index.ts';
+import type { WorkspaceResources, WorkspaceStatus } from '../common/index.ts';
 
 /** Everything a driver keeps about a workspace, stored with the workspace itself. */
 export type WorkspaceRecord = {
@@ -10,6 +10,11 @@ export type WorkspaceRecord = {
   /** What the user asked for; the driver reconciles toward it (restart on crash, start on boot). */
   desired: 'running' | 'stopped';
   status: WorkspaceStatus;
+  /** Why the status is `error` (an OOM kill, an agent that keeps crashing), in words for the user. */
+  statusReason?: string;
+  /** Container drivers: the image the workspace runs, and its limits. */
+  image?: string;
+  resources?: WorkspaceResources;
   /** Public half of the agent's host key (OpenSSH format). */
   hostPublicKey: string;
 };
@@ -23,6 +28,9 @@ export type CreateWorkspaceInput = {
   authorizedKeys: string;
   /** Which of the server's drivers makes it (a driver set's choice; a single driver ignores it). */
   driver?: string;
+  /** Container drivers: an image instead of the configured one, and limits beyond the configured defaults. */
+  image?: string;
+  resources?: WorkspaceResources;
 };
 
 /**

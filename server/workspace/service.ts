@@ -1,7 +1,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { generateKeyPair, mapAgentFailure, WharfError, type DriverOffer, type KeyPair, type Workspace } from '../common/index.ts';
+import { generateKeyPair, mapAgentFailure, WharfError, type DriverOffer, type KeyPair, type Workspace, type WorkspaceResources } from '../common/index.ts';
 import { createFilesService, WORKSPACE_ROOT } from '../files/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
 import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
@@ -41,6 +41,9 @@ export function toWorkspace(record: WorkspaceRecord): Workspace {
     status: record.status,
     createdAt: record.createdAt,
     hostKey: record.hostPublicKey.trim(),
+    ...(record.statusReason ? { statusReason: record.statusReason } : {}),
+    ...(record.image ? { image: record.image } : {}),
+    ...(record.resources ? { resources: record.resources } : {}),
   };
 }
 
@@ -143,7 +146,7 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
       return (options.driverKinds ?? [driver.kind]).map((kind, i) => ({ kind, default: i === 0, ...options.driverOffers?.[kind] }));
     },
 
-    async create(input: { name: string; seedFrom?: string; driver?: string }): Promise<Workspace> {
+    async create(input: { name: string; seedFrom?: string; driver?: string; image?: string; resources?: WorkspaceResources }): Promise<Workspace> {
       const kinds = options.driverKinds ?? [driver.kind];
       if (input.driver !== undefined && !kinds.includes(input.driver)) {
         throw new WharfError('bad_request', `driver "${input.driver}" is not offered by this server (it has ${kinds.join(', ')})`);
@@ -157,6 +160,8 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
         hostPublicKey: host.publicKey,
         authorizedKeys: `${options.serverKey.publicKey.trim()}\n`,
         driver: input.driver,
+        ...(input.image !== undefined ? { image: input.image } : {}),
+        ...(input.resources !== undefined ? { resources: input.resources } : {}),
       });
       if (seedFrom !== undefined) {
         const written = await seeder.uploadTar(record.id, WORKSPACE_ROOT, packSeedFolder(seedFrom)).catch((err: Error) => ({ ok: false as const, error: { message: err.message } }));

@@ -1,4 +1,4 @@
-import { WharfError } from '../../common/index.ts';
+import { parseWorkspaceResources, WharfError } from '../../common/index.ts';
 import { checkForwardPattern } from '../../hybrid/index.ts';
 import type { RouteModule } from '../app-types.ts';
 import { readJsonBody } from '../body.ts';
@@ -17,7 +17,15 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
     if (!name.ok) throw new WharfError('bad_request', name.error);
     if (body.seed !== undefined && typeof body.seed !== 'string') throw new WharfError('bad_request', '"seed" must be a server-side folder path');
     if (body.driver !== undefined && typeof body.driver !== 'string') throw new WharfError('bad_request', '"driver" must be the name of one of the server\'s drivers (GET /api/drivers)');
-    const workspace = await workspaces.create({ name: name.value, seedFrom: body.seed as string | undefined, driver: body.driver as string | undefined });
+    if (body.image !== undefined && (typeof body.image !== 'string' || !/^[\w][\w.:/@-]{0,254}$/.test(body.image))) throw new WharfError('bad_request', '"image" must be an image reference like debian:bookworm or registry.example.com/team/dev:1');
+    const resources = parseWorkspaceResources(body.resources);
+    if (!resources.ok) throw new WharfError('bad_request', resources.error);
+    const workspace = await workspaces.create({
+      name: name.value,
+      seedFrom: body.seed as string | undefined,
+      ...(body.image !== undefined ? { image: body.image as string } : {}),
+      ...(body.resources !== undefined ? { resources: resources.value } : {}),
+    });
     return c.json(workspace, 201);
   });
 

@@ -37,9 +37,9 @@ export function describeResources(resources: WorkspaceResources | undefined): st
   if (!resources) return '—';
   const parts = [
     resources.cpus !== undefined ? `${resources.cpus} CPU${resources.cpus === 1 ? '' : 's'}` : '',
-    resources.memoryBytes !== undefined ? `${formatBytes(resources.memoryBytes)} memory` : '',
+    resources.memory !== undefined ? `${formatBytes(resources.memory)} memory` : '',
     resources.pids !== undefined ? `${resources.pids} processes` : '',
-    resources.diskBytes !== undefined ? `${formatBytes(resources.diskBytes)} disk` : '',
+    resources.disk !== undefined ? `${formatBytes(resources.disk)} disk` : '',
   ].filter(Boolean);
   return parts.length > 0 ? parts.join(' · ') : '—';
 }
@@ -64,7 +64,7 @@ function renderDriverFields(offers: DriverOffer[]): { element: HTMLElement; read
     limitFields.hidden = offer?.resources === undefined;
     const r = offer?.resources ?? {};
     cpus.placeholder = r.cpus !== undefined ? String(r.cpus) : 'any';
-    memory.placeholder = r.memoryBytes !== undefined ? formatBytes(r.memoryBytes) : 'e.g. 2g';
+    memory.placeholder = r.memory !== undefined ? formatBytes(r.memory) : 'e.g. 2g';
     pids.placeholder = r.pids !== undefined ? String(r.pids) : 'any';
   };
   select.addEventListener('change', sync);

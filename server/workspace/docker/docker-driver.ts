@@ -1,0 +1,586 @@
+import type { Duplex } from 'node:stream';
+import { WharfError, type WorkspaceResources } from '../../common/index.ts';
+import { createEngineClient, engineMessage, type EngineEndpoint } from '../../engine-api/index.ts';
+import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
+import { BridgeStream } from './bridge-stream.ts';
+import { createEngineCalls } from './engine-calls.ts';
+import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from './agent-supervisor.ts';
+import { collectRuntime, ensureRuntimeVolume, nodeCommand, RUNTIME_MOUNT, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
+
+export type DockerDriverOptions = {
+  /** The Docker Engine API (dockerd, or Podman's compatible service). */
+  endpoint: EngineEndpoint;
+  /**
+   * Names this server's workspaces on a shared engine (a label and a name prefix): servers with
+   * the same instance see the same workspaces, others never touch them.
+   */
+  instance: string;
+  /** Image of a workspace that names none. */
+  image: string;
+  /** uid:gid the agent and everything in the workspace run as. */
+  user: { uid: number; gid: number };
+  /** `none` (default: loopback inside the container only), `host`, or a network's name. */
+  network: string;
+  /** Limits of a workspace whose create request names none. */
+  resources: WorkspaceResources;
+  /** The built agent (`agent.mjs` and its native add-ons). */
+  agentBundle: string;
+  /** The node binary copied into the runtime volume, with the libraries ldd lists for it. */
+  nodePath: string;
+  extraAgentArgs?: string[];
+  agentEnv?: Record<string, string>;
+  restartDelayMs: number;
+  stopGraceMs: number;
+  startTimeoutMs: number;
+  /** How often containers are looked at for crashed agents. */
+  superviseIntervalMs?: number;
+  /** Crashes in a row, each soon after its start, before the workspace is reported as an error. */
+  maxQuickCrashes?: number;
+  /** Bound of one engine request (not of a connection's life). */
+  engineTimeoutMs?: number;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+};
+
+/** Labels every workspace container and volume carries: the metadata, kept with the workspace. */
+export const LABELS = {
+  workspace: 'dev.wharf.workspace',
+  instance: 'dev.wharf.instance',
+  name: 'dev.wharf.name',
+  createdAt: 'dev.wharf.created-at',
+  hostPublicKey: 'dev.wharf.host-public-key',
+  image: 'dev.wharf.image',
+  resources: 'dev.wharf.resources',
+  runtime: 'dev.wharf.runtime',
+  loader: 'dev.wharf.loader',
+} as const;
+
+const WORKSPACE_DIR = '/workspace';
+const HOME_DIR = '/home/wharf';
+/** Key files and the agent's socket: in the container's own file system, a 0700 folder of the agent's user. */
+const KEY_DIR = '/run/wharf';
+const SOCKET = `${KEY_DIR}/agent.sock`;
+/**
+ * What the user asked for (running / stopped, and why it is in error): labels cannot change
+ * after a container is created, so it is a root-owned file in the container, written and read
+ * through the archive API (which works on stopped containers too).
+ */
+const DESIRED_FILE = '/.wharf-state/desired';
+
+type Desired = { desired: 'running' | 'stopped'; error?: string };
+
+type ContainerState = {
+  Status: string;
+  Running: boolean;
+  Restarting?: boolean;
+  OOMKilled: boolean;
+  ExitCode: number;
+  StartedAt: string;
+  FinishedAt: string;
+  Error?: string;
+};
+type ContainerInfo = { Id: string; Name: string; State: ContainerState; Config: { Labels: Record<string, string> | null }; HostConfig: Record<string, unknown> };
+
+/** Same rule as the process driver's: double the wait per quick crash in a row, bounded. */
+function restartDelay(baseMs: number, quickFailures: number): number {
+  return Math.min(baseMs * 2 ** Math.max(0, quickFailures - 1), baseMs * 60);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function formatBytes(bytes: number): string {
+  for (const [unit, size] of [['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const) {
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}`;
+}
+
+/**
+ * Workspaces as containers of a Docker Engine API (Docker or Podman): a container from the
+ * workspace's image plus a named volume at /workspace; the agent runs in it from a read-only
+ * runtime volume, and is reached only through an exec of its stdio bridge.
+ */
+export function createDockerDriver(options: DockerDriverOptions): WorkspaceDriver {
+  const client = createEngineClient(options.endpoint);
+  const engine = createEngineCalls(client, options.engineTimeoutMs ?? 60_000);
+  const prefix = `wharf-${options.instance}`;
+  const containerName = (id: string) => `${prefix}-${id}`;
+  const volumeName = (id: string) => `${prefix}-${id}`;
+  const superviseMs = options.superviseIntervalMs ?? 1000;
+  const maxQuickCrashes = options.maxQuickCrashes ?? 5;
+  /** Agents known to answer, by workspace: the container start they answered in. */
+  const ready = new Map<string, string>();
+  const probing = new Set<string>();
+  /** Workspaces this process is stopping or removing: the supervisor leaves them alone. */
+  const busy = new Set<string>();
+  const launching = new Map<string, Promise<void>>();
+  const crashes = new Map<string, { quick: number; next: number }>();
+  let runtime: Promise<RuntimeFiles> | undefined;
+  const runtimeVolumes = new Map<string, Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let shuttingDown = false;
+
+  const labelFilter = (extra: string[] = []) => JSON.stringify({ label: [`${LABELS.instance}=${options.instance}`, ...extra] });
+
+  async function inspect(id: string): Promise<ContainerInfo | undefined> {
+    const r = await engine.call('GET', `/containers/${encodeURIComponent(containerName(id))}/json`);
+    if (r.status === 404) return undefined;
+    const info = (await engine.expectOk(`cannot look at workspace "${id}"`, Promise.resolve(r))).text;
+    const parsed = JSON.parse(info) as ContainerInfo;
+    const labels = parsed.Config.Labels ?? {};
+    // Only ours: a container of that name made by someone else is no workspace of this server.
+    if (labels[LABELS.instance] !== options.instance || labels[LABELS.workspace] !== id) return undefined;
+    return parsed;
+  }
+
+  async function readDesired(id: string): Promise<Desired> {
+    const text = await engine.readFile(containerName(id), DESIRED_FILE).catch(() => undefined);
+    try {
+      const parsed = JSON.parse(text ?? '') as Desired;
+      if (parsed.desired === 'running' || parsed.desired === 'stopped') return parsed;
+    } catch {
+      // absent or unreadable: a workspace is meant to run unless it was stopped
+    }
+    return { desired: 'running' };
+  }
+
+  function writeDesired(id: string, desired: Desired): Promise<void> {
+    return engine.putArchive(containerName(id), '/', [
+      { name: '.wharf-state/', type: 'directory', mode: 0o755 },
+      { name: '.wharf-state/desired', mode: 0o644, body: JSON.stringify(desired) },
+    ]);
+  }
+
+  /** The engine's flag, or the supervisor's word for it (it exits so when the kernel killed the agent for memory). */
+  function outOfMemory(info: ContainerInfo): boolean {
+    return info.State.OOMKilled || info.State.ExitCode === OOM_EXIT_CODE;
+  }
+
+  function oomReason(info: ContainerInfo): string {
+    const memory = Number(info.HostConfig.Memory ?? 0);
+    return `out of memory: a process of the workspace went over its memory limit${memory ? ` (${formatBytes(memory)})` : ''} and the kernel killed it, which stopped the workspace; start it again (or give it more memory)`;
+  }
+
+  function toRecord(id: string, info: ContainerInfo, desired: Desired): WorkspaceRecord {
+    const labels = info.Config.Labels ?? {};
+    const state = info.State;
+    let status: WorkspaceRecord['status'];
+    let statusReason: string | undefined;
+    if (state.Running && !state.Restarting) {
+      if (desired.desired === 'stopped' || ready.get(id) === state.StartedAt) status = 'running';
+      else {
+        status = 'starting';
+        void probe(id, state.StartedAt);
+      }
+    } else if (desired.desired === 'stopped') status = 'stopped';
+    else if (state.Status === 'exited' && outOfMemory(info)) {
+      status = 'error';
+      statusReason = oomReason(info);
+    } else if (state.Status === 'exited' && state.ExitCode === GAVE_UP_EXIT_CODE) {
+      status = 'error';
+      statusReason = `the agent crashed ${maxQuickCrashes} times in a row, each soon after it started; see the container's log (docker logs ${containerName(id)}), then start the workspace again`;
+    } else if (desired.error) {
+      status = 'error';
+      statusReason = desired.error;
+    } else status = 'starting';
+    let resources: WorkspaceResources | undefined;
+    try {
+      resources = labels[LABELS.resources] ? (JSON.parse(labels[LABELS.resources]) as WorkspaceResources) : undefined;
+    } catch {
+      resources = undefined;
+    }
+    return {
+      id,
+      name: labels[LABELS.name] ?? id,
+      driver: 'docker',
+      createdAt: labels[LABELS.createdAt] ?? '',
+      desired: desired.desired,
+      status,
+      ...(statusReason ? { statusReason } : {}),
+      hostPublicKey: labels[LABELS.hostPublicKey] ?? '',
+      image: labels[LABELS.image],
+      resources,
+    };
+  }
+
+  async function record(id: string): Promise<WorkspaceRecord | undefined> {
+    const info = await inspect(id);
+    return info && toRecord(id, info, await readDesired(id));
+  }
+
+  async function requireInfo(id: string): Promise<ContainerInfo> {
+    const info = await inspect(id);
+    if (!info) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+    return info;
+  }
+
+  /** The runtime volume for this server's node and agent build, filled once per engine. */
+  async function ensureRuntime(image: string): Promise<RuntimeFiles> {
+    runtime ??= collectRuntime(options.nodePath, options.agentBundle).catch((err: unknown) => {
+      runtime = undefined;
+      throw err;
+    });
+    const files = await runtime;
+    const name = `wharf-runtime-${files.hash}`;
+    let filling = runtimeVolumes.get(name);
+    if (!filling) {
+      filling = ensureRuntimeVolume(engine, { name, image, runtime: files, labels: { [LABELS.runtime]: files.hash }, log: options.log });
+      runtimeVolumes.set(name, filling);
+      filling.catch(() => runtimeVolumes.delete(name));
+    }
+    await filling;
+    return files;
+  }
+
+  function bridgeCommand(loader: string | undefined): string[] {
+    return [...nodeCommand(loader), `${RUNTIME_MOUNT}/agent/agent.mjs`, 'bridge', '--socket', SOCKET];
+  }
+
+  /** One exec of the agent's bridge; undefined when the agent did not answer (not listening yet). */
+  async function openBridge(id: string, loader: string | undefined): Promise<BridgeStream | undefined> {
+    const created = await engine.call('POST', `/containers/${encodeURIComponent(containerName(id))}/exec`, {
+      json: { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: bridgeCommand(loader) },
+    });
+    // Not running (409) or gone (404): the caller looks at the container again.
+    if (created.status === 404 || created.status === 409) return undefined;
+    const execId = (JSON.parse((await engine.expectOk(`cannot reach the agent of workspace "${id}"`, Promise.resolve(created))).text) as { Id: string }).Id;
+    const hijacked = await engine.hijack({ path: `/exec/${execId}/start`, json: { Detach: false, Tty: false }, timeoutMs: options.engineTimeoutMs ?? 60_000 });
+    if (!hijacked.ok) throw new WharfError('unavailable', `cannot reach the agent of workspace "${id}": ${hijacked.error.message}`);
+    const stream = new BridgeStream(hijacked.value);
+    stream.on('close', () => {
+      if (stream.stderr.trim()) options.log('bridge.stderr', { workspace: id, text: stream.stderr.trim().slice(0, 500) });
+    });
+    if (await stream.answered) return stream;
+    stream.on('error', () => {});
+    stream.destroy();
+    return undefined;
+  }
+
+  /** Waits until the agent answers through a bridge (it listens), or says why it does not. */
+  async function connectWhenReady(id: string, timeoutMs: number): Promise<Duplex> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ContainerInfo | undefined;
+    while (Date.now() < deadline) {
+      last = await requireInfo(id);
+      if (last.State.Running) {
+        const stream = await openBridge(id, last.Config.Labels?.[LABELS.loader] || undefined);
+        if (stream) {
+          ready.set(id, last.State.StartedAt);
+          return stream;
+        }
+      } else if (last.State.Status !== 'created' && !last.State.Restarting && !launching.has(id)) break;
+      await delay(200);
+    }
+    const logs = await engine.call('GET', `/containers/${encodeURIComponent(containerName(id))}/logs`, { query: { stdout: '1', stderr: '1', tail: '20' } }).catch(() => undefined);
+    const tail = logs ? logs.text.replace(/[\x00-\x08\x0e-\x1f]/g, '').trim().slice(-2000) : '';
+    const why = last && !last.State.Running ? (outOfMemory(last) ? oomReason(last) : `the container exited (code ${last.State.ExitCode}${last.State.Error ? `, ${last.State.Error}` : ''})`) : 'the agent did not answer in time';
+    throw new WharfError('unavailable', `agent of workspace "${id}" did not start: ${why}`, { log: tail });
+  }
+
+  async function probe(id: string, startedAt: string): Promise<void> {
+    if (probing.has(id) || shuttingDown) return;
+    probing.add(id);
+    try {
+      const info = await inspect(id);
+      if (!info?.State.Running || info.State.StartedAt !== startedAt) return;
+      const stream = await openBridge(id, info.Config.Labels?.[LABELS.loader] || undefined);
+      if (stream) {
+        ready.set(id, startedAt);
+        stream.on('error', () => {});
+        stream.destroy();
+      }
+    } catch {
+      // the next look tries again
+    } finally {
+      probing.delete(id);
+    }
+  }
+
+  /** Starts the container (one start at a time per workspace) and waits for its agent. */
+  function launch(id: string): Promise<void> {
+    if (shuttingDown) return Promise.reject(new WharfError('unavailable', 'the server is shutting down'));
+    let pending = launching.get(id);
+    if (!pending) {
+      pending = (async () => {
+        const r = await engine.call('POST', `/containers/${encodeURIComponent(containerName(id))}/start`, { timeoutMs: Math.max(options.startTimeoutMs, 60_000) });
+        // 304: already running.
+        if (r.status !== 304) await engine.expectOk(`cannot start workspace "${id}"`, Promise.resolve(r));
+        options.log('agent.started', { workspace: id });
+        const stream = await connectWhenReady(id, options.startTimeoutMs);
+        stream.on('error', () => {});
+        stream.destroy();
+      })().finally(() => launching.delete(id));
+      launching.set(id, pending);
+    }
+    return pending;
+  }
+
+  async function stopContainer(id: string): Promise<void> {
+    const grace = Math.max(1, Math.ceil(options.stopGraceMs / 1000));
+    const r = await engine.call('POST', `/containers/${encodeURIComponent(containerName(id))}/stop`, { query: { t: String(grace) }, timeoutMs: options.stopGraceMs + 60_000 });
+    if (r.status !== 304 && r.status !== 404) await engine.expectOk(`cannot stop workspace "${id}"`, Promise.resolve(r));
+    ready.delete(id);
+  }
+
+  /**
+   * Supervision of containers (a crashed agent is restarted inside its container by the
+   * supervisor, agent-supervisor.ts): a container meant to run that exited is started again after a backoff, unless
+   * the kernel killed it for memory (the user must know: it is reported as an error) or its
+   * agent keeps dying soon after each start (then too).
+   */
+  async function supervise(): Promise<void> {
+    const r = await engine.call('GET', '/containers/json', { query: { all: '1', filters: labelFilter() } });
+    if (r.status !== 200) return;
+    const now = Date.now();
+    for (const summary of JSON.parse(r.text) as Array<{ Labels: Record<string, string>; State: string }>) {
+      const id = summary.Labels[LABELS.workspace];
+      if (!id || busy.has(id) || launching.has(id) || !['exited', 'dead'].includes(summary.State)) continue;
+      const info = await inspect(id);
+      if (!info || info.State.Running || outOfMemory(info) || info.State.ExitCode === GAVE_UP_EXIT_CODE) continue;
+      const desired = await readDesired(id);
+      if (desired.desired !== 'running' || desired.error) continue;
+      const crash = crashes.get(id);
+      if (crash && now < crash.next) continue;
+      if (!crash || crash.next === 0) {
+        // A new crash: when did it happen, and how soon after its start?
+        const lived = Date.parse(info.State.FinishedAt) - Date.parse(info.State.StartedAt);
+        const quick = lived >= 0 && lived < options.restartDelayMs * 60 ? (crash?.quick ?? 0) + 1 : 0;
+        options.log('agent.exited', { workspace: id, code: info.State.ExitCode, livedMs: lived });
+        if (quick >= maxQuickCrashes) {
+          const error = `the agent crashed ${quick} times in a row, each soon after it started (last exit code ${info.State.ExitCode}); see the server log, then start the workspace again`;
+          await writeDesired(id, { desired: 'running', error }).catch(() => {});
+          crashes.delete(id);
+          options.log('agent.gave_up', { workspace: id, error });
+          continue;
+        }
+        crashes.set(id, { quick, next: now + restartDelay(options.restartDelayMs, Math.max(quick, 1)) });
+        continue;
+      }
+      crash.next = 0;
+      launch(id).catch((err: Error) => options.log('agent.restart_failed', { workspace: id, error: err.message }));
+    }
+  }
+
+  function startSupervising(): void {
+    let running = false;
+    timer = setInterval(() => {
+      if (running || shuttingDown) return;
+      running = true;
+      supervise()
+        .catch((err: Error) => options.log('supervise.failed', { error: err.message }))
+        .finally(() => (running = false));
+    }, superviseMs);
+    timer.unref();
+  }
+
+  async function listIds(): Promise<string[]> {
+    const list = await engine.json<Array<{ Labels: Record<string, string> }>>('cannot list workspaces', 'GET', '/containers/json', { query: { all: '1', filters: labelFilter() } });
+    return [...new Set(list.map((c) => c.Labels[LABELS.workspace]).filter((id): id is string => !!id))];
+  }
+
+  function containerSpec(input: CreateWorkspaceInput & { image: string; resources: WorkspaceResources }, files: RuntimeFiles, createdAt: string) {
+    const { uid, gid } = options.user;
+    const [entrypoint, ...command] = [
+      // init → supervisor → agent: see agent-supervisor.ts.
+      ...nodeCommand(files.loader),
+      SUPERVISOR, SOCKET, String(options.restartDelayMs), String(maxQuickCrashes), '--',
+      ...nodeCommand(files.loader),
+      `${RUNTIME_MOUNT}/agent/agent.mjs`,
+      '--socket', SOCKET,
+      '--root', WORKSPACE_DIR,
+      '--home', HOME_DIR,
+      '--host-key', `${KEY_DIR}/host_key`,
+      '--authorized-keys', `${KEY_DIR}/authorized_keys`,
+      ...(options.extraAgentArgs ?? []),
+    ];
+    const labels = {
+      [LABELS.workspace]: input.id,
+      [LABELS.instance]: options.instance,
+      [LABELS.name]: input.name,
+      [LABELS.createdAt]: createdAt,
+      [LABELS.hostPublicKey]: input.hostPublicKey,
+      [LABELS.image]: input.image,
+      [LABELS.resources]: JSON.stringify(input.resources),
+      [LABELS.runtime]: files.hash,
+      [LABELS.loader]: files.loader ?? '',
+    };
+    const env = Object.entries({ ...(options.agentEnv ?? {}), HOME: HOME_DIR, USER: 'wharf' })
+      // The server's PATH names the server's folders; the image's (or the engine's default) fits the image.
+      .filter(([name]) => name !== 'PATH')
+      .map(([name, value]) => `${name}=${value}`);
+    const { cpus, memory, pids, disk } = input.resources;
+    return {
+      labels,
+      body: {
+        Image: input.image,
+        Entrypoint: [entrypoint],
+        Cmd: command,
+        User: `${uid}:${gid}`,
+        WorkingDir: WORKSPACE_DIR,
+        Env: env,
+        Labels: labels,
+        HostConfig: {
+          // An init as PID 1 (docker-init / catatonit): the agent can be killed, and orphans are reaped.
+          Init: true,
+          NetworkMode: options.network,
+          Mounts: [
+            { Type: 'volume', Source: volumeName(input.id), Target: WORKSPACE_DIR },
+            { Type: 'volume', Source: `wharf-runtime-${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
+          ],
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          RestartPolicy: { Name: 'no' },
+          ...(cpus ? { NanoCpus: Math.round(cpus * 1e9) } : {}),
+          // No swap beyond the limit: an over-limit workspace is stopped, not slowed to a crawl.
+          ...(memory ? { Memory: memory, MemorySwap: memory } : {}),
+          ...(pids ? { PidsLimit: pids } : {}),
+          ...(disk ? { StorageOpt: { size: String(disk) } } : {}),
+        },
+      },
+    };
+  }
+
+  async function removeAll(id: string): Promise<void> {
+    const gone = await engine.call('DELETE', `/containers/${encodeURIComponent(containerName(id))}`, { query: { force: '1', v: '1' }, timeoutMs: options.stopGraceMs + 60_000 });
+    if (gone.status !== 404) await engine.expectOk(`cannot remove the container of workspace "${id}"`, Promise.resolve(gone));
+    const volume = await engine.call('DELETE', `/volumes/${encodeURIComponent(volumeName(id))}`, { query: { force: '1' } });
+    if (volume.status !== 404) await engine.expectOk(`cannot remove the volume of workspace "${id}"`, Promise.resolve(volume));
+    ready.delete(id);
+    crashes.delete(id);
+  }
+
+  return {
+    kind: 'docker',
+
+    async init() {
+      const ping = await engine.call('GET', '/_ping');
+      if (ping.status !== 200) throw new WharfError('unavailable', `the container engine at ${options.endpoint.display} does not answer /_ping (${ping.status})`);
+      for (const id of await listIds()) {
+        const info = await inspect(id);
+        if (!info) continue;
+        const desired = await readDesired(id);
+        if (info.State.Running) {
+          // Adopted as it is: its agent and terminals live on.
+          void probe(id, info.State.StartedAt);
+          options.log('agent.adopted', { workspace: id });
+        } else if (desired.desired === 'running' && !desired.error && !outOfMemory(info) && info.State.ExitCode !== GAVE_UP_EXIT_CODE) {
+          await launch(id).catch((err: Error) => options.log('agent.start_failed', { workspace: id, error: err.message }));
+        }
+      }
+      startSupervising();
+    },
+
+    async create(input) {
+      const image = input.image ?? options.image;
+      const resources = { ...options.resources, ...(input.resources ?? {}) };
+      if (await inspect(input.id)) throw new WharfError('conflict', `workspace "${input.id}" already exists`);
+      const found = await engine.call('GET', `/images/${encodeURIComponent(image)}/json`);
+      if (found.status === 404) throw new WharfError('bad_request', `the image "${image}" is not on the container engine (${options.endpoint.display}): pull or import it there first`);
+      const files = await ensureRuntime(image);
+      const createdAt = new Date().toISOString();
+      const spec = containerSpec({ ...input, image, resources }, files, createdAt);
+      // A volume of an earlier create that failed half-way holds nothing of anyone's.
+      await engine.call('DELETE', `/volumes/${encodeURIComponent(volumeName(input.id))}`);
+      await engine.expectOk(`cannot create the volume of workspace "${input.id}"`, engine.call('POST', '/volumes/create', { json: { Name: volumeName(input.id), Labels: spec.labels } }));
+      busy.add(input.id);
+      try {
+        const created = await engine.call('POST', '/containers/create', { query: { name: containerName(input.id) }, json: spec.body, timeoutMs: 10 * 60_000 });
+        if (created.status === 409) throw new WharfError('conflict', `workspace "${input.id}" already exists`);
+        if (created.status >= 400 && disk(resources) && /storage.?opt|quota|size/i.test(created.text)) {
+          throw new WharfError('bad_request', `a disk limit is not supported by this engine's storage driver (${options.endpoint.display}): ${engineMessage(created.text).slice(0, 300)}; create the workspace without "disk"`);
+        }
+        await engine.expectOk(`cannot create the container of workspace "${input.id}"`, Promise.resolve(created));
+        const { uid, gid } = options.user;
+        // Before the first start: the volume becomes the user's, and the keys are the agent's alone.
+        await engine.putArchive(containerName(input.id), '/', [
+          { name: 'workspace/', type: 'directory', mode: 0o755, uid, gid },
+          { name: 'home/', type: 'directory', mode: 0o755 },
+          { name: 'home/wharf/', type: 'directory', mode: 0o700, uid, gid },
+          { name: 'run/', type: 'directory', mode: 0o755 },
+          { name: 'run/wharf/', type: 'directory', mode: 0o700, uid, gid },
+          { name: 'run/wharf/host_key', mode: 0o600, uid, gid, body: input.hostPrivateKey },
+          { name: 'run/wharf/authorized_keys', mode: 0o600, uid, gid, body: input.authorizedKeys },
+          { name: '.wharf-state/', type: 'directory', mode: 0o755 },
+          { name: '.wharf-state/desired', mode: 0o644, body: JSON.stringify({ desired: 'running' }) },
+        ]);
+        busy.delete(input.id);
+        await launch(input.id);
+      } catch (err) {
+        busy.delete(input.id);
+        if (!(err instanceof WharfError && err.code === 'conflict')) await removeAll(input.id).catch(() => {});
+        throw err;
+      }
+      return (await record(input.id)) as WorkspaceRecord;
+    },
+
+    async list() {
+      const out: WorkspaceRecord[] = [];
+      for (const id of await listIds()) {
+        const found = await record(id).catch(() => undefined);
+        if (found) out.push(found);
+      }
+      return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    },
+
+    get: (id) => record(id),
+
+    async start(id) {
+      await requireInfo(id);
+      await writeDesired(id, { desired: 'running' });
+      crashes.delete(id);
+      await launch(id);
+      return (await record(id)) as WorkspaceRecord;
+    },
+
+    async stop(id) {
+      await requireInfo(id);
+      busy.add(id);
+      try {
+        await writeDesired(id, { desired: 'stopped' });
+        await launching.get(id)?.catch(() => {});
+        await stopContainer(id);
+      } finally {
+        busy.delete(id);
+      }
+      return (await record(id)) as WorkspaceRecord;
+    },
+
+    async remove(id) {
+      await requireInfo(id);
+      busy.add(id);
+      try {
+        await launching.get(id)?.catch(() => {});
+        // The private key and authorized_keys live in the container's own files: gone with it.
+        await removeAll(id);
+      } finally {
+        busy.delete(id);
+      }
+    },
+
+    async connect(id) {
+      const info = await requireInfo(id);
+      const desired = await readDesired(id);
+      if (desired.desired !== 'running') throw new WharfError('conflict', `workspace "${id}" is stopped; start it first`);
+      const current = toRecord(id, info, desired);
+      if (current.status === 'error') throw new WharfError('unavailable', `workspace "${id}" is in error: ${current.statusReason}`);
+      if (!info.State.Running && !launching.has(id)) await launch(id);
+      await launching.get(id)?.catch(() => {});
+      return connectWhenReady(id, options.startTimeoutMs);
+    },
+
+    async shutdown({ stopAgents }) {
+      shuttingDown = true;
+      clearInterval(timer);
+      await Promise.all([...launching.values()].map((p) => p.catch(() => {})));
+      if (stopAgents) {
+        // Desired states stay: the next server start brings up what was meant to run.
+        for (const id of await listIds().catch(() => [] as string[])) await stopContainer(id).catch(() => {});
+      }
+    },
+  };
+}
+
+function disk(resources: WorkspaceResources): boolean {
+  return resources.disk !== undefined;
+}
