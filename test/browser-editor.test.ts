@@ -1,9 +1,8 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlWebSockets, openDesktopPage, pageErrors, readEditorText, signIn, startWebUi, waitForValue } from './support/browser.ts';
-import { filesDirOf, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
+import { WorkspaceFs } from './support/workspace-fs.ts';
 
 /** Live editing in two real Chromium contexts against a real server, agent and disk. */
 const POLL = { timeout: 10_000, interval: 50 };
@@ -17,17 +16,20 @@ describe('web UI: live editing', { shuffle: false }, () => {
   let a: Page;
   let b: Page;
   let network: Awaited<ReturnType<typeof controlWebSockets>>;
-  const fileOnDisk = (path: string) => join(filesDirOf(server, 'notes'), path);
-  const readDisk = (path: string) => readFile(fileOnDisk(path), 'utf8');
+  /** The workspace's files as its programs see them (the files API, and programs over SSH), on any driver. */
+  let files: WorkspaceFs;
+  const readDisk = (path: string) => files.readText(path);
 
   beforeAll(async () => {
     ({ server, browser } = await startWebUi());
+    files = new WorkspaceFs(server, 'notes');
     a = await openDesktopPage(browser);
     b = await openDesktopPage(browser);
     network = await controlWebSockets(a, /\/docs\?/);
   });
 
   afterAll(async () => {
+    files?.close();
     await browser?.close();
     await server?.dispose();
   });
@@ -93,7 +95,7 @@ describe('web UI: live editing', { shuffle: false }, () => {
   });
 
   it('shows a change written to disk by someone else in both editors', async () => {
-    await writeFile(fileOnDisk('todo.md'), '> first line from A\nsecond line from B\nthird line from disk\n');
+    await files.write('todo.md', '> first line from A\nsecond line from B\nthird line from disk\n');
     const expected = '> first line from A\nsecond line from B\nthird line from disk\n';
     await waitForValue(() => readEditorText(a, 'todo.md'), (text) => text === expected, { what: 'the disk change in A' });
     await waitForValue(() => readEditorText(b, 'todo.md'), (text) => text === expected, { what: 'the disk change in B' });
@@ -132,7 +134,7 @@ describe('web UI: live editing', { shuffle: false }, () => {
   });
 
   it('opens a binary file read-only with a notice', async () => {
-    await writeFile(fileOnDisk('logo.bin'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x00, 0x01, 0xff, 0x00]));
+    await files.write('logo.bin', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x00, 0x01, 0xff, 0x00]));
     await a.getByRole('button', { name: 'Refresh files' }).click();
     await a.locator('.tree-row[data-path="logo.bin"]').click();
     const notice = a.locator('.editor-pane[data-path="logo.bin"] .editor-notice');
@@ -153,7 +155,7 @@ describe('web UI: live editing', { shuffle: false }, () => {
   it('closes the tab with a notice when the open file is deleted', async () => {
     await b.locator('.tree-row[data-path="done.md"]').click();
     await b.locator('.tab[data-path="done.md"]').waitFor();
-    await rm(fileOnDisk('done.md'));
+    await files.sh('rm done.md');
     await b.locator('.tab[data-path="done.md"]').waitFor({ state: 'detached' });
     await expect.poll(() => b.locator('.toast').allTextContents(), POLL).toContainEqual(expect.stringContaining('"done.md" was deleted'));
     expect(pageErrors(a)).toEqual([]);

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDesktopPage, openPage, pageErrors, readTerminalText, signIn, startWebUi, waitForValue } from './support/browser.ts';
-import { filesDirOf, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
+import { WorkspaceFs } from './support/workspace-fs.ts';
 import { createTerminal, ONE_ANSWER, QUERYING_PROGRAM, TerminalClient } from './support/terminal-client.ts';
 
 /** The terminal panel in a real Chromium against a real server and real ptys. */
@@ -206,9 +205,10 @@ describe('web UI: terminals', { shuffle: false }, () => {
       await setHidden(true);
       // 60 MB of output: more than xterm.js buffers before it throws output away (50 MB). The
       // program leaves a file when it is done, so the test knows without reading the hidden tab.
-      const marker = join(filesDirOf(server, 'term'), '.hidden-done');
+      const files = new WorkspaceFs(server, 'term');
+      const markerThere = () => files.read('.hidden-done').then(() => true, () => false);
       await tab.keyboard.type('time -p sh -c "head -c 45000000 /dev/urandom | base64"; echo HIDDEN-DONE-$((3+4)); touch .hidden-done\n');
-      await waitForValue(async () => existsSync(marker), (done) => done, { what: 'the program to finish while the tab is hidden', timeoutMs: 300_000 });
+      await waitForValue(markerThere, (done) => done, { what: 'the program to finish while the tab is hidden', timeoutMs: 300_000 });
       await setHidden(false);
       const text = await waitForValue(() => readTerminalText(tab, pane), (t) => /^HIDDEN-DONE-7$/m.test(t), { what: 'the current screen after coming back', timeoutMs: 60_000 });
       // The program was not held back by the tab: it ran about as fast as with a reader that

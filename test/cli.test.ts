@@ -7,6 +7,7 @@ import pty from 'node-pty';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../server/workspace/index.ts';
+import { itProcessOnly } from './support/driver-matrix.ts';
 import { createWorkspace, execOver, type TestServer } from './support/server.ts';
 import { loginWharf, runProgram, runWharf, startServerAndHome, userEnv, WHARF } from './support/wharf-cli.ts';
 
@@ -158,7 +159,8 @@ describe('wharf CLI', { shuffle: false }, () => {
     expect((await run(['ssh', 'ws1', 'exit 6'])).code).toBe(6);
   });
 
-  it('bridges stdio to an agent socket with "agent bridge"', async () => {
+  // The agent's socket is a file of the process driver's run dir on this machine.
+  itProcessOnly('bridges stdio to an agent socket with "agent bridge"', async () => {
     const runDir = join(server.dataDir, 'run');
     const socket = join(runDir, 'ws1', 'agent.sock');
     const bridge = spawn(process.execPath, [WHARF, 'agent', 'bridge', '--socket', socket], { cwd: home, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRunnerImage, largeText, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
 import { createSeededWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { WorkspaceFs } from './support/workspace-fs.ts';
 
 /** Remote deploys against a real dockerd with BuildKit; local (deprecated) runs through the agent. */
 describe('deploy: remote runner on Docker BuildKit', () => {
@@ -243,7 +244,11 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     const run = await runToEnd(server, 'local', 'deploy', { variables: { WHO: 'vars' } });
     expect(run.events.find((e) => e.type === 'plan')).toMatchObject({ mode: 'local' });
     expect(run.events.some((e) => e.type === 'warning' && /local execution is deprecated/.test(e.message))).toBe(true);
-    expect(outputOf(run.events, 1)).toMatch(/^local in .*\/workspaces\/local\/files with vars\n$/);
+    // In the workspace's root folder, as its own programs name it (whatever the driver).
+    const files = new WorkspaceFs(server, 'local');
+    const root = (await files.sh('pwd')).trim();
+    files.close();
+    expect(outputOf(run.events, 1)).toBe(`local in ${root} with vars\n`);
     expect(run.done).toMatchObject({ status: 'failed', failedCommand: { index: 2, name: 'four', exitCode: 4 } });
     expect(run.events.some((e) => e.type === 'command-start' && e.index === 3)).toBe(false);
   });

@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace, execOver, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { WorkspaceFs } from './support/workspace-fs.ts';
 
 const WS = 'files1';
 const UPLOAD_LIMIT = 2 * 1024 * 1024;
@@ -64,7 +64,10 @@ async function untar(data: Buffer): Promise<Map<string, { type: string; body: Bu
 
 describe('files API', () => {
   let server: TestServer;
+  let fs: WorkspaceFs;
+  /** A folder in the workspace's machine outside its root (in its /tmp), as its programs name it. */
   let outside: string;
+  /** The workspace's root folder as its programs name it. */
   let workspaceDir: string;
 
   const files = (path: string) => `/api/workspaces/${WS}/files/${path}`;
@@ -75,25 +78,23 @@ describe('files API', () => {
     const res = await api(path);
     return { status: res.status, body: await res.text(), etag: res.headers.get('etag') };
   };
-  async function sh(command: string): Promise<string> {
-    const client = await sshThroughServer(server, WS);
-    const result = await execOver(client, command);
-    client.end();
-    if (result.code !== 0) throw new Error(`${command}: ${result.stderr}`);
-    return result.stdout;
-  }
+  // Programs in the workspace, whatever the driver: files are checked as the workspace has them.
+  const sh = (command: string) => fs.sh(command);
+  const outsideHas = (name: string) => fs.exists(`${outside}/${name}`);
 
   beforeAll(async () => {
     server = await startTestServer({ argv: ['--max-upload-bytes', String(UPLOAD_LIMIT)] });
     await createWorkspace(server, WS);
-    workspaceDir = join(server.dataDir, 'workspaces', WS, 'files');
-    outside = await mkdtemp(join(tmpdir(), 'wharf-outside-'));
-    await writeFile(join(outside, 'secret.txt'), 'outside secret');
+    fs = new WorkspaceFs(server, WS);
+    workspaceDir = await fs.root();
+    outside = (await sh('mktemp -d /tmp/wharf-outside-XXXXXX')).trim();
+    await sh(`printf 'outside secret' > ${outside}/secret.txt`);
     await sh(`ln -s /etc etc-link && ln -s ${outside} escape-dir && ln -s ${outside}/secret.txt escape-file && ln -s ${outside}/not-yet escape-dangling`);
   });
   afterAll(async () => {
+    if (outside) await sh(`rm -rf ${outside}`).catch(() => {});
+    fs?.close();
     await server?.dispose();
-    if (outside) await rm(outside, { recursive: true, force: true });
   });
 
   describe('reading and writing', () => {
@@ -139,15 +140,9 @@ describe('files API', () => {
 
     it('frees the agent\'s file handle when a client abandons a download', async () => {
       await sh('mkdir -p abandon && head -c 20971520 /dev/urandom > abandon/big.bin');
-      const meta = JSON.parse(await readFile(join(server.dataDir, 'workspaces', WS, 'workspace.json'), 'utf8')) as { agentPid: number };
-      const handlesOnBigFile = async () => {
-        let count = 0;
-        for (const fd of await readdir(`/proc/${meta.agentPid}/fd`)) {
-          const target = await readlink(`/proc/${meta.agentPid}/fd/${fd}`).catch(() => '');
-          if (target.endsWith('/abandon/big.bin')) count++;
-        }
-        return count;
-      };
+      // The agent's open files, seen from the workspace: the agent runs each command's shell itself,
+      // so the shell's parent is the agent.
+      const handlesOnBigFile = async () => (await sh('ls -l /proc/$PPID/fd/ 2>/dev/null; true')).split('\n').filter((l) => l.endsWith('/abandon/big.bin')).length;
       for (const url of ['abandon/big.bin', 'abandon?format=tar']) {
         const controller = new AbortController();
         const res = await api(url, { signal: controller.signal });
@@ -155,7 +150,7 @@ describe('files API', () => {
         await res.body!.getReader().read();
         expect(await handlesOnBigFile(), url).toBe(1);
         controller.abort();
-        const deadline = Date.now() + 5000;
+        const deadline = Date.now() + 20_000;
         while ((await handlesOnBigFile()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         expect(await handlesOnBigFile(), url).toBe(0);
       }
@@ -236,7 +231,7 @@ describe('files API', () => {
       expect((await api('trash', { method: 'DELETE' })).status).toBe(404);
       const root = await server.api(`/api/workspaces/${WS}/files/`, { method: 'DELETE' });
       expect(root.status).toBe(400);
-      expect(existsSync(workspaceDir)).toBe(true);
+      expect(await sh(`test -d ${workspaceDir} && echo present`)).toBe('present\n');
     });
 
     it('makes folders recursively and will not pass through a file', async () => {
@@ -341,16 +336,16 @@ describe('files API', () => {
       expect((await api('escape-dir/secret.txt?op=rename', { method: 'POST', json: { to: 'stolen.txt' } })).status).toBe(403);
       expect((await put('movable.txt', 'mine')).status).toBe(201);
       expect((await api('movable.txt?op=rename', { method: 'POST', json: { to: 'escape-dir/todo.txt' } })).status).toBe(403);
-      expect(existsSync(join(outside, 'planted.txt'))).toBe(false);
-      expect(existsSync(join(outside, 'not-yet'))).toBe(false);
-      expect(existsSync(join(outside, 'todo.txt'))).toBe(false);
-      expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('outside secret');
+      expect(await outsideHas('planted.txt')).toBe(false);
+      expect(await outsideHas('not-yet')).toBe(false);
+      expect(await outsideHas('todo.txt')).toBe(false);
+      expect(await sh(`cat ${outside}/secret.txt`)).toBe('outside secret');
     });
 
     it('deletes an escaping symlink itself without touching its target', async () => {
       await sh(`ln -s ${outside} doomed-link`);
       expect((await api('doomed-link', { method: 'DELETE' })).status).toBe(204);
-      expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('outside secret');
+      expect(await sh(`cat ${outside}/secret.txt`)).toBe('outside secret');
     });
 
     it('follows a symlink that stays inside, for reads and writes', async () => {
@@ -387,11 +382,12 @@ describe('files API', () => {
       const req = request({ host: url.hostname, port: url.port, method: 'PUT', path: files('interrupted.txt'), headers: { authorization: `Bearer ${server.token}`, 'content-length': String(1024 * 1024) } });
       req.on('error', () => {});
       req.write(Buffer.alloc(256 * 1024, 120));
-      await new Promise((r) => setTimeout(r, 300));
       // The upload is under way, into a temporary file beside the real one.
+      const started = Date.now() + 20_000;
+      while ((await sh('ls -a | grep -c wharf-upload || true')) !== '1\n' && Date.now() < started) await new Promise((r) => setTimeout(r, 50));
       expect(await sh('ls -a | grep -c wharf-upload || true')).toBe('1\n');
       req.destroy();
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 20_000;
       while ((await sh('ls -a | grep -c wharf-upload || true')) !== '0\n' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(await sh('ls -a | grep -c wharf-upload || true')).toBe('0\n');
       expect((await text('interrupted.txt')).body).toBe('the original');
@@ -468,7 +464,7 @@ describe('files API', () => {
 
       const absolute = await put('t2?format=tar', await tarOf([{ name: '/tmp/wharf-abs.txt', body: 'abs' }]));
       expect(absolute.status).toBe(400);
-      expect(existsSync('/tmp/wharf-abs.txt')).toBe(false);
+      expect(await fs.exists('/tmp/wharf-abs.txt')).toBe(false);
 
       // A relative link that leads out of the workspace may be created, but nothing goes through it.
       const relativeOut = relative(join(workspaceDir, 't3'), outside);
@@ -479,7 +475,7 @@ describe('files API', () => {
       // An absolute link target means the workspace's own view (its / is the workspace root), so it lands nowhere outside.
       const absoluteLink = await put('t3b?format=tar', await tarOf([{ name: 'out', type: 'symlink', linkname: outside }, { name: 'out/planted.txt', body: 'x' }]));
       expect(absoluteLink.status).toBe(409);
-      expect(existsSync(join(outside, 'planted.txt'))).toBe(false);
+      expect(await outsideHas('planted.txt')).toBe(false);
 
       const upward = await put('t4/inner?format=tar', await tarOf([{ name: 'up', type: 'symlink', linkname: '..' }, { name: 'up/sibling.txt', body: 'x' }]));
       expect(upward.status).toBe(400);

@@ -1,10 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { DocClients, disconnectAll, eventually, expectEverywhere, type DocClient } from './support/doc-client.ts';
-import { filesDirOf, startTestServer, type TestServer } from './support/server.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+import type { WorkspaceFs } from './support/workspace-fs.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -28,7 +27,8 @@ function names(c: DocClient): string[] {
 describe('live editing: updates fanned out by the server', () => {
   let server: TestServer;
   let replica: TestServer;
-  let files: string;
+  /** The workspace's files as its programs see them, on any driver. */
+  let files: WorkspaceFs;
   const ws = 'relay';
   const docs = new DocClients(ws);
   const client = (on: TestServer, path: string, name?: string) => docs.client(on, path, name);
@@ -37,7 +37,7 @@ describe('live editing: updates fanned out by the server', () => {
     server = await startTestServer({ workspaces: [ws] });
     // A second control server on the same data dir: it reaches the same agent.
     replica = await startTestServer({ dataDir: server.dataDir });
-    files = filesDirOf(server, ws);
+    files = docs.files(server);
   });
   afterAll(async () => {
     docs.destroyAll();
@@ -53,7 +53,7 @@ describe('live editing: updates fanned out by the server', () => {
     for (const o of others) o.received = [];
 
     a.text.insert(0, '>');
-    await expectEverywhere('>start\n', others, join(files, 'once.txt'));
+    await expectEverywhere('>start\n', others, files.at('once.txt'));
     await sleep(200);
     for (const o of others) expect(updatesIn(o.received), o.name).toBe(1);
 
@@ -70,7 +70,7 @@ describe('live editing: updates fanned out by the server', () => {
 
   it('converges: ten editors on two servers under two spellings, some joining while the others type', async () => {
     const initial = 'converge\n';
-    await writeFile(join(files, 'conv.txt'), initial);
+    await files.write('conv.txt', initial);
     const placements: Array<[TestServer, string]> = [
       [server, 'conv.txt'],
       [server, 'conv.txt'],
@@ -105,7 +105,7 @@ describe('live editing: updates fanned out by the server', () => {
     await eventually(async () => {
       const texts = editors.map((e) => e.text.toString());
       for (const t of texts) expect(t).toBe(texts[0]);
-      expect(await readFile(join(files, 'conv.txt'), 'utf8')).toBe(texts[0]);
+      expect(await files.readText('conv.txt')).toBe(texts[0]);
     }, 20_000);
     expect(editors[0].text.length).toBeGreaterThan(initial.length);
     await disconnectAll(editors);
@@ -122,7 +122,7 @@ describe('live editing: updates fanned out by the server', () => {
     await eventually(() => expect(b.text.toString()).toBe('one\nB\nC\n'));
     await a.open();
     const expected = 'A:one\nB\nC\n';
-    await expectEverywhere(expected, [a, b, c], join(files, 'offline.txt'));
+    await expectEverywhere(expected, [a, b, c], files.at('offline.txt'));
     await disconnectAll([a, b, c]);
   });
 
@@ -152,7 +152,7 @@ describe('live editing: updates fanned out by the server', () => {
       await eventually(() => expect(b.text.toString()).toBe(expected));
       for (const x of [a, b]) expect(x.received.some((m) => m.equals(message)), what).toBe(false);
     }
-    await eventually(async () => expect(await readFile(join(files, 'guarded.txt'), 'utf8')).toBe(expected));
+    await eventually(async () => expect(await files.readText('guarded.txt')).toBe(expected));
     expect(a.closed).toBeUndefined();
     expect(b.closed).toBeUndefined();
     await disconnectAll([a, b]);
@@ -172,7 +172,7 @@ describe('live editing: updates fanned out by the server', () => {
       else a.ws?.send(Buffer.from([42]));
       await eventually(() => expect(b.text.toString()).toBe(expected));
       if (how === 'misbehaves') expect((await a.waitClosed()).code).toBe(4400);
-      await eventually(async () => expect(await readFile(join(files, 'last.txt'), 'utf8')).toBe(expected));
+      await eventually(async () => expect(await files.readText('last.txt')).toBe(expected));
     }
     // Alone again: the agent's copy is complete, so a newcomer gets everything from it.
     await b.disconnect();
@@ -183,7 +183,7 @@ describe('live editing: updates fanned out by the server', () => {
 
   it('stops fanning out the moment the document turns read-only on disk', async () => {
     const [a, b] = await docs.openFile(server, 'turns.txt', 'text for now\n');
-    await writeFile(join(files, 'turns.txt'), Buffer.from([1, 2, 0, 3]));
+    await files.write('turns.txt', Buffer.from([1, 2, 0, 3]));
     for (const x of [a, b]) await eventually(() => expect(x.notices.at(-1)).toMatchObject({ type: 'state', readOnly: true, reason: 'binary' }));
     b.received = [];
     a.text.insert(0, 'overwrite ');
@@ -191,7 +191,7 @@ describe('live editing: updates fanned out by the server', () => {
     await sleep(100);
     expect(b.text.toString()).toBe('text for now\n');
     expect(updatesIn(b.received)).toBe(0);
-    expect((await readFile(join(files, 'turns.txt'))).equals(Buffer.from([1, 2, 0, 3]))).toBe(true);
+    expect((await files.read('turns.txt')).equals(Buffer.from([1, 2, 0, 3]))).toBe(true);
     await disconnectAll([a, b]);
   });
 

@@ -1,5 +1,3 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { expect } from 'vitest';
@@ -7,7 +5,8 @@ import WebSocket from 'ws';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
-import { filesDirOf, type TestServer } from './server.ts';
+import type { TestServer } from './server.ts';
+import { WorkspaceFs, type WorkspaceFile } from './workspace-fs.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -142,8 +141,16 @@ export class DocClient {
  */
 export class DocClients {
   private readonly made: DocClient[] = [];
+  private readonly filesOn = new Map<TestServer, WorkspaceFs>();
 
   constructor(readonly workspace: string) {}
+
+  /** The workspace's files on `server`, as its programs see them (one SSH connection per server, ended by `destroyAll`). */
+  files(server: TestServer): WorkspaceFs {
+    let fs = this.filesOn.get(server);
+    if (!fs) this.filesOn.set(server, (fs = new WorkspaceFs(server, this.workspace)));
+    return fs;
+  }
 
   /** A client of `path` through `server`, not connected yet. */
   client(server: TestServer, path: string, name?: string): DocClient {
@@ -154,7 +161,7 @@ export class DocClients {
 
   /** Writes `content` to the file, then opens one client of it per name, one after the other. */
   async openFile(server: TestServer, path: string, content: string | Buffer, names: Array<string | undefined> = [undefined, undefined]): Promise<DocClient[]> {
-    await writeFile(join(filesDirOf(server, this.workspace), path), content);
+    await this.files(server).write(path, content);
     const opened: DocClient[] = [];
     for (const name of names) opened.push(await this.client(server, path, name).open());
     return opened;
@@ -162,15 +169,17 @@ export class DocClients {
 
   destroyAll(): void {
     for (const c of this.made) c.destroy();
+    for (const fs of this.filesOn.values()) fs.close();
+    this.filesOn.clear();
   }
 }
 
-/** Waits until every client shows `text`, then (given a file) until the file on disk holds it too. */
-export async function expectEverywhere(text: string, clients: Iterable<DocClient>, file?: string): Promise<void> {
+/** Waits until every client shows `text`, then (given a file) until the file in the workspace holds it too. */
+export async function expectEverywhere(text: string, clients: Iterable<DocClient>, file?: WorkspaceFile): Promise<void> {
   await eventually(() => {
     for (const c of clients) expect(c.text.toString(), c.name).toBe(text);
   });
-  if (file !== undefined) await eventually(async () => expect(await readFile(file, 'utf8')).toBe(text));
+  if (file !== undefined) await eventually(async () => expect(await file.fs.readText(file.path)).toBe(text));
 }
 
 /** Disconnects the clients one after the other, each after its close handshake. */

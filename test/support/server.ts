@@ -6,6 +6,7 @@ import WebSocket, { createWebSocketStream } from 'ws';
 import { loadServerConfig } from '../../server/config/index.ts';
 import { startServer, type RunningServer } from '../../server/main.ts';
 import { generateKeyPair } from '../../server/workspace/index.ts';
+import { driverArgs } from './driver-matrix.ts';
 import { makeFolder, type SeedEntry } from './images.ts';
 
 export type TestServer = RunningServer & {
@@ -26,7 +27,11 @@ export type TestServerOptions = {
   workspaces?: string[];
 };
 
-/** Starts a real control server on 127.0.0.1 with a fresh data dir. */
+/**
+ * Starts a real control server on 127.0.0.1 with a fresh data dir, on the driver of the run
+ * (WHARF_TEST_DRIVER, see driver-matrix.ts; `restart` keeps it). Flags in `options.argv` come last
+ * and so win over the driver's.
+ */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
   return startOn(dataDir, options, { dataDir: options.dataDir === undefined ? dataDir : undefined, tempDirs: [] });
@@ -38,7 +43,7 @@ type Owned = { dataDir: string | undefined; tempDirs: string[] };
 async function startOn(dataDir: string, options: TestServerOptions, owned: Owned): Promise<TestServer> {
   const config = loadServerConfig({
     // Tests seed workspaces from folders they make under the system's temp dir.
-    argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', '--seed-root', tmpdir(), ...(options.argv ?? [])],
+    argv: ['--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--sandbox', options.sandbox ?? 'none', '--log-level', 'warn', '--seed-root', tmpdir(), ...driverArgs(), ...(options.argv ?? [])],
     env: {},
   });
   const running = await startServer(config);
@@ -78,7 +83,11 @@ async function startOn(dataDir: string, options: TestServerOptions, owned: Owned
   return server;
 }
 
-/** Where a workspace of the process driver keeps its files on this machine. */
+/**
+ * Where a workspace of the process driver keeps its files on this machine. Only for tests about
+ * the process driver (see driver-matrix.ts); the others reach files through the workspace itself
+ * (workspace-fs.ts).
+ */
 export function filesDirOf(server: TestServer, workspace: string): string {
   return join(server.dataDir, 'workspaces', workspace, 'files');
 }
