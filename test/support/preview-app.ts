@@ -3,7 +3,7 @@
  * no node_modules): an HTML page whose script opens a websocket back to the server it came from
  * (relative to the page, so it works under a path prefix and at an origin's root) and echoes,
  * a 50 MB download of seeded pseudo-random bytes, a redirect and a cookie. It prints
- * `listening <port>` once it listens on a port the kernel picked.
+ * `listening <port> <pid>` once it listens on a port the kernel picked.
  */
 export const PREVIEW_APP_SOURCE = String.raw`
 const http = require('node:http');
@@ -89,7 +89,7 @@ server.on('upgrade', (req, socket) => {
     }
   });
 });
-server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => console.log('listening ' + server.address().port));
+server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => console.log('listening ' + server.address().port + ' ' + process.pid));
 `;
 
 /** The bytes of `/big`, as the app makes them (xorshift32 from its seed). */

@@ -33,6 +33,10 @@ function pickHost(port: ListeningPort | undefined): string {
 function asSocket(channel: Duplex): Duplex {
   const socket = channel as Duplex & Record<string, unknown>;
   for (const name of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) socket[name] ??= () => socket;
+  // The app closed its side (it stopped, or ended a keep-alive connection): HTTP has nothing more
+  // to say on it, so end ours too. The agent closes a channel once both directions are done;
+  // until then a pooled channel would look alive and the next request would wait on it forever.
+  channel.once('end', () => channel.end());
   return socket;
 }
 
