@@ -1,6 +1,7 @@
 import { loadAgentConfig, readProcessContext } from './config/index.ts';
 import { createDeployAgentFeature } from './deploy/agent/index.ts';
 import { createForwardingFeature, createServiceEnvFeature } from './hybrid/agent/index.ts';
+import { createPortsFeature } from './preview/agent/index.ts';
 import { createDocFeature, docStateDirOf } from './sync/agent/index.ts';
 import { createTerminalFeature } from './terminal/agent/index.ts';
 import { runBridge } from './common/index.ts';
@@ -20,9 +21,12 @@ async function main(): Promise<void> {
   const config = loadAgentConfig(ctx);
   const log = (event: string, fields?: Record<string, unknown>) =>
     process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`);
+  // The workspace's listening ports (previews); the server's own key may dial only those.
+  const ports = createPortsFeature({ agentPid: process.pid, root: config.root, intervalMs: 1000, log });
   const features: AgentFeature[] = [
     // Loopback only: the process driver's workspaces share the host's network.
-    createForwardingFeature({ reverseHost: '127.0.0.1', dialTimeoutMs: config.limits.forwardDialTimeoutMs, log }),
+    createForwardingFeature({ reverseHost: '127.0.0.1', dialTimeoutMs: config.limits.forwardDialTimeoutMs, log, refuseServerTarget: ports.refuseServerTarget }),
+    ports,
     // A service's environment for `wharf up`: its process's /proc/<pid>/environ, and ours as the image layer.
     createServiceEnvFeature({ root: config.root, env: config.env }),
     createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env, followInRoot: (path) => createPathJail(config.root).follow(path) }),

@@ -1,6 +1,6 @@
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
+import { createServer as createHttpServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { createDeployService } from './deploy/server/index.ts';
 import {
   createApp,
   createAuthenticator,
+  createPreviewGateway,
   createSessionRevocations,
   createShareResolver,
   createSiteOrigins,
@@ -20,6 +21,7 @@ import {
   type SharePathRule,
 } from './http/index.ts';
 import { createHybridEnvService } from './hybrid/server/index.ts';
+import { createPreviewService } from './preview/server/index.ts';
 import { createDocService } from './sync/server/index.ts';
 import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
@@ -184,6 +186,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let origins = { publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`, extraOrigins: config.allowedOrigins };
   const site = createSiteOrigins(() => origins);
   const hybridEnv = createHybridEnvService({ workspaces });
+  const previews = createPreviewService({
+    workspaces,
+    secret: secrets.secret,
+    limits: {
+      maxShareTtlMs: config.limits.terminalShareMaxTtlMs,
+      maxSharesPerWorkspace: config.limits.terminalSharesPerWorkspace,
+      shareRecheckMs: config.limits.terminalShareRecheckMs,
+      agentTimeoutMs: config.limits.agentTimeoutMs,
+    },
+    log: (event, fields) => logger.warn({ event, ...fields }),
+  });
 
   const { app, ws } = createApp({
     workspaces,
@@ -191,6 +204,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     docs,
     deploys,
     hybridEnv,
+    previews,
+    previewDomain: config.previewDomain,
     sharePathRules: [...SHARE_PATH_RULES, deploySecretRule],
     secrets,
     logger,
@@ -210,11 +225,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     loginFailureWindowMs: config.limits.loginFailureWindowMs,
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s as Server));
-    (s as Server).once('error', reject);
+  // Previews are served on raw Node requests before Hono sees them: bodies and websockets then
+  // stream to the app with nothing in between, and a preview host never reaches the IDE's routes.
+  const previewGateway = createPreviewGateway({ previews, authenticator, site, secret: secrets.secret, sessionRevocations, previewDomain: config.previewDomain, logger });
+  const honoListener = getRequestListener(app.fetch);
+  const server = createHttpServer((request, response) => {
+    if (!previewGateway.handleRequest(request, response)) void honoListener(request, response);
   });
-  server.on('upgrade', (request, socket, head) => ws.handleUpgrade(request, socket, head));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('upgrade', (request, socket, head) => {
+    if (!previewGateway.handleUpgrade(request, socket, head)) ws.handleUpgrade(request, socket, head);
+  });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const wildcard = ['0.0.0.0', '[::]'].includes(host);
@@ -236,6 +263,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await deploys.shutdown(config.limits.deployShutdownGraceMs);
         ws.close();
         terminals.shutdown();
+        previews.shutdown();
         server.closeAllConnections?.();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await workspaces.shutdown(!options.keepAgents);

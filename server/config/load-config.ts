@@ -7,6 +7,16 @@ import { parseWorkspaceResources, type WorkspaceResources } from '../common/inde
 /** The checkout (or install) this server runs from: where `npm run build` leaves its artifacts. */
 const CODE_ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
+/** A DNS name under which preview origins are made: lower-case labels, no scheme, port or wildcard. */
+function parsePreviewDomain(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const domain = raw.trim().toLowerCase().replace(/\.$/, '');
+  if (!/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(domain)) {
+    throw new Error(`--preview-domain: expected a domain like preview.example.com whose subdomains reach this server (got "${raw}")`);
+  }
+  return domain;
+}
+
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
 /** Workspace drivers this server can be configured with; `kubernetes` is not built yet. */
@@ -67,6 +77,12 @@ export type ServerConfig = {
   publicUrl: string | undefined;
   /** Browser origins besides the public URL's own that may use a session (`--allowed-origin`, `WHARF_ALLOWED_ORIGINS`). */
   allowedOrigins: string[];
+  /**
+   * Serves each workspace port at the root of an origin of its own, `<port>--<workspace>.<domain>`
+   * (`--preview-domain`, `WHARF_PREVIEW_DOMAIN`), with the public URL's scheme and port. Its
+   * wildcard DNS must reach this server. Unset: previews are served by path only.
+   */
+  previewDomain: string | undefined;
   /**
    * The only variables workspace agents inherit from the server's environment: never the admin
    * token or anything else a workspace user could read back from /proc.
@@ -352,6 +368,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'agent-timeout': { type: 'string' },
       'seed-root': { type: 'string' },
       'allowed-origin': { type: 'string', multiple: true },
+      'preview-domain': { type: 'string' },
       'terminal-link-clients': { type: 'string' },
       'terminal-clients': { type: 'string' },
       'terminal-admin-clients': { type: 'string' },
@@ -413,6 +430,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     },
     publicUrl: checkPublicUrl(values['public-url'] ?? (env.WHARF_PUBLIC_URL || undefined)),
     allowedOrigins: parseOrigins([...(env.WHARF_ALLOWED_ORIGINS ?? '').split(','), ...(values['allowed-origin'] ?? [])]),
+    previewDomain: parsePreviewDomain(values['preview-domain'] ?? (env.WHARF_PREVIEW_DOMAIN || undefined)),
     agentEnvironment: Object.fromEntries(
       AGENT_ENV_ALLOWLIST.flatMap((name) => (env[name] ? [[name, env[name] as string]] : [])),
     ),

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { DeployService } from '../deploy/server/index.ts';
 import type { HybridEnvService } from '../hybrid/server/index.ts';
+import type { PreviewService } from '../preview/server/index.ts';
 import type { DocService } from '../sync/server/index.ts';
 import type { TerminalService } from '../terminal/server/index.ts';
 import type { WorkspaceService } from '../workspace/index.ts';
@@ -25,6 +26,10 @@ export type AppDeps = {
   docs: DocService;
   /** Hybrid mode's environment settings and their resolution for a service. */
   hybridEnv: HybridEnvService;
+  /** Workspace ports: their lists, the preview proxy and port share links. */
+  previews: PreviewService;
+  /** `--preview-domain`: previews are also served at `<port>--<workspace>.<domain>`. */
+  previewDomain: string | undefined;
   secrets: AuthSecrets;
   logger: Logger;
   metrics: Registry;

@@ -20,6 +20,8 @@ function createLoggedApp(lines: Array<Record<string, unknown>>) {
     terminals: terminals as unknown as AppDeps['terminals'],
     docs: {} as AppDeps['docs'],
     hybridEnv: {} as AppDeps['hybridEnv'],
+    previews: {} as AppDeps['previews'],
+    previewDomain: undefined,
     secrets,
     logger,
     metrics: new Registry(),

@@ -21,6 +21,7 @@ import { registerSshTunnelRoutes } from './routes/ssh-tunnel.ts';
 import { registerWorkspaceRoutes } from './routes/workspaces.ts';
 import { PUBLIC_DOWNLOAD_PATHS, registerDownloadRoutes } from './routes/downloads.ts';
 import { registerHybridEnvRoutes } from './routes/hybrid-env.ts';
+import { registerPreviewRoutes } from './routes/previews.ts';
 import { createWsRouter } from './ws-router.ts';
 
 /**
@@ -36,7 +37,7 @@ export const VERSION_HEADER = 'X-Wharf-Version';
  * Every feature's routes, in one list so a test can enumerate them. Files come first: their guard
  * must see a raw `..` in a files URL before URL normalisation lets it reach another route.
  */
-const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes, registerHybridEnvRoutes, registerDownloadRoutes];
+const ROUTE_MODULES: RouteModule[] = [registerFileRoutes, registerWorkspaceRoutes, registerSshTunnelRoutes, registerDocRoutes, registerTerminalRoutes, registerDeployRoutes, registerHybridEnvRoutes, registerPreviewRoutes, registerDownloadRoutes];
 
 /** Methods a browser page of another origin must not use with our cookies. */
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -45,7 +46,7 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * Credentials that travel in a URL path (share links, a deploy runner's one-time token) must not
  * reach the access log, which is read by more people than the admin.
  */
-const SECRET_PATHS = [/^(\/s\/)[^/]+/, /^(\/api\/deploy-secrets\/)[^/]+/];
+const SECRET_PATHS = [/^(\/s\/)[^/]+/, /^(\/p\/)[^/]+/, /^(\/api\/deploy-secrets\/)[^/]+/];
 
 export function redactPath(path: string): string {
   return SECRET_PATHS.reduce((p, pattern) => p.replace(pattern, '$1<redacted>'), path);
@@ -143,8 +144,8 @@ export function createApp(
   });
 
   app.use('*', async (c, next) => {
-    // `/s/<token>` is a share link: like /login, it checks its own credential (the token).
-    if (PUBLIC_PATHS.has(c.req.path) || c.req.path.startsWith('/s/')) return next();
+    // `/s/<token>` and `/p/<token>` are share links (a terminal's, a port's): like /login, they check their own credential.
+    if (PUBLIC_PATHS.has(c.req.path) || c.req.path.startsWith('/s/') || c.req.path.startsWith('/p/')) return next();
     const principal = await deps.authenticator.authenticate(
       { authorization: c.req.header('authorization'), cookie: c.req.header('cookie') },
       new URL(c.req.url),

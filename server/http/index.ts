@@ -9,3 +9,5 @@ export { createShareResolver, SHARE_PATH_RULES } from './share-auth.ts';
 export { createSessionRevocations } from './session-revocations.ts';
 export { createSiteOrigins } from './origin.ts';
 export type { SiteOrigins } from './origin.ts';
+export { createPreviewGateway } from './preview-gateway.ts';
+export type { PreviewGateway } from './preview-gateway.ts';

@@ -13,6 +13,12 @@ export type AgentConnection = {
   /** Open one of wharf's own subsystems (`wharf-doc`, `wharf-terminal`, ...). */
   subsystem(name: string): Promise<ssh2.ClientChannel>;
   control(request: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /**
+   * A `direct-tcpip` channel to `host:port` inside the workspace (what previews proxy over). The
+   * agent refuses targets the server's key may not reach: the error then has `reason` set (ssh2's
+   * CHANNEL_OPEN_FAILURE code) and `refused: true`.
+   */
+  forwardOut(host: string, port: number): Promise<ssh2.ClientChannel>;
   readonly closed: boolean;
   onClose(listener: () => void): void;
   close(): void;
@@ -218,6 +224,14 @@ export function connectAgent(stream: Duplex, privateKey: string, hostPublicKey: 
     },
     subsystem(name) {
       return openChannel<ssh2.ClientChannel>(`the ${name} subsystem`, (cb) => client.subsys(name, cb));
+    },
+    forwardOut(host, port) {
+      return openChannel<ssh2.ClientChannel>(`a connection to port ${port}`, (cb) =>
+        client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
+          if (err && !closed) Object.assign(err, { refused: true });
+          cb(err, channel);
+        }),
+      );
     },
     async control(request) {
       controlChannel ??= openControl().catch((err: unknown) => {

@@ -36,20 +36,20 @@ export async function ensureWebBuilt(): Promise<void> {
  * Starts Debian's Chromium through playwright-core. Playwright gives every launched browser a
  * fresh temporary --user-data-dir of its own (and refuses one passed in `args`).
  */
-export async function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.WHARF_TEST_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
   });
 }
 
 /** What a UI test starts with: the web UI built, a real server, and Chromium. */
-export async function startWebUi(serverOptions: TestServerOptions = {}): Promise<{ server: TestServer; browser: Browser }> {
+export async function startWebUi(serverOptions: TestServerOptions = {}, browserArgs: string[] = []): Promise<{ server: TestServer; browser: Browser }> {
   await ensureWebBuilt();
   const server = await startTestServer(serverOptions);
   try {
-    return { server, browser: await launchBrowser() };
+    return { server, browser: await launchBrowser(browserArgs) };
   } catch (err) {
     await server.dispose();
     throw err;

@@ -15,6 +15,12 @@ export type ForwardingOptions = {
   /** How long dialling a forward target may take before the channel is refused. */
   dialTimeoutMs: number;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /**
+   * For the control server's own key (role `admin`, forward `*`): why a target may not be
+   * dialled, or undefined when it may. Previews use it so the server reaches only the ports the
+   * workspace listens on, never the network around it.
+   */
+  refuseServerTarget?: (host: string, port: number) => Promise<string | undefined>;
 };
 
 type Forwarded = { listener: Server; sockets: Set<Socket> };
@@ -37,23 +43,38 @@ export function createForwardingFeature(options: ForwardingOptions): AgentFeatur
         reject();
         return;
       }
-      const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
-      socket.setNoDelay(true);
-      const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${options.dialTimeoutMs} ms`)), options.dialTimeoutMs);
-      let connected = false;
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        if (connected) return; // pipeDuplex has it from here
-        log('forward.dial_failed', { key: grant.label, host: target.host, port: target.port, error: err.message });
-        reject();
-      });
-      socket.once('connect', () => {
-        connected = true;
-        clearTimeout(timer);
-        const channel = accept();
-        allowHalfClose(channel);
-        void pipeDuplex(channel, socket);
-      });
+      if (grant.role === 'admin' && options.refuseServerTarget) {
+        options.refuseServerTarget(target.host, target.port).then(
+          (refusal) => {
+            if (refusal === undefined) return dial(accept, reject, target, grant);
+            log('forward.refused', { key: grant.label, host: target.host, port: target.port, reason: refusal });
+            reject();
+          },
+          () => reject(),
+        );
+        return;
+      }
+      dial(accept, reject, target, grant);
+    });
+  }
+
+  function dial(accept: () => ssh2.ServerChannel, reject: () => void, target: { host: string; port: number }, grant: KeyGrant): void {
+    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${options.dialTimeoutMs} ms`)), options.dialTimeoutMs);
+    let connected = false;
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      if (connected) return; // pipeDuplex has it from here
+      log('forward.dial_failed', { key: grant.label, host: target.host, port: target.port, error: err.message });
+      reject();
+    });
+    socket.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      const channel = accept();
+      allowHalfClose(channel);
+      void pipeDuplex(channel, socket);
     });
   }
 

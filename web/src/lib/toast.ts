@@ -3,7 +3,7 @@ import { h } from './dom.ts';
 let container: HTMLElement | undefined;
 
 /** A short message in the corner; errors stay until dismissed, others fade after a while. */
-export function showToast(message: string, kind: 'info' | 'error' | 'warning' = 'info', timeoutMs = 6000): void {
+export function showToast(message: string | Node, kind: 'info' | 'error' | 'warning' = 'info', timeoutMs = 6000): void {
   if (!container || !container.isConnected) {
     container = h('div', { class: 'toasts', role: 'status', 'aria-live': 'polite' });
     document.body.append(container);

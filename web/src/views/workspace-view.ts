@@ -9,6 +9,7 @@ import { askText } from '../lib/dialog.ts';
 import { h, renderInto } from '../lib/dom.ts';
 import { loadIdentity, pickColor, saveIdentityName } from '../lib/identity.ts';
 import { showToast } from '../lib/toast.ts';
+import { createPortsPanel } from '../preview/ports-panel.ts';
 import { createTerminalPanel } from '../terminal/terminal-panel.ts';
 import { renderHeader, renderSignOut } from './workspace-list.ts';
 
@@ -131,22 +132,27 @@ export async function showWorkspace(root: HTMLElement, id: string): Promise<void
   });
 
   const environment = createEnvPanel(id);
+  const ports = createPortsPanel(id, { onCount: (count) => (portsTab.textContent = count > 0 ? `Ports (${count})` : 'Ports') });
 
   // The bottom panel holds the terminals, the deploy log or the hybrid-mode environment.
   const terminalTab = h('button', { class: 'panel-tab active', role: 'tab', onclick: () => showPanel('terminal') }, 'Terminal');
   const deployTab = h('button', { class: 'panel-tab', role: 'tab', onclick: () => showPanel('deploy') }, 'Deploy');
   const envTab = h('button', { class: 'panel-tab', role: 'tab', title: 'Variables, config sets and secret sets wharf up gives services', onclick: () => showPanel('environment') }, 'Environment');
-  const panelBody = h('div', { class: 'panel-body' }, terminals.element, deploys.element, environment.element);
-  function showPanel(which: 'terminal' | 'deploy' | 'environment'): void {
+  const portsTab = h('button', { class: 'panel-tab', role: 'tab', 'aria-label': 'Ports', title: 'TCP ports the workspace listens on, to preview in the browser', onclick: () => showPanel('ports') }, 'Ports');
+  const panelBody = h('div', { class: 'panel-body' }, terminals.element, deploys.element, environment.element, ports.element);
+  function showPanel(which: 'terminal' | 'deploy' | 'environment' | 'ports'): void {
     terminalTab.classList.toggle('active', which === 'terminal');
     deployTab.classList.toggle('active', which === 'deploy');
     envTab.classList.toggle('active', which === 'environment');
+    portsTab.classList.toggle('active', which === 'ports');
     terminals.element.hidden = which !== 'terminal';
     terminals.toolbar.hidden = which !== 'terminal';
     deploys.element.hidden = which !== 'deploy';
     environment.element.hidden = which !== 'environment';
+    ports.element.hidden = which !== 'ports';
     if (which === 'terminal') terminals.shown();
     else if (which === 'deploy') deploys.shown();
+    else if (which === 'ports') ports.shown();
     else environment.shown();
   }
 
@@ -177,7 +183,7 @@ export async function showWorkspace(root: HTMLElement, id: string): Promise<void
   const sessionsButton = h('button', { class: 'secondary small', title: 'Helpers connected to this workspace (wharf up, wharf ssh)', onclick: () => void openSessionsDialog(id) }, 'Sessions');
 
   const resizer = h('div', { class: 'panel-resizer', role: 'separator', 'aria-orientation': 'horizontal', title: 'Drag to resize' });
-  const panel = h('section', { class: 'bottom-panel' }, h('div', { class: 'panel-header' }, h('div', { class: 'panel-tabs', role: 'tablist' }, terminalTab, deployTab, envTab), terminals.toolbar), panelBody);
+  const panel = h('section', { class: 'bottom-panel' }, h('div', { class: 'panel-header' }, h('div', { class: 'panel-tabs', role: 'tablist' }, terminalTab, deployTab, envTab, portsTab), terminals.toolbar), panelBody);
   const header = renderHeader(sessionsButton, destroyButton, deployButton, stopButton, renderSignOut());
   header.querySelector('.topbar-title')!.append(h('span', { class: 'muted' }, ' / '), h('span', { class: 'workspace-name' }, workspace.name));
   const layout = h(
@@ -207,12 +213,15 @@ export async function showWorkspace(root: HTMLElement, id: string): Promise<void
 
   await tree.refresh().catch((err) => showToast(`Could not list files: ${describeError(err)}`, 'error'));
   void terminals.start();
+  // The port list is followed from the start, so a port that opens is announced on any tab.
+  ports.start();
   // A deploy already running (started elsewhere) shows as such on the button.
   deploys.shown();
 
   window.addEventListener('pagehide', () => {
     editor.dispose();
     terminals.dispose();
+    ports.dispose();
     deploys.dispose();
     tree.dispose();
   });
