@@ -4,7 +4,7 @@ import { createEngineClient, engineMessage, type EngineEndpoint } from '../../en
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
-import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from './agent-supervisor.ts';
+import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from '../agent-supervisor.ts';
 import { collectRuntime, ensureRuntimeVolume, nodeCommand, RUNTIME_MOUNT, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
 
 export type DockerDriverOptions = {
