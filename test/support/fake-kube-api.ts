@@ -747,7 +747,8 @@ export async function startFakeKubeApi(options: FakeKubeOptions): Promise<FakeKu
         'apiVersion: v1',
         'kind: Config',
         'clusters:',
-        `- name: fake\n  cluster:\n    server: ${url}`,
+        // client-node refuses plain http unless TLS checks are off (there is no TLS to check).
+        `- name: fake\n  cluster:\n    server: ${url}\n    insecure-skip-tls-verify: true`,
         'users:',
         '- name: fake\n  user:\n    token: fake-token',
         'contexts:',
