@@ -136,6 +136,30 @@ describe('previews of workspace ports', { shuffle: false }, () => {
     await preview.close();
   });
 
+  it('passes a streaming response and a 50 MB upload through without holding them back', async () => {
+    const preview = await openPage(context);
+    await preview.goto(pathUrl);
+    await preview.locator('#title').waitFor();
+    const result = await preview.evaluate(async () => {
+      const res = await fetch('stream');
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      // The app sends its last line only after /release: the first must arrive before that.
+      const first = await Promise.race([reader.read().then((r) => decoder.decode(r.value)), new Promise<string>((done) => setTimeout(() => done('held back'), 30_000))]);
+      await fetch('release');
+      let rest = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        rest += decoder.decode(value);
+      }
+      const upload = await fetch('upload', { method: 'POST', body: new Uint8Array(50 * 1024 * 1024) });
+      return { first, rest, uploaded: ((await upload.json()) as { bytes: number }).bytes };
+    });
+    expect(result).toEqual({ first: 'first\n', rest: 'last\n', uploaded: 50 * 1024 * 1024 });
+    await preview.close();
+  });
+
   it('serves the app at the root of its own origin, signed in through the redirect', async () => {
     const preview = await openPage(context);
     await checkPreviewPage(preview, hostUrl);
