@@ -136,7 +136,7 @@ describe('previews of workspace ports', { shuffle: false }, () => {
     await preview.close();
   });
 
-  it('passes a streaming response and a 50 MB upload through without holding them back', async () => {
+  it('passes a streaming response and a 32 MB upload through without holding them back', async () => {
     const preview = await openPage(context);
     await preview.goto(pathUrl);
     await preview.locator('#title').waitFor();
@@ -153,10 +153,11 @@ describe('previews of workspace ports', { shuffle: false }, () => {
         if (done) break;
         rest += decoder.decode(value);
       }
-      const upload = await fetch('upload', { method: 'POST', body: new Uint8Array(50 * 1024 * 1024) });
+      // 32 MB: Chromium itself uploads at about 25 MB/s on these machines, even straight to the app.
+      const upload = await fetch('upload', { method: 'POST', body: new Uint8Array(32 * 1024 * 1024) });
       return { first, rest, uploaded: ((await upload.json()) as { bytes: number }).bytes };
     });
-    expect(result).toEqual({ first: 'first\n', rest: 'last\n', uploaded: 50 * 1024 * 1024 });
+    expect(result).toEqual({ first: 'first\n', rest: 'last\n', uploaded: 32 * 1024 * 1024 });
     await preview.close();
   });
 
