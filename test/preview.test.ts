@@ -94,6 +94,9 @@ describe('previews of workspace ports', { shuffle: false }, () => {
   it('shows a new port in the Ports panel with its process, and offers to open it', async () => {
     await page.goto(`${server.url}/workspaces/prev`);
     await page.getByRole('tab', { name: 'Ports' }).click();
+    // Ports already listening when the panel's first list arrives are not news: the app must
+    // start after that list, or a slow machine would list it there and never announce it.
+    await expect.poll(() => page.locator('.ports-status').textContent(), POLL).toContain('Nothing in the workspace listens');
     app = await startApp(ssh);
     const row = page.locator(`.ports-list [data-port="${app.port}"]`);
     await row.waitFor({ timeout: POLL.timeout });
