@@ -71,6 +71,7 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,
+        superviseMs: config.limits.agentSuperviseIntervalMs,
         extraAgentArgs,
         agentEnv: config.agentEnvironment,
         log,

@@ -126,6 +126,8 @@ export type ServerConfig = {
     /** How long a started workspace agent may take to listen before the start fails (`--agent-start-timeout`). */
     agentStartTimeoutMs: number;
     agentRestartDelayMs: number;
+    /** How often a driver looks at every workspace (adopting, restarting, letting go; docs/replicas.md). */
+    agentSuperviseIntervalMs: number;
     agentStopGraceMs: number;
     /** Life of a helper's session key when `POST …/session-keys` names none. */
     sessionKeyDefaultTtlMs: number;
@@ -447,6 +449,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentStartTimeoutMs: parseDuration(values['agent-start-timeout'] ?? env.WHARF_AGENT_START_TIMEOUT ?? '15s', '--agent-start-timeout'),
       agentRestartDelayMs: 500,
+      agentSuperviseIntervalMs: 1000,
       agentStopGraceMs: 5000,
       sessionKeyDefaultTtlMs: 3600 * 1000,
       sessionKeyMaxTtlMs: parseDuration(values['session-key-max-ttl'] ?? env.WHARF_SESSION_KEY_MAX_TTL ?? '24h', '--session-key-max-ttl'),
