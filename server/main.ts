@@ -170,6 +170,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       secretTtlMs: config.limits.deploySecretTtlMs,
       builderProbeTimeoutMs: config.limits.builderTimeoutMs,
       finishedRetentionMs: config.limits.deployFinishedRetentionMs,
+      boardRetryMs: config.limits.deployBoardRetryMs,
     },
     log: (event, fields) => logger.info({ event, ...fields }),
   });

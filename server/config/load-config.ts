@@ -186,6 +186,8 @@ export type ServerConfig = {
     builderTimeoutMs: number;
     /** A finished run stays live (its output replayable to late viewers) this long before only its stored log is left. */
     deployFinishedRetentionMs: number;
+    /** A deploy run whose place on its workspace's run board broke (agent restart) is hosted again after this. */
+    deployBoardRetryMs: number;
     /** On shutdown, running deploys are aborted and awaited at most this long. */
     deployShutdownGraceMs: number;
     /**
@@ -480,6 +482,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       deploySecretTtlMs: 15 * 60 * 1000,
       builderTimeoutMs: parseDuration(values['builder-timeout'] ?? env.WHARF_BUILDER_TIMEOUT ?? '10s', '--builder-timeout'),
       deployFinishedRetentionMs: 60_000,
+      deployBoardRetryMs: 1000,
       deployShutdownGraceMs: 5000,
       featureDataMaxBytes: parseByteSize(values['feature-data-max-bytes'] ?? env.WHARF_FEATURE_DATA_MAX_BYTES ?? '4MiB', '--feature-data-max-bytes'),
       maxJsonBodyBytes: 64 * 1024,
