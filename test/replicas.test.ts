@@ -12,7 +12,8 @@ import { DocClient, eventually, expectEverywhere } from './support/doc-client.ts
 import { itProcessOnly, testDriver } from './support/driver-matrix.ts';
 import { ensureRunnerImage, makeFolder, requireEngine, RUNNER_IMAGE, type SeedEntry } from './support/images.ts';
 import { startReplica, type Replica } from './support/replica.ts';
-import { execOver, sshOverTunnel, type TestServer } from './support/server.ts';
+import { execOver, sshOverTunnel, sshThroughServer, type TestServer } from './support/server.ts';
+import { PREVIEW_APP_SOURCE } from './support/preview-app.ts';
 import { TerminalClient } from './support/terminal-client.ts';
 
 /**
@@ -213,6 +214,45 @@ describe('replicas: two control servers on one data dir', () => {
     await ended;
   }, LONG);
 
+  // The preview app runs with this machine's node: the process driver (no sandbox) only.
+  itProcessOnly('a port of a dev server started through A is previewed through B, and its share link made on A opens on B', async () => {
+    expect((await a.api(`/api/workspaces/${ws}/files/preview-app.cjs`, { method: 'PUT', body: PREVIEW_APP_SOURCE })).status).toBeLessThan(300);
+    const client = await sshThroughServer(asServer(a), ws);
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        client.exec(`exec ${JSON.stringify(process.execPath)} preview-app.cjs`, (err, channel) => {
+          if (err) return reject(err);
+          let out = '';
+          channel.on('data', (d: Buffer) => {
+            out += d;
+            const match = /listening (\d+)/.exec(out);
+            if (match) resolve(Number(match[1]));
+          });
+          channel.stderr.on('data', () => {});
+        });
+      });
+      await until('B to list the port', async () => {
+        const listed = (await (await b.api(`/api/workspaces/${ws}/ports`)).json()) as { ports: Array<{ port: number }> };
+        return listed.ports.some((p) => p.port === port);
+      });
+      const headers = await b.api(`/api/workspaces/${ws}/ports/${port}/headers`);
+      expect(headers.status).toBe(200);
+      expect(((await headers.json()) as Record<string, string>)['x-forwarded-prefix']).toBe(`/api/workspaces/${ws}/ports/${port}`);
+      const made = await a.api(`/api/workspaces/${ws}/port-shares`, { method: 'POST', json: { port, public: true, expiresInSeconds: 600 } });
+      expect(made.status).toBe(201);
+      const { token } = (await made.json()) as { token: string };
+      const opened = await fetch(`${b.url}/p/${token}`, { redirect: 'manual' });
+      expect(opened.status, await opened.clone().text()).toBeLessThan(400);
+      const cookie = opened.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const location = new URL(opened.headers.get('location') ?? '/', b.url);
+      const page = await fetch(location, { headers: { cookie } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('hello from the workspace');
+    } finally {
+      client.end();
+    }
+  }, LONG);
+
   it('a workspace stopped on B is stopped for A (and its agent gone), started on A is running for B', async () => {
     const id = await create(a, 'lifecycle');
     await until('B to see it running', async () => (await workspaceOn(b, id))?.status === 'running');
@@ -274,6 +314,15 @@ describe('replicas: two control servers on one data dir', () => {
     expect(hits).toContain('/early-cancel');
   }, 120_000);
 
+  it('a replica that stops cleanly leaves the agents to the others', async () => {
+    const c = await startReplica({ dataDir, token: a.token, argv: ['--builder', requireEngine('docker').endpoint, '--runner-image', RUNNER_IMAGE] });
+    await until('C to reach the workspace', async () => (await c.api(`/api/workspaces/${ws}/files/hello.txt`)).status === 200);
+    const before = agentProcesses(ws);
+    expect(await c.stop()).toBe(0);
+    expect(agentProcesses(ws)).toEqual(before);
+    expect((await b.api(`/api/workspaces/${ws}/files/hello.txt`)).status).toBe(200);
+  }, LONG);
+
   it('a replica that dies mid-deploy does not leave the run silently running: B reports it interrupted, and a new run can start', async () => {
     const started = await a.api(`/api/workspaces/${ws}/deploys`, { method: 'POST', json: { variables: { MARKER: markerUrl, RUN: 'killed' } } });
     expect(started.status).toBe(202);
@@ -297,10 +346,12 @@ describe('replicas: two control servers on one data dir', () => {
     const next = await b.api(`/api/workspaces/${ws}/deploys`, { method: 'POST', json: { variables: { MARKER: markerUrl, RUN: 'after' } } });
     expect(next.status).toBe(202);
     const { id: nextId } = (await next.json()) as { id: string };
+    let cancelling: Promise<Response> | undefined;
     const after = follow(b, ws, nextId, (event) => {
-      if (event.type === 'output' && event.text === 'started\n') void b.api(`/api/workspaces/${ws}/deploys/${nextId}`, { method: 'DELETE' });
+      if (event.type === 'output' && event.text === 'started\n') cancelling = b.api(`/api/workspaces/${ws}/deploys/${nextId}`, { method: 'DELETE' });
     });
     await after.closed;
     expect(after.events.at(-1)).toMatchObject({ type: 'done', status: 'cancelled' });
+    expect((await (cancelling as Promise<Response>)).status).toBe(200);
   }, 120_000);
 });

@@ -4,9 +4,9 @@ import { preparePrivateDir } from './run-dir.ts';
 import { chmod, chown, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { isProcessAlive, WharfError } from '../../common/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
+import type { ReplicaRegistry } from '../replica-registry.ts';
 import {
   buildBwrapArgs,
   chownTree,
@@ -51,6 +51,8 @@ export type ProcessDriverOptions = {
    * replica is let go (see docs/replicas.md).
    */
   superviseMs: number;
+  /** The other servers on this data dir: the last one out stops the agents. */
+  replicas: ReplicaRegistry;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -133,9 +135,6 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
   let privateEtc: ReturnType<typeof findPrivateEntries> | undefined;
   let shuttingDown = false;
   let reconcileTimer: NodeJS.Timeout | undefined;
-  // Every server on this data dir has a file here (its pid first): see otherReplicas.
-  const replicasDir = join(options.dataDir, 'replicas');
-  const replicaFile = join(replicasDir, `${process.pid}-${randomBytes(4).toString('hex')}`);
 
   const dirOf = (id: string) => join(root, id);
   const paths = (id: string) => ({
@@ -237,17 +236,6 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     return socket !== undefined;
   }
 
-
-  /** How many other live control servers share this data dir (their files' pids; dead ones' files are removed). */
-  async function otherReplicas(): Promise<number> {
-    let count = 0;
-    for (const name of await readdir(replicasDir).catch(() => [] as string[])) {
-      if (join(replicasDir, name) === replicaFile) continue;
-      if (isProcessAlive(Number(name.split('-')[0]))) count++;
-      else await rm(join(replicasDir, name), { force: true });
-    }
-    return count;
-  }
 
   /**
    * One look at every workspace: each replica watches every agent meant to run (its own
@@ -539,8 +527,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
     async init() {
       await mkdir(root, { recursive: true, mode: 0o700 });
-      await mkdir(replicasDir, { recursive: true, mode: 0o700 });
-      await writeFile(replicaFile, JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }), { mode: 0o600 });
+      await options.replicas.start();
       startReconciling();
       for (const id of await readdir(root)) {
         const meta = await readMeta(id).catch(() => undefined);
@@ -641,9 +628,9 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
         clearTimeout(s.restartTimer);
         clearInterval(s.pollTimer);
       }
-      await rm(replicaFile, { force: true });
+      await options.replicas.stop();
       // The last server out stops the agents; while another replica runs they are its to serve.
-      const others = stopAgents && (await otherReplicas());
+      const others = stopAgents && (await options.replicas.others());
       if (others) options.log('agents.left_to_replicas', { replicas: others });
       if (stopAgents && !others) {
         await Promise.all([...supervised.keys()].map((id) => terminate(id)));
