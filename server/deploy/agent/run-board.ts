@@ -84,6 +84,8 @@ export function createRunBoard(options: { log: (event: string, fields?: Record<s
     });
     stream.on('data', (chunk: Buffer) => decoder.push(chunk));
     stream.on('error', () => {});
+    // The host is done sending: close our side too, or the channel stays half open for good.
+    stream.on('end', () => stream.end());
     stream.on('close', () => {
       if (entry.host !== stream) return;
       entry.host = undefined;

@@ -40,6 +40,8 @@ async function open(agent: AgentConnection, request: BoardRequest, onMessage?: (
     });
     channel.on('data', (chunk: Buffer) => decoder.push(chunk));
     channel.on('error', () => {});
+    // The agent ended its side (a watch after `done`): end ours, so the channel closes.
+    channel.on('end', () => channel.end());
     channel.on('close', () => answer({ ok: false, error: 'the workspace agent closed the connection without answering (is it an older agent without the run board?)' }));
     channel.write(encodeFrame(Buffer.from(JSON.stringify(request))));
   });
