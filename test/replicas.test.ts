@@ -125,6 +125,8 @@ describe('replicas: two control servers on one data dir', () => {
   }, 180_000);
 
   afterAll(async () => {
+    // Removed, not only stopped: the docker driver's containers and volumes would stay on the engine.
+    if (b && ws) await b.api(`/api/workspaces/${ws}`, { method: 'DELETE' }).catch(() => undefined);
     await b?.stop();
     await a?.stop();
     marker?.close();
