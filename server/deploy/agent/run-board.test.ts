@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createFrameDecoder, encodeFrame, type DeployEvent, type DeployRun } from '../../common/index.ts';
+import { createFrameDecoder, encodeFrame, type DeployEvent, type DeployEventInput, type DeployRun } from '../../common/index.ts';
 import { createRunBoard } from './run-board.ts';
 
 /** Two connected in-memory streams, as an SSH channel's two ends; destroying one closes both. */
@@ -37,7 +37,7 @@ function run(id: string): DeployRun {
   return { id, workspace: 'w', kind: 'deploy', mode: null, status: 'running', startedAt: new Date().toISOString(), durationMs: null, commands: [], server: 'host-a:1' };
 }
 
-const event = (e: Omit<DeployEvent, 'at'> & { at?: number }) => ({ at: 0, ...e }) as DeployEvent;
+const event = (e: DeployEventInput): DeployEvent => ({ at: 0, ...e }) as DeployEvent;
 
 describe('run board', () => {
   const board = createRunBoard({ log: () => {} });
