@@ -14,6 +14,7 @@ export const DRIVER_MATRIX_FILES = [
   'test/cli.test.ts',
   'test/openssh-proxy.test.ts',
   'test/hybrid-forwarding.test.ts',
+  'test/replicas.test.ts',
 ];
 
 const integration = {

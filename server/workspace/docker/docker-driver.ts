@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { WharfError, type WorkspaceResources } from '../../common/index.ts';
 import { createEngineClient, engineMessage, type EngineEndpoint } from '../../engine-api/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
+import type { ReplicaRegistry } from '../replica-registry.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
 import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from './agent-supervisor.ts';
@@ -38,6 +39,8 @@ export type DockerDriverOptions = {
   maxQuickCrashes?: number;
   /** Bound of one engine request (not of a connection's life). */
   engineTimeoutMs?: number;
+  /** The other servers on this data dir (docs/replicas.md): the last one out stops the containers. */
+  replicas?: ReplicaRegistry;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -456,6 +459,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     async init() {
       const ping = await engine.call('GET', '/_ping');
       if (ping.status !== 200) throw new WharfError('unavailable', `the container engine at ${options.endpoint.display} does not answer /_ping (${ping.status})`);
+      await options.replicas?.start();
       for (const id of await listIds()) {
         const info = await inspect(id);
         if (!info) continue;
@@ -573,7 +577,10 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       shuttingDown = true;
       clearInterval(timer);
       await Promise.all([...launching.values()].map((p) => p.catch(() => {})));
-      if (stopAgents) {
+      await options.replicas?.stop();
+      const others = stopAgents && options.replicas ? await options.replicas.others() : 0;
+      if (others) options.log('agents.left_to_replicas', { replicas: others });
+      if (stopAgents && !others) {
         // Desired states stay: the next server start brings up what was meant to run.
         for (const id of await listIds().catch(() => [] as string[])) await stopContainer(id).catch(() => {});
       }
