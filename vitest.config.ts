@@ -34,7 +34,18 @@ const integration = {
  */
 const dockerMatrix: TestProjectConfiguration[] =
   process.env.WHARF_TEST_MATRIX === 'docker'
-    ? [{ test: { name: 'integration-docker', include: DRIVER_MATRIX_FILES, ...integration, env: { WHARF_TEST_DRIVER: 'docker' } } }]
+    ? [
+        {
+          test: {
+            name: 'integration-docker',
+            include: DRIVER_MATRIX_FILES,
+            ...integration,
+            // The matrix's workspace image is imported (once per content) after the bundles are built.
+            globalSetup: [...integration.globalSetup, 'test/support/matrix-image.ts'],
+            env: { WHARF_TEST_DRIVER: 'docker' },
+          },
+        },
+      ]
     : [];
 
 export default defineConfig({
