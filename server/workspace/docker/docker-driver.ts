@@ -5,7 +5,7 @@ import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
 import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from './agent-supervisor.ts';
-import { collectRuntime, ensureRuntimeVolume, nodeCommand, RUNTIME_MOUNT, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
+import { collectRuntime, ensureRuntimeVolume, nodeCommand, pruneRuntimeVolumes, RUNTIME_MOUNT, RUNTIME_VOLUME_PREFIX, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
 
 export type DockerDriverOptions = {
   /** The Docker Engine API (dockerd, or Podman's compatible service). */
@@ -36,6 +36,11 @@ export type DockerDriverOptions = {
   superviseIntervalMs?: number;
   /** Crashes in a row, each soon after its start, before the workspace is reported as an error. */
   maxQuickCrashes?: number;
+  /**
+   * Runtime volumes of other builds that no container uses are removed at init once at least
+   * this old (default 15 minutes: another server may have just filled one it is about to use).
+   */
+  runtimePruneMinAgeMs?: number;
   /** Bound of one engine request (not of a connection's life). */
   engineTimeoutMs?: number;
   log: (event: string, fields?: Record<string, unknown>) => void;
@@ -216,14 +221,25 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   /** The runtime volume for this server's node and agent build, filled once per engine. */
-  async function ensureRuntime(image: string): Promise<RuntimeFiles> {
+  /** This server's runtime as files (collected once; again after a failure, e.g. an agent not built yet). */
+  function ensureRuntimeFiles(): Promise<RuntimeFiles> {
     runtime ??= collectRuntime(options.nodePath, options.agentBundle).catch((err: unknown) => {
       runtime = undefined;
       throw err;
     });
-    const files = await runtime;
-    const name = `wharf-runtime-${files.hash}`;
+    return runtime;
+  }
+
+  async function ensureRuntime(image: string): Promise<RuntimeFiles> {
+    const files = await ensureRuntimeFiles();
+    const name = `${RUNTIME_VOLUME_PREFIX}${files.hash}`;
     let filling = runtimeVolumes.get(name);
+    // Filled once, but a volume can go ("docker volume rm", an engine reset): a create would then
+    // mount an empty one made on the fly, and its agent could not start. So it is looked at again.
+    if (filling && (await engine.call('GET', `/volumes/${encodeURIComponent(name)}`)).status === 404) {
+      runtimeVolumes.delete(name);
+      filling = undefined;
+    }
     if (!filling) {
       filling = ensureRuntimeVolume(engine, { name, image, runtime: files, labels: { [LABELS.runtime]: files.hash }, log: options.log });
       runtimeVolumes.set(name, filling);
@@ -426,7 +442,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
           NetworkMode: options.network,
           Mounts: [
             { Type: 'volume', Source: volumeName(input.id), Target: WORKSPACE_DIR },
-            { Type: 'volume', Source: `wharf-runtime-${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
+            { Type: 'volume', Source: `${RUNTIME_VOLUME_PREFIX}${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
           ],
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
@@ -469,6 +485,11 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         }
       }
       startSupervising();
+      // In the background: the runtime is collected (hashed) first, and nothing waits for this.
+      void (async () => {
+        const files = await ensureRuntimeFiles();
+        await pruneRuntimeVolumes(engine, { keep: `${RUNTIME_VOLUME_PREFIX}${files.hash}`, label: LABELS.runtime, minAgeMs: options.runtimePruneMinAgeMs ?? 15 * 60_000, log: options.log });
+      })().catch((err: Error) => options.log('runtime.prune_failed', { error: err.message }));
     },
 
     async create(input) {
