@@ -120,6 +120,45 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   /** Workspaces this process is stopping or removing: the supervisor leaves them alone. */
   const busy = new Set<string>();
   const launching = new Map<string, Promise<void>>();
+  /**
+   * The bridge a start opened to see its agent answer, kept a few seconds for the connect that
+   * usually follows (a create's first request): each bridge is a node process started in the
+   * container, a good part of a create's time. Unread: the agent's SSH banner waits in it.
+   */
+  const spares = new Map<string, { stream: Duplex; timer: NodeJS.Timeout }>();
+  const SPARE_MS = 5000;
+  function dropSpare(id: string): void {
+    const spare = spares.get(id);
+    if (!spare) return;
+    spares.delete(id);
+    clearTimeout(spare.timer);
+    spare.stream.destroy();
+  }
+  function keepSpare(id: string, stream: Duplex): void {
+    dropSpare(id);
+    stream.on('error', () => {});
+    const timer = setTimeout(() => dropSpare(id), SPARE_MS);
+    timer.unref();
+    spares.set(id, { stream, timer });
+    stream.once('close', () => {
+      if (spares.get(id)?.stream === stream) {
+        clearTimeout(timer);
+        spares.delete(id);
+      }
+    });
+  }
+  /** The spare bridge of `id` if it is still whole (nothing read from it, nothing ended). */
+  function takeSpare(id: string): Duplex | undefined {
+    const spare = spares.get(id);
+    if (!spare) return undefined;
+    spares.delete(id);
+    clearTimeout(spare.timer);
+    if (spare.stream.destroyed || spare.stream.readableEnded || spare.stream.writableEnded) {
+      spare.stream.destroy();
+      return undefined;
+    }
+    return spare.stream;
+  }
   const crashes = new Map<string, { quick: number; next: number }>();
   let runtime: Promise<RuntimeFiles> | undefined;
   const runtimeVolumes = new Map<string, Promise<void>>();
@@ -323,9 +362,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         // 304: already running.
         if (r.status !== 304) await engine.expectOk(`cannot start workspace "${id}"`, Promise.resolve(r));
         options.log('agent.started', { workspace: id });
-        const stream = await connectWhenReady(id, options.startTimeoutMs);
-        stream.on('error', () => {});
-        stream.destroy();
+        keepSpare(id, await connectWhenReady(id, options.startTimeoutMs));
       })().finally(() => launching.delete(id));
       launching.set(id, pending);
     }
@@ -333,6 +370,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   async function stopContainer(id: string): Promise<void> {
+    dropSpare(id);
     const grace = Math.max(1, Math.ceil(options.stopGraceMs / 1000));
     const r = await engine.call('POST', `/containers/${encodeURIComponent(containerName(id))}/stop`, { query: { t: String(grace) }, timeoutMs: options.stopGraceMs + 60_000 });
     if (r.status !== 304 && r.status !== 404) await engine.expectOk(`cannot stop workspace "${id}"`, Promise.resolve(r));
@@ -458,6 +496,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   async function removeAll(id: string): Promise<void> {
+    dropSpare(id);
     const gone = await engine.call('DELETE', `/containers/${encodeURIComponent(containerName(id))}`, { query: { force: '1', v: '1' }, timeoutMs: options.stopGraceMs + 60_000 });
     if (gone.status !== 404) await engine.expectOk(`cannot remove the container of workspace "${id}"`, Promise.resolve(gone));
     const volume = await engine.call('DELETE', `/volumes/${encodeURIComponent(volumeName(id))}`, { query: { force: '1' } });
@@ -587,11 +626,12 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       if (current.status === 'error') throw new WharfError('unavailable', `workspace "${id}" is in error: ${current.statusReason}`);
       if (!info.State.Running && !launching.has(id)) await launch(id);
       await launching.get(id)?.catch(() => {});
-      return connectWhenReady(id, options.startTimeoutMs);
+      return takeSpare(id) ?? connectWhenReady(id, options.startTimeoutMs);
     },
 
     async shutdown({ stopAgents }) {
       shuttingDown = true;
+      for (const id of [...spares.keys()]) dropSpare(id);
       clearInterval(timer);
       await Promise.all([...launching.values()].map((p) => p.catch(() => {})));
       if (stopAgents) {
