@@ -64,14 +64,19 @@ function follow(replica: Replica, workspace: string, id: string, onEvent: (event
  * Agent processes of one workspace on this machine (process driver): their command lines name its
  * socket. On other drivers the agents are the driver's to count (test/driver-*.test.ts): undefined.
  */
-function agentProcesses(id: string): number[] | undefined {
+/**
+ * The agents of workspace `id` of this test's data dir: by the host key they were started with,
+ * which lives in the data dir (other test files run beside this one, with workspaces of the same
+ * names in data dirs of their own).
+ */
+function agentProcesses(dataDir: string, id: string): number[] | undefined {
   if (testDriver() !== 'process') return undefined;
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (cmdline.some((arg) => arg.endsWith('agent.mjs')) && cmdline.some((arg) => arg.endsWith(`/${id}/agent.sock`))) pids.push(Number(name));
+      if (cmdline.some((arg) => arg.endsWith('agent.mjs')) && cmdline.includes(join(dataDir, 'workspaces', id, 'agent', 'host_key'))) pids.push(Number(name));
     } catch {
       // gone meanwhile
     }
@@ -260,28 +265,28 @@ describe('replicas: two control servers on one data dir', () => {
     await until('B to see it running', async () => (await workspaceOn(b, id))?.status === 'running');
     expect((await b.api(`/api/workspaces/${id}/stop`, { method: 'POST' })).status).toBe(200);
     await until('A to see it stopped', async () => (await workspaceOn(a, id))?.status === 'stopped');
-    expect(agentProcesses(id) ?? []).toEqual([]);
+    expect(agentProcesses(dataDir, id) ?? []).toEqual([]);
     expect((await a.api(`/api/workspaces/${id}/start`, { method: 'POST' })).status).toBe(200);
     await until('B to see it running again', async () => (await workspaceOn(b, id))?.status === 'running');
-    expect(agentProcesses(id) ?? [0]).toHaveLength(1);
+    expect(agentProcesses(dataDir, id) ?? [0]).toHaveLength(1);
     expect((await b.api(`/api/workspaces/${id}`, { method: 'DELETE' })).status).toBeLessThan(300);
     await until('A to see it gone', async () => (await a.api(`/api/workspaces/${id}`)).status === 404);
-    expect(agentProcesses(id) ?? []).toEqual([]);
+    expect(agentProcesses(dataDir, id) ?? []).toEqual([]);
   }, LONG);
 
   itProcessOnly('an agent that crashes is restarted once, by one of the replicas, and both use the new one', async () => {
     const meta = () => JSON.parse(readFileSync(join(dataDir, 'workspaces', ws, 'workspace.json'), 'utf8')) as { agentPid?: number };
-    const before = agentProcesses(ws) ?? [];
+    const before = agentProcesses(dataDir, ws) ?? [];
     expect(before).toHaveLength(1);
     process.kill(before[0], 'SIGKILL');
     const restarted = await until('a new agent', async () => {
       const pid = meta().agentPid;
-      return pid && pid !== before[0] && agentProcesses(ws)?.includes(pid) ? pid : undefined;
+      return pid && pid !== before[0] && agentProcesses(dataDir, ws)?.includes(pid) ? pid : undefined;
     });
     for (const replica of [a, b]) {
       await until('both replicas to reach it', async () => (await replica.api(`/api/workspaces/${ws}/files/hello.txt`)).status === 200);
     }
-    expect(agentProcesses(ws)).toEqual([restarted]);
+    expect(agentProcesses(dataDir, ws)).toEqual([restarted]);
   }, LONG);
 
   it('a deploy started on A is followed, refused a second time and cancelled from B', async () => {
@@ -319,9 +324,9 @@ describe('replicas: two control servers on one data dir', () => {
   it('a replica that stops cleanly leaves the agents to the others', async () => {
     const c = await startReplica({ dataDir, token: a.token, argv: ['--builder', requireEngine('docker').endpoint, '--runner-image', RUNNER_IMAGE] });
     await until('C to reach the workspace', async () => (await c.api(`/api/workspaces/${ws}/files/hello.txt`)).status === 200);
-    const before = agentProcesses(ws);
+    const before = agentProcesses(dataDir, ws);
     expect(await c.stop()).toBe(0);
-    expect(agentProcesses(ws)).toEqual(before);
+    expect(agentProcesses(dataDir, ws)).toEqual(before);
     expect((await b.api(`/api/workspaces/${ws}/files/hello.txt`)).status).toBe(200);
   }, LONG);
 
