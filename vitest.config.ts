@@ -14,6 +14,8 @@ export const DRIVER_MATRIX_FILES = [
   'test/cli.test.ts',
   'test/openssh-proxy.test.ts',
   'test/hybrid-forwarding.test.ts',
+  'test/replicas.test.ts',
+  'test/deploy-paths.test.ts',
 ];
 
 const integration = {
@@ -27,14 +29,25 @@ const integration = {
 };
 
 /**
- * The docker leg of the matrix is opt-in until the docker driver lands (issue 16): it is a
- * project only when WHARF_TEST_MATRIX=docker. Switching it on for good means dropping that
- * condition. Its servers find the engine in WHARF_TEST_DOCKER_HOST (scripts/engines.sh exports it)
- * and the image in WHARF_TEST_WORKSPACE_IMAGE (default wharf-test/workspace:latest).
+ * The docker leg of the matrix runs by default; WHARF_TEST_MATRIX=process leaves it out (a quick
+ * run on the process driver alone). Its servers find the engine in WHARF_TEST_DOCKER_HOST
+ * (scripts/engines.sh exports it) and the image in WHARF_TEST_WORKSPACE_IMAGE, which its
+ * globalSetup sets to the matrix image it imports (test/support/matrix-image.ts) unless given.
  */
 const dockerMatrix: TestProjectConfiguration[] =
-  process.env.WHARF_TEST_MATRIX === 'docker'
-    ? [{ test: { name: 'integration-docker', include: DRIVER_MATRIX_FILES, ...integration, env: { WHARF_TEST_DRIVER: 'docker' } } }]
+  process.env.WHARF_TEST_MATRIX?.trim() !== 'process'
+    ? [
+        {
+          test: {
+            name: 'integration-docker',
+            include: DRIVER_MATRIX_FILES,
+            ...integration,
+            // The matrix's workspace image is imported (once per content) after the bundles are built.
+            globalSetup: [...integration.globalSetup, 'test/support/matrix-image.ts'],
+            env: { WHARF_TEST_DRIVER: 'docker' },
+          },
+        },
+      ]
     : [];
 
 export default defineConfig({

@@ -93,15 +93,51 @@ async function cpuTicks(pid: number | string): Promise<number> {
   return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
 }
 
-/** Host pids of agent processes (not bridges), recognised by their command line. */
+/** The script a node process runs: the argument after the node binary (the runtime's loader may come first). */
+function scriptOf(args: string[]): string | undefined {
+  // The process itself must be node or the runtime's loader: a container's init (docker-init,
+  // catatonit) carries the supervisor's whole command line as its arguments.
+  if (!/(^|\/)(node|ld-linux[^/]*\.so\.\d+)$/.test(args[0] ?? '')) return undefined;
+  const node = args.findIndex((a) => /(^|\/)node$/.test(a));
+  return node >= 0 ? args[node + 1] : undefined;
+}
+
+async function argsOf(pid: number | string): Promise<string[]> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+}
+
+/**
+ * Host pids of agent processes, recognised by their command line: node running agent.mjs, not
+ * as a bridge. (In a docker workspace the container's init and the supervisor carry the agent's
+ * arguments on their command lines too; they run something else.)
+ */
 async function findAgents(match: (cmdline: string) => boolean): Promise<number[]> {
   const out: number[] = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
-    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
-    if (cmdline.includes('agent.mjs') && cmdline.includes('--host-key') && !cmdline.includes(' bridge ') && match(cmdline)) out.push(Number(pid));
+    const args = await argsOf(pid);
+    if (scriptOf(args)?.endsWith('agent.mjs') && args[args.indexOf(scriptOf(args)!) + 1] !== 'bridge' && match(args.join(' '))) out.push(Number(pid));
   }
   return out;
+}
+
+/** Host pids of the docker workspaces' supervisors (/.wharf/supervise.mjs run by node). */
+async function findSupervisors(): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (/^\d+$/.test(pid) && scriptOf(await argsOf(pid)) === '/.wharf/supervise.mjs') out.push(Number(pid));
+  }
+  return out;
+}
+
+/** Proportional set size (KiB): shared pages (the node binary's text, the same file for every workspace) split among their users. */
+async function pssKiB(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  return Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
+}
+
+async function loadAverage(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8')).split(' ')[0];
 }
 
 /** RSS once it stops moving: four samples 250 ms apart within 2 % (at most 20 s). */
@@ -174,6 +210,7 @@ export async function run(): Promise<BenchRow[]> {
   const image = await ensureBusyboxWorkspaceImage(engine);
   const rows: BenchRow[] = [];
   const suffix = randomBytes(3).toString('hex');
+  const load = await loadAverage();
 
   // create → ready, alternating the three so a busy moment of the machine falls on each.
   const processServer = await startServer([]);
@@ -181,6 +218,7 @@ export async function run(): Promise<BenchRow[]> {
   const times = { process: [] as number[], docker: [] as number[], floor: [] as number[] };
   let processRss = 0;
   let dockerRss = 0;
+  let supervisorRss = 0;
   try {
     for (let i = 0; i < ROUNDS; i += 1) {
       times.process.push(await createToReady(processServer, `p${i}`));
@@ -192,6 +230,7 @@ export async function run(): Promise<BenchRow[]> {
     processRss = await settledRss(processAgent);
     const dockerAgents = await findAgents((c) => c.includes('/.wharf/agent/agent.mjs'));
     dockerRss = median(await Promise.all(dockerAgents.map(settledRss)));
+    supervisorRss = median(await Promise.all((await findSupervisors()).map(settledRss)));
     for (let i = 0; i < ROUNDS; i += 1) {
       await removeWorkspace(processServer, `p${i}`);
       await removeWorkspace(dockerServer, `d${i}`);
@@ -204,7 +243,7 @@ export async function run(): Promise<BenchRow[]> {
   const floor = median(times.floor);
   rows.push(
     {
-      scenario: `create → ready (agent answers a files request), busybox image, median of ${ROUNDS}`,
+      scenario: `create → ready (agent answers a files request), busybox image, median of ${ROUNDS} (load average ${load} at the start)`,
       metric: 'time (ms)',
       wharf: `docker driver ${median(times.docker).toFixed(0)} (${(median(times.docker) / floor).toFixed(2)}×)`,
       peer: floor.toFixed(0),
@@ -230,6 +269,13 @@ export async function run(): Promise<BenchRow[]> {
       goal: '≤ 50 MB (47.7 MiB)',
     });
   }
+  rows.push({
+    scenario: 'the supervisor beside each docker workspace agent (node running /.wharf/supervise.mjs), idle',
+    metric: 'RSS (MiB)',
+    wharf: supervisorRss.toFixed(1),
+    peer: empty.toFixed(1),
+    peerName: 'node, empty program',
+  });
 
   // 50 docker workspaces, one idle terminal each.
   const many = await startServer(['--driver', 'docker', '--docker-host', engine.endpoint, '--workspace-image', image]);
@@ -245,10 +291,14 @@ export async function run(): Promise<BenchRow[]> {
       if (res.status !== 201) throw new Error(`terminal in ${name}: ${res.status} ${await res.text()}`);
     }
     const agents = await findAgents((c) => c.includes('/.wharf/agent/agent.mjs'));
+    const supervisors = await findSupervisors();
     await delay(5_000);
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0) / 1024;
     const serverRss = (await rssKiB(many.child.pid!)) / 1024;
-    const agentsRss = (await Promise.all(agents.map(rssKiB))).reduce((a, b) => a + b, 0) / 1024;
-    const cpu = await idleCpu([many.child.pid!, ...agents], 30_000);
+    const agentsRss = sum(await Promise.all(agents.map(rssKiB)));
+    const agentsPss = sum(await Promise.all(agents.map(pssKiB)));
+    const supervisorsPss = sum(await Promise.all(supervisors.map(pssKiB)));
+    const cpu = await idleCpu([many.child.pid!, ...agents, ...supervisors], 30_000);
 
     const floorStarted = performance.now();
     for (let i = 0; i < floorNames.length; i += 8) {
@@ -268,11 +318,18 @@ export async function run(): Promise<BenchRow[]> {
         metric: 'RSS (MiB): server + all agents',
         wharf: `${serverRss.toFixed(0)} + ${agentsRss.toFixed(0)}`,
         peer: `${(bare * MANY).toFixed(0)}`,
-        peerName: `${MANY} × the bare ssh2 server above`,
+        peerName: `${MANY} × the bare ssh2 server above (RSS)`,
+      },
+      {
+        scenario: `${MANY} docker workspaces with one idle terminal each (${agents.length} agents, ${supervisors.length} supervisors)`,
+        metric: 'PSS (MiB, shared pages split): all agents + all supervisors',
+        wharf: `${agentsPss.toFixed(0)} + ${supervisorsPss.toFixed(0)}`,
+        peer: '—',
+        peerName: '(RSS counts the node binary shared by all of them once per process)',
       },
       {
         scenario: `${MANY} docker workspaces with one idle terminal each, idle for 30 s`,
-        metric: 'CPU (s per minute): server + agents',
+        metric: 'CPU (s per minute): server + agents + supervisors',
         wharf: cpu.toFixed(2),
         peer: '0',
         peerName: 'nothing to do',

@@ -19,7 +19,10 @@ WHARF_DEBIAN_PACKAGES=(
   openssh-server openssh-client
   chromium fonts-liberation
   busybox-static curl ca-certificates xz-utils git
+  mmdebstrap docker-compose
   vim less
+  # The driver matrix's workspace image is made from these (test/support/workspace-images.ts).
+  procps wget
 )
 
 # The paths are fixed by the team's conventions; overriding them is only for trying this script

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     ports,
     // A service's environment for `wharf up`: its process's /proc/<pid>/environ, and ours as the image layer.
     createServiceEnvFeature({ root: config.root, env: config.env }),
-    createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env, followInRoot: (path) => createPathJail(config.root).follow(path) }),
+    createDeployAgentFeature({ root: config.root, shell: config.shell, env: config.env, followInRoot: (path) => createPathJail(config.root).follow(path), log }),
     createDocFeature({ root: config.root, stateDir: docStateDirOf(config), limits: config.limits }),
     createTerminalFeature({
       root: config.root,

@@ -25,7 +25,7 @@ import { createPreviewService } from './preview/server/index.ts';
 import { createDocService } from './sync/server/index.ts';
 import { createTerminalService } from './terminal/server/index.ts';
 import { WharfError } from './common/index.ts';
-import { createDriverSet, createWorkspaceService, loadOrCreateServerKey, type WorkspaceDriver } from './workspace/index.ts';
+import { createDriverSet, createReplicaRegistry, createWorkspaceService, loadOrCreateServerKey, type ReplicaRegistry, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
 import { createDockerDriver } from './workspace/docker/index.ts';
 import { createKubernetesDriver } from './workspace/kubernetes/index.ts';
@@ -47,7 +47,13 @@ export type RunningServer = {
  * The workspace driver `config.driver` names, with its own settings (`config.drivers.<kind>`).
  * The config refuses drivers not built yet, so every kind it lets through is wired here.
  */
-export function createConfiguredDriver(config: ServerConfig, log: (event: string, fields?: Record<string, unknown>) => void, kind: DriverKind = config.driver): WorkspaceDriver {
+export function createConfiguredDriver(
+  config: ServerConfig,
+  log: (event: string, fields?: Record<string, unknown>) => void,
+  kind: DriverKind = config.driver,
+  // The other servers on this data dir (docs/replicas.md): the last one out stops the agents.
+  replicas: ReplicaRegistry = createReplicaRegistry({ dataDir: config.dataDir, heartbeatMs: config.limits.agentSuperviseIntervalMs }),
+): WorkspaceDriver {
   // The same bounds and feature flags reach every driver's agents.
   const extraAgentArgs = [
     '--terminal-grace-ms', String(config.limits.terminalGraceMs),
@@ -72,6 +78,8 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,
+        superviseMs: config.limits.agentSuperviseIntervalMs,
+        replicas,
         extraAgentArgs,
         agentEnv: config.agentEnvironment,
         log,
@@ -95,6 +103,7 @@ export function createConfiguredDriver(config: ServerConfig, log: (event: string
         restartDelayMs: config.limits.agentRestartDelayMs,
         stopGraceMs: config.limits.agentStopGraceMs,
         startTimeoutMs: config.limits.agentStartTimeoutMs,
+        replicas,
         extraAgentArgs,
         agentEnv: config.agentEnvironment,
         log,
@@ -143,9 +152,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const serverKey = await loadOrCreateServerKey(config.dataDir);
   const driverLog = (event: string, fields?: Record<string, unknown>) => logger.info({ event, ...fields });
   // One driver as it is; several (`--driver process,docker`) behind a set that routes by workspace.
+  const replicas = createReplicaRegistry({ dataDir: config.dataDir, heartbeatMs: config.limits.agentSuperviseIntervalMs });
   const driver = config.driverKinds.length > 1
-    ? createDriverSet(config.driverKinds.map((kind) => createConfiguredDriver(config, driverLog, kind)))
-    : createConfiguredDriver(config, driverLog);
+    ? createDriverSet(config.driverKinds.map((kind) => createConfiguredDriver(config, driverLog, kind, replicas)))
+    : createConfiguredDriver(config, driverLog, config.driver, replicas);
   await driver.init();
   // What the create form offers per driver: the container drivers' default image and limits.
   const driverOffers = {
@@ -199,6 +209,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       secretTtlMs: config.limits.deploySecretTtlMs,
       builderProbeTimeoutMs: config.limits.builderTimeoutMs,
       finishedRetentionMs: config.limits.deployFinishedRetentionMs,
+      boardRetryMs: config.limits.deployBoardRetryMs,
     },
     log: (event, fields) => logger.info({ event, ...fields }),
   });

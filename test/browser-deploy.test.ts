@@ -1,10 +1,9 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWebBuilt, launchBrowser, openDesktopPage, pageErrors, signIn } from './support/browser.ts';
 import { ensureRunnerImage, requireEngine, RUNNER_IMAGE } from './support/images.ts';
-import { createWorkspace, filesDirOf, startTestServer, type TestServer } from './support/server.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { WorkspaceFs } from './support/workspace-fs.ts';
 
 // Generous: a busy machine (other suites, two cores) may be slow; a passing run ends far sooner.
 const POLL = { timeout: 60_000, interval: 100 };
@@ -54,7 +53,10 @@ describe('web UI: deploy', { shuffle: false }, () => {
   let server: TestServer;
   let browser: Browser;
   let page: Page;
-  const manifestPath = (workspace: string) => join(filesDirOf(server, workspace), 'okteto.yml');
+  // Manifests written and files listed in the workspace, as its programs see it (any driver).
+  const fsOf = new Map<string, WorkspaceFs>();
+  const workspaceFs = (workspace: string) => fsOf.get(workspace) ?? fsOf.set(workspace, new WorkspaceFs(server, workspace)).get(workspace)!;
+  const writeManifest = (workspace: string, manifest: string) => workspaceFs(workspace).write('okteto.yml', manifest);
 
   beforeAll(async () => {
     const docker = requireEngine('docker');
@@ -62,7 +64,6 @@ describe('web UI: deploy', { shuffle: false }, () => {
     server = await startTestServer({ argv: ['--builder', docker.endpoint] });
     for (const name of ['shop', 'remote', 'slow']) {
       await createWorkspace(server, name);
-      await mkdir(filesDirOf(server, name), { recursive: true });
     }
     browser = await launchBrowser();
     page = await openDesktopPage(browser, { width: 1280, height: 900 });
@@ -70,6 +71,7 @@ describe('web UI: deploy', { shuffle: false }, () => {
   });
 
   afterAll(async () => {
+    for (const fs of fsOf.values()) fs.close();
     await browser?.close();
     await server?.dispose();
   });
@@ -83,7 +85,7 @@ describe('web UI: deploy', { shuffle: false }, () => {
   const command = (index: number) => page.locator(`.run-log .command[data-index="${index}"]`);
 
   it('runs the local commands from the Deploy button with a log per command and the final status', async () => {
-    await writeFile(manifestPath('shop'), LOCAL_OK);
+    await writeManifest('shop', LOCAL_OK);
     await page.goto(`${server.url}/workspaces/shop`);
     await page.getByRole('button', { name: 'Deploy', exact: true }).click();
 
@@ -109,7 +111,7 @@ describe('web UI: deploy', { shuffle: false }, () => {
   });
 
   it('names the failing command and its exit code, does not run the rest, and keeps the history', async () => {
-    await writeFile(manifestPath('shop'), LOCAL_FAILING);
+    await writeManifest('shop', LOCAL_FAILING);
     await page.getByRole('button', { name: 'Deploy', exact: true }).click();
 
     await expect.poll(() => page.locator('.run-log').getAttribute('data-status'), POLL).toBe('failed');
@@ -131,7 +133,7 @@ describe('web UI: deploy', { shuffle: false }, () => {
   });
 
   it('cancels a running deploy after a confirmation: "Cancelling…" while it stops, then Cancelled in the log and the history', async () => {
-    await writeFile(manifestPath('slow'), LOCAL_SLOW);
+    await writeManifest('slow', LOCAL_SLOW);
     await page.goto(`${server.url}/workspaces/slow`);
     await page.getByRole('button', { name: 'Deploy', exact: true }).click();
     await expect.poll(() => command(1).locator('.command-output').textContent(), POLL).toContain('started');
@@ -183,14 +185,14 @@ describe('web UI: deploy', { shuffle: false }, () => {
 
     // Past the moment the sleeping command would have finished: it never went on, nor did the next one.
     await new Promise((r) => setTimeout(r, Math.max(0, startedAt + 8000 - Date.now())));
-    const files = await readdir(filesDirOf(server, 'slow'));
+    const files = (await workspaceFs('slow').sh('ls -A')).split('\n').filter(Boolean);
     expect(files).toContain('okteto.yml');
     expect(files.filter((name) => name === 'after-sleep' || name === 'second-command')).toEqual([]);
     expect(pageErrors(page)).toEqual([]);
   });
 
   it('runs a remote deploy in a BuildKit runner and streams its output', async () => {
-    await writeFile(manifestPath('remote'), REMOTE_OK);
+    await writeManifest('remote', REMOTE_OK);
     await page.goto(`${server.url}/workspaces/remote`);
     await page.getByRole('button', { name: 'Deploy', exact: true }).click();
 

@@ -7,7 +7,7 @@ import pty from 'node-pty';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../server/workspace/index.ts';
-import { itProcessOnly } from './support/driver-matrix.ts';
+import { itProcessOnly, testDriver } from './support/driver-matrix.ts';
 import { createWorkspace, execOver, type TestServer } from './support/server.ts';
 import { loginWharf, runProgram, runWharf, startServerAndHome, userEnv, WHARF } from './support/wharf-cli.ts';
 
@@ -84,7 +84,7 @@ describe('wharf CLI', { shuffle: false }, () => {
     const table = await runWharf(home, ['workspaces']);
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+STATUS\s+DRIVER\s+CREATED$/);
-    expect(table.stdout).toMatch(/^ws1\s+ws1\s+running\s+process\s+\d{4}-/m);
+    expect(table.stdout).toMatch(new RegExp(`^ws1\\s+ws1\\s+running\\s+${testDriver()}\\s+\\d{4}-`, 'm'));
     const json = await runWharf(home, ['workspaces', '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject([{ id: 'ws1', status: 'running' }]);
   });

@@ -1,8 +1,9 @@
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRunnerImage, makeFolder, requireEngine, runToEnd, RUNNER_IMAGE } from './support/images.ts';
-import { createWorkspace, filesDirOf, startTestServer, type TestServer } from './support/server.ts';
+import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
+import { shq, WorkspaceFs } from './support/workspace-fs.ts';
 import { runProgram, userEnv, WHARF } from './support/wharf-cli.ts';
 
 /**
@@ -14,6 +15,7 @@ describe('deploy: paths stay inside the project and the workspace', () => {
   let server: TestServer;
   let outside: string;
   let configHome: string;
+  let cleanUp: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     const docker = requireEngine('docker');
@@ -24,12 +26,21 @@ describe('deploy: paths stay inside the project and the workspace', () => {
     await writeFile(join(outside, 'okteto.yml'), 'deploy:\n  remote: true\n  commands: [cat /etc/hostname]\n');
     await mkdir(join(outside, 'sub'));
     await createWorkspace(server, 'paths');
-    const files = filesDirOf(server, 'paths');
-    await writeFile(join(files, 'okteto.yml'), 'deploy:\n  remote: true\n  context: escape\n  commands: [ls]\ndestroy:\n  remote: true\n  context: escape/sub\n  commands: [ls]\n');
-    await symlink(outside, join(files, 'escape'));
+    // In the workspace as its programs see it (any driver): `escape` leads to a folder of its
+    // machine outside the workspace, with a manifest and a sub folder of its own.
+    const files = new WorkspaceFs(server, 'paths');
+    await files.write('okteto.yml', 'deploy:\n  remote: true\n  context: escape\n  commands: [ls]\ndestroy:\n  remote: true\n  context: escape/sub\n  commands: [ls]\n');
+    const elsewhere = (await files.sh('mktemp -d')).trim();
+    await files.write(`${elsewhere}/okteto.yml`, 'deploy:\n  remote: true\n  commands: [cat /etc/hostname]\n');
+    await files.sh(`mkdir ${shq(`${elsewhere}/sub`)} && ln -s ${shq(elsewhere)} escape`);
+    cleanUp = async () => {
+      await files.sh(`rm -rf ${shq(elsewhere)}`);
+      files.close();
+    };
   });
 
   afterAll(async () => {
+    await cleanUp?.();
     await server?.dispose();
   });
 

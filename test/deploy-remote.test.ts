@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRunnerImage, largeText, outputOf, requireEngine, runToEnd, RUNNER_IMAGE, type Engine } from './support/images.ts';
 import { createSeededWorkspace, startTestServer, type TestServer } from './support/server.ts';
-import { WorkspaceFs } from './support/workspace-fs.ts';
+import { workspaceRoot } from './support/workspace-fs.ts';
 
 /** Remote deploys against a real dockerd with BuildKit; local (deprecated) runs through the agent. */
 describe('deploy: remote runner on Docker BuildKit', () => {
@@ -167,7 +167,7 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     const local = await runToEnd(server, 'where', 'deploy');
     expect(local.done.status).toBe('succeeded');
     expect(local.events.find((e) => e.type === 'plan')).toMatchObject({ mode: 'local' });
-    expect(outputOf(local.events, 1)).toMatch(/^where: .*\/workspaces\/where\/files\n$/);
+    expect(outputOf(local.events, 1)).toBe(`where: ${await workspaceRoot(server, 'where')}\n`);
     const forced = await runToEnd(server, 'where', 'deploy', { variables: { OKTETO_FORCE_REMOTE: 'true' } });
     expect(forced.events.find((e) => e.type === 'plan')).toMatchObject({ mode: 'remote' });
     expect(outputOf(forced.events, 1)).toBe('where: /okteto/src\n');
@@ -180,7 +180,7 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     expect(forced.events.find((e) => e.type === 'phase' && e.phase === 'packing')).toMatchObject({ message: expect.stringContaining('OKTETO_FORCE_REMOTE is set by the server administrator') });
     const off = await runToEnd(forcedServer, 'where', 'deploy', { remote: false });
     expect(off.events.find((e) => e.type === 'plan')).toMatchObject({ mode: 'local' });
-    expect(outputOf(off.events, 1)).toMatch(/\/workspaces\/where\/files\n$/);
+    expect(outputOf(off.events, 1)).toBe(`where: ${await workspaceRoot(forcedServer, 'where')}\n`);
   });
 
   it('keeps both streams of a local command that prints far more than the SSH window', async () => {
@@ -245,10 +245,7 @@ describe('deploy: remote runner on Docker BuildKit', () => {
     expect(run.events.find((e) => e.type === 'plan')).toMatchObject({ mode: 'local' });
     expect(run.events.some((e) => e.type === 'warning' && /local execution is deprecated/.test(e.message))).toBe(true);
     // In the workspace's root folder, as its own programs name it (whatever the driver).
-    const files = new WorkspaceFs(server, 'local');
-    const root = (await files.sh('pwd')).trim();
-    files.close();
-    expect(outputOf(run.events, 1)).toBe(`local in ${root} with vars\n`);
+    expect(outputOf(run.events, 1)).toBe(`local in ${await workspaceRoot(server, 'local')} with vars\n`);
     expect(run.done).toMatchObject({ status: 'failed', failedCommand: { index: 2, name: 'four', exitCode: 4 } });
     expect(run.events.some((e) => e.type === 'command-start' && e.index === 3)).toBe(false);
   });

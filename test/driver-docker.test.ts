@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServerConfig } from '../server/config/index.ts';
 import { createConfiguredDriver } from '../server/main.ts';
 import { generateKeyPair, type KeyPair, type WorkspaceDriver } from '../server/workspace/index.ts';
+import { createEngineClient, parseEngineEndpoint } from '../server/engine-api/index.ts';
+import { createEngineCalls, pruneRuntimeVolumes, RUNTIME_VOLUME_PREFIX } from '../server/workspace/docker/index.ts';
 import { runDriverContract } from './driver-contract.ts';
 import { engineRequest, requireEngine, type Engine } from './support/images.ts';
 import { ensureBusyboxWorkspaceImage, ensureDebianWorkspaceImage } from './support/workspace-images.ts';
@@ -232,5 +234,31 @@ for (const engine of engines) {
       expect(await waitFor('an answer after the start', () => run(driver, 'hungry', serverKey, 'echo back'))).toBe('back\n');
       expect((await driver.get('hungry'))?.status).toBe('running');
     }, DEADLINE_MS * 3);
+
+    it('prunes runtime volumes of other builds that no container uses, once they are old enough', async () => {
+      const endpoint = parseEngineEndpoint(engine.endpoint, 'engine');
+      if (!endpoint.ok) throw new Error(endpoint.error);
+      const calls = createEngineCalls(createEngineClient(endpoint.value), 60_000);
+      // A label of this test's own: the engine is shared, and other runs' runtime volumes are theirs.
+      const tag = `${Date.now().toString(36)}${process.pid}`;
+      const label = `dev.wharf.test-prune-${tag}`;
+      const [stale, used, current] = ['stale', 'used', 'current'].map((n) => `${RUNTIME_VOLUME_PREFIX}test-${tag}-${n}`);
+      const user = `wharf-test-prune-${tag}`;
+      try {
+        for (const name of [stale, used, current]) await engineRequest(engine, 'POST', '/volumes/create', Buffer.from(JSON.stringify({ Name: name, Labels: { [label]: 'x' } })), { 'content-type': 'application/json' });
+        // A stopped workspace of an older build still mounts its runtime: created, never started.
+        const made = await engineRequest(engine, 'POST', `/containers/create?name=${user}`, Buffer.from(JSON.stringify({ Image: await ensureBusyboxWorkspaceImage(engine), Cmd: ['true'], HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: used, Target: '/.wharf', ReadOnly: true }] } })), { 'content-type': 'application/json' });
+        expect(made.status, made.body.toString()).toBe(201);
+        const log = () => {};
+        // Younger than the minimum age: kept (another server may be about to use it).
+        expect(await pruneRuntimeVolumes(calls, { keep: current, label, minAgeMs: 60 * 60_000, log })).toEqual([]);
+        expect(await pruneRuntimeVolumes(calls, { keep: current, label, minAgeMs: 0, log })).toEqual([stale]);
+        const left = await engineJson<{ Volumes: Array<{ Name: string }> | null }>(engine, `/volumes?filters=${encodeURIComponent(JSON.stringify({ label: [label] }))}`);
+        expect((left.Volumes ?? []).map((v) => v.Name).sort()).toEqual([current, used].sort());
+      } finally {
+        await engineRequest(engine, 'DELETE', `/containers/${user}?force=1`);
+        for (const name of [stale, used, current]) await engineRequest(engine, 'DELETE', `/volumes/${name}`);
+      }
+    }, DEADLINE_MS);
   });
 }

@@ -1,45 +1,81 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../server/common/index.ts';
-import { itProcessOnly } from './support/driver-matrix.ts';
-import { execOver, sshOverTunnel, startTestServer, type TestServer } from './support/server.ts';
+import { execOver, sshOverTunnel, sshThroughServer, startTestServer, type TestServer } from './support/server.ts';
+import { shq, WorkspaceFs } from './support/workspace-fs.ts';
 
 // Hybrid mode's tunnels through the agent's SSH server (direct-tcpip for forward rules,
 // tcpip-forward for reverse rules), reached as the helper reaches them: a session key with a
-// grant, through the server's websocket tunnel. The process driver's workspaces share the host's
-// network, so the workspace's side of each tunnel is on 127.0.0.1 here.
+// grant, through the server's websocket tunnel. The workspace's side of each tunnel (a listener,
+// a caller) is a program in the workspace, on its own 127.0.0.1.
 
 const WS = 'hybrid';
 let server: TestServer;
 const closers: Array<() => unknown> = [];
 
-/** A TCP server on 127.0.0.1 (an ephemeral port), closed after the file. */
-async function listenLocal(onSocket: (socket: Socket) => void): Promise<{ server: Server; port: number }> {
-  const tcp = createServer({ allowHalfOpen: true }, (socket) => {
-    socket.on('error', () => {});
-    onSocket(socket);
-  });
-  tcp.listen(0, '127.0.0.1');
-  await once(tcp, 'listening');
-  closers.push(() => tcp.close());
-  return { server: tcp, port: (tcp.address() as AddressInfo).port };
-}
+/*
+ * The workspace's side of each tunnel runs in the workspace (programs over SSH, with the node this
+ * machine's tests start there: process.execPath, see docs/testing.md), so the tests are the same
+ * on the process driver (the host's loopback) and the docker driver (the container's own).
+ */
+const NODE = shq(process.execPath);
 
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const { server: tcp, port } = await listenLocal(() => {});
-  await new Promise((r) => tcp.close(r));
-  return port;
-}
+/** Answers each connection, once its input has ended, with the SHA-256 of everything it sent (a half-close must work); prints its port; ends with its stdin. */
+const HASH_SERVER = `const net = require('net'), crypto = require('crypto');
+const s = net.createServer({ allowHalfOpen: true }, (c) => {
+  const h = crypto.createHash('sha256');
+  c.on('error', () => {});
+  c.on('data', (d) => h.update(d));
+  c.on('end', () => c.end('sha256:' + h.digest('hex')));
+});
+s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+process.stdin.on('end', () => process.exit(0)).resume();`;
 
-/** Answers each connection, once its input has ended, with the SHA-256 of everything it sent: a half-close must work. */
+/** Connects to 127.0.0.1:argv[1], sends its stdin (then half-closes) and prints everything it is sent. */
+const CALLER = `const s = require('net').connect({ port: Number(process.argv[1]), host: '127.0.0.1', allowHalfOpen: true });
+s.on('error', (e) => { console.error(e.message); process.exit(3); });
+process.stdin.pipe(s);
+s.pipe(process.stdout);`;
+
+/** Prints a port nobody listens on in the workspace right now. */
+const FREE_PORT = `const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); });`;
+
+let workspace: WorkspaceFs;
+
+/** The helper's side of a reverse tunnel: answers, once its input has ended, with the SHA-256 of everything it was sent. */
 function hashOnEnd(socket: Socket): void {
   const hash = createHash('sha256');
   socket.on('data', (chunk) => hash.update(chunk));
   socket.on('end', () => socket.end(`sha256:${hash.digest('hex')}`));
+}
+
+/** A hash server (HASH_SERVER) in the workspace, stopped after the file; resolves with its port. */
+async function listenInWorkspace(): Promise<number> {
+  const client = await sshThroughServer(server, WS);
+  client.on('error', () => {});
+  closers.push(() => client.end());
+  const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => client.exec(`exec ${NODE} -e ${shq(HASH_SERVER)}`, (err, ch) => (err ? reject(err) : resolve(ch))));
+  let out = '';
+  let err = '';
+  channel.stderr.on('data', (d: Buffer) => (err += d));
+  return new Promise((resolve, reject) => {
+    channel.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    channel.on('close', () => reject(new Error(`the hash server in the workspace ended: ${err}`)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return Number((await workspace.sh(`${NODE} -e ${shq(FREE_PORT)}`)).trim());
+}
+
+/** Whether a program in the workspace can connect to 127.0.0.1:`port` there. */
+async function canConnect(port: number): Promise<boolean> {
+  return (await workspace.sh(`if (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; then echo yes; else echo no; fi`)) === 'yes\n';
 }
 
 async function registerKey(grant: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown>; privateKey: string }> {
@@ -88,19 +124,10 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 beforeAll(async () => {
   server = await startTestServer({ workspaces: [WS] });
+  workspace = new WorkspaceFs(server, WS);
+  closers.push(() => workspace.close());
 });
 
 afterAll(async () => {
@@ -108,9 +135,6 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-// TODO(driver matrix): the tunnel tests below reach the workspace's side from this machine's
-// 127.0.0.1, which only the process driver's workspaces share; on docker their listeners and
-// callers must run in the workspace (over SSH) instead. Until then they are process-only.
 describe('hybrid tunnels through the agent', () => {
   it('refuses a session key grant that is not host:port targets and port numbers', async () => {
     for (const [grant, message] of [
@@ -130,24 +154,24 @@ describe('hybrid tunnels through the agent', () => {
     expect(good.body).toMatchObject({ forward: ['db:5432', 'localhost:3000'], reverse: [8080] });
   });
 
-  itProcessOnly('forwards a connection to a granted target inside the workspace, 4 MB intact and half-closed', async () => {
-    const target = await listenLocal(hashOnEnd);
-    const client = await connectWith({ forward: [`127.0.0.1:${target.port}`] });
+  it('forwards a connection to a granted target inside the workspace, 4 MB intact and half-closed', async () => {
+    const target = await listenInWorkspace();
+    const client = await connectWith({ forward: [`127.0.0.1:${target}`] });
     const payload = randomBytes(4 * 1024 * 1024);
-    expect(await sendAndRead(await forwardOut(client, target.port), payload)).toBe(digest(payload));
+    expect(await sendAndRead(await forwardOut(client, target), payload)).toBe(digest(payload));
   });
 
-  itProcessOnly('refuses a forward to any target the key was not granted', async () => {
-    const granted = await listenLocal(hashOnEnd);
-    const other = await listenLocal(hashOnEnd);
-    const client = await connectWith({ forward: [`127.0.0.1:${granted.port}`] });
-    await expect(forwardOut(client, other.port)).rejects.toThrow(/channel open failure/i);
+  it('refuses a forward to any target the key was not granted', async () => {
+    const granted = await listenInWorkspace();
+    const other = await listenInWorkspace();
+    const client = await connectWith({ forward: [`127.0.0.1:${granted}`] });
+    await expect(forwardOut(client, other)).rejects.toThrow(/channel open failure/i);
     // A key with no grant at all may not forward anywhere.
     const none = await connectWith({});
-    await expect(forwardOut(none, granted.port)).rejects.toThrow(/channel open failure/i);
+    await expect(forwardOut(none, granted)).rejects.toThrow(/channel open failure/i);
   });
 
-  itProcessOnly('listens on a granted reverse port in the workspace and brings each connection to the helper', async () => {
+  it('listens on a granted reverse port in the workspace and brings each connection to the helper', async () => {
     const port = await freePort();
     const client = await connectWith({ reverse: [port] });
     client.on('tcp connection', (_info, accept) => {
@@ -159,20 +183,21 @@ describe('hybrid tunnels through the agent', () => {
     // A process in the workspace calls the port, as it would call the service itself.
     const fromWorkspace = await execOver(client, `exec 3<>/dev/tcp/127.0.0.1/${port}; head -n 1 <&3`);
     expect(fromWorkspace).toMatchObject({ code: 0, stdout: 'hello\n' });
+    // 4 MB from a program in the workspace, half-closed, and the helper's whole answer back.
     const payload = randomBytes(4 * 1024 * 1024);
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    await once(socket, 'connect');
-    expect(await sendAndRead(socket, payload)).toBe(`hello\n${digest(payload)}`);
+    const called = await workspace.run(`${NODE} -e ${shq(CALLER)} ${port}`, payload);
+    expect(called, called.stderr).toMatchObject({ code: 0 });
+    expect(called.stdout.toString()).toBe(`hello\n${digest(payload)}`);
   });
 
-  itProcessOnly('refuses a reverse port the key was not granted', async () => {
+  it('refuses a reverse port the key was not granted', async () => {
     const [granted, other] = [await freePort(), await freePort()];
     const client = await connectWith({ reverse: [granted] });
     await expect(forwardIn(client, other)).rejects.toThrow(/unable to bind|refused|fail/i);
     expect(await canConnect(other)).toBe(false);
   });
 
-  itProcessOnly('closes the reverse ports of a session when it ends, and survives a reset connection', async () => {
+  it('closes the reverse ports of a session when it ends, and survives a reset connection', async () => {
     const port = await freePort();
     const client = await connectWith({ reverse: [port] });
     client.on('tcp connection', (_info, accept) => {
@@ -181,9 +206,8 @@ describe('hybrid tunnels through the agent', () => {
       channel.destroy(); // the helper's side resets at once
     });
     await forwardIn(client, port);
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.on('error', () => {});
-    await once(socket, 'close');
+    // A caller in the workspace sees its connection end (the reset reached it).
+    await workspace.run(`exec 3<>/dev/tcp/127.0.0.1/${port}; cat <&3`);
     client.end();
     await waitUntil(`port ${port} to close with its session`, async () => !(await canConnect(port)));
     // The agent is still there for the next session.

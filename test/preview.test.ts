@@ -94,6 +94,9 @@ describe('previews of workspace ports', { shuffle: false }, () => {
   it('shows a new port in the Ports panel with its process, and offers to open it', async () => {
     await page.goto(`${server.url}/workspaces/prev`);
     await page.getByRole('tab', { name: 'Ports' }).click();
+    // Ports already listening when the panel's first list arrives are not news: the app must
+    // start after that list, or a slow machine would list it there and never announce it.
+    await expect.poll(() => page.locator('.ports-status').textContent(), POLL).toContain('Nothing in the workspace listens');
     app = await startApp(ssh);
     const row = page.locator(`.ports-list [data-port="${app.port}"]`);
     await row.waitFor({ timeout: POLL.timeout });
@@ -133,6 +136,31 @@ describe('previews of workspace ports', { shuffle: false }, () => {
     const cookies = await context.cookies(server.url);
     expect(cookies.map((c) => c.name)).not.toContain('app');
     expect(cookies.find((c) => c.name === 'wharf_session')?.value).not.toBe('stolen');
+    await preview.close();
+  });
+
+  it('passes a streaming response and a 32 MB upload through without holding them back', async () => {
+    const preview = await openPage(context);
+    await preview.goto(pathUrl);
+    await preview.locator('#title').waitFor();
+    const result = await preview.evaluate(async () => {
+      const res = await fetch('stream');
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      // The app sends its last line only after /release: the first must arrive before that.
+      const first = await Promise.race([reader.read().then((r) => decoder.decode(r.value)), new Promise<string>((done) => setTimeout(() => done('held back'), 30_000))]);
+      await fetch('release');
+      let rest = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        rest += decoder.decode(value);
+      }
+      // 32 MB: Chromium itself uploads at about 25 MB/s on these machines, even straight to the app.
+      const upload = await fetch('upload', { method: 'POST', body: new Uint8Array(32 * 1024 * 1024) });
+      return { first, rest, uploaded: ((await upload.json()) as { bytes: number }).bytes };
+    });
+    expect(result).toEqual({ first: 'first\n', rest: 'last\n', uploaded: 32 * 1024 * 1024 });
     await preview.close();
   });
 

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, startTestServer, type TestServer } from './support/server.ts';
 import { createTerminal, ONE_ANSWER, QUERYING_PROGRAM, TerminalClient } from './support/terminal-client.ts';
+import { workspaceRoot } from './support/workspace-fs.ts';
 
 const WS = 'term1';
 
@@ -52,7 +53,8 @@ describe('shared terminals', () => {
     await late.waitForText('from vimfirst line');
     a.type(':q!\r');
     await late.waitFor(() => late.term.buffer.active.type === 'normal', 10_000, 'vim to exit');
-    await late.waitForText('vim -u NONE');
+    // The shell's screen is back. (The command line may wrap where the prompt's length puts it: it differs between drivers.)
+    await late.waitFor(() => late.screenText().replace(/\s+/g, '').includes('vim-uNONE-N-iNONEnotes.txt'), 15_000, 'the command line that started vim');
     a.close();
     late.close();
   });
@@ -140,7 +142,7 @@ describe('shared terminals', () => {
     expect(t).toMatchObject({ cwd: 'sub/dir', command: expect.stringMatching(/sh -c/) });
     const b = await TerminalClient.open(server, WS, t.id);
     await b.waitForText('hi there');
-    expect(b.screenText()).toMatch(/workspaces\/term1\/files\/sub\/dir/);
+    expect(b.screenText()).toContain(`${await workspaceRoot(server, WS)}/sub/dir\n`);
     b.close();
 
     const refused = async (body: unknown) => {

@@ -37,3 +37,4 @@ export { wharfVersion, compareVersions } from './version.ts';
 export type { ConfigSetInfo, ResolvedEnvironment, ResolvedVariable, SecretSetInfo, ServiceProcess } from './hybrid-env-types.ts';
 export { parseResourceBytes, parseWorkspaceResources } from './workspace-resources.ts';
 export type { WorkspaceResources } from './workspace-resources.ts';
+export { readOrCreateFile } from './create-once.ts';

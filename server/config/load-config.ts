@@ -155,6 +155,8 @@ export type ServerConfig = {
     /** How long a started workspace agent may take to listen before the start fails (`--agent-start-timeout`). */
     agentStartTimeoutMs: number;
     agentRestartDelayMs: number;
+    /** How often a driver looks at every workspace (adopting, restarting, letting go; docs/replicas.md). */
+    agentSuperviseIntervalMs: number;
     agentStopGraceMs: number;
     /** Life of a helper's session key when `POST …/session-keys` names none. */
     sessionKeyDefaultTtlMs: number;
@@ -213,6 +215,8 @@ export type ServerConfig = {
     builderTimeoutMs: number;
     /** A finished run stays live (its output replayable to late viewers) this long before only its stored log is left. */
     deployFinishedRetentionMs: number;
+    /** A deploy run whose place on its workspace's run board broke (agent restart) is hosted again after this. */
+    deployBoardRetryMs: number;
     /** On shutdown, running deploys are aborted and awaited at most this long. */
     deployShutdownGraceMs: number;
     /**
@@ -535,6 +539,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       agentTimeoutMs: parseDuration(values['agent-timeout'] ?? env.WHARF_AGENT_TIMEOUT ?? '15s', '--agent-timeout'),
       agentStartTimeoutMs: parseDuration(values['agent-start-timeout'] ?? env.WHARF_AGENT_START_TIMEOUT ?? '15s', '--agent-start-timeout'),
       agentRestartDelayMs: 500,
+      agentSuperviseIntervalMs: 1000,
       agentStopGraceMs: 5000,
       sessionKeyDefaultTtlMs: 3600 * 1000,
       sessionKeyMaxTtlMs: parseDuration(values['session-key-max-ttl'] ?? env.WHARF_SESSION_KEY_MAX_TTL ?? '24h', '--session-key-max-ttl'),
@@ -565,6 +570,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       deploySecretTtlMs: 15 * 60 * 1000,
       builderTimeoutMs: parseDuration(values['builder-timeout'] ?? env.WHARF_BUILDER_TIMEOUT ?? '10s', '--builder-timeout'),
       deployFinishedRetentionMs: 60_000,
+      deployBoardRetryMs: 1000,
       deployShutdownGraceMs: 5000,
       featureDataMaxBytes: parseByteSize(values['feature-data-max-bytes'] ?? env.WHARF_FEATURE_DATA_MAX_BYTES ?? '4MiB', '--feature-data-max-bytes'),
       maxJsonBodyBytes: 64 * 1024,

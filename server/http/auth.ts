@@ -1,7 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { signToken, verifyToken } from '../common/index.ts';
+import { readOrCreateFile, signToken, verifyToken } from '../common/index.ts';
 import type { SessionRevocations } from './session-revocations.ts';
 
 export const SESSION_COOKIE = 'wharf_session';
@@ -18,16 +17,9 @@ export type Principal =
 export type AuthSecrets = { token: string; secret: Buffer; generated: boolean };
 
 async function readOrCreate(file: string, make: () => string): Promise<{ value: string; created: boolean }> {
-  try {
-    return { value: (await readFile(file, 'utf8')).trim(), created: false };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const value = make();
-  await writeFile(file, `${value}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  return { value: (await readFile(file, 'utf8')).trim(), created: true };
+  // Atomic, so replicas starting together on one data dir share one secret (readOrCreateFile).
+  const read = await readOrCreateFile(file, () => `${make()}\n`, 0o600);
+  return { value: read.value.trim(), created: read.created };
 }
 
 /** The admin token (given, or generated once and kept 0600 in the data dir) and the signing secret. */

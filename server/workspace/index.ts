@@ -10,3 +10,5 @@ export { loadOrCreateServerKey } from './keys.ts';
 // Kept here for the callers (and tests) that reach keys through the workspace: the helper lives in common.
 export { generateKeyPair } from '../common/index.ts';
 export type { KeyPair } from '../common/index.ts';
+export { createReplicaRegistry } from './replica-registry.ts';
+export type { ReplicaRegistry } from './replica-registry.ts';

@@ -1,21 +1,19 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateKeyPair, type KeyPair } from '../common/index.ts';
+import { formatPublicKey, generateKeyPair, parseSshKey, readOrCreateFile, WharfError, type KeyPair } from '../common/index.ts';
 
-/** The control server's SSH client key; shared by replicas through the data dir. */
+/**
+ * The control server's SSH client key; shared by replicas through the data dir. The private key
+ * is made once, atomically (replicas starting together get the same one); the public half is
+ * derived from it, so a replica that lost the race never pairs the winner's private key with
+ * its own public one (which agents it created would then refuse).
+ */
 export async function loadOrCreateServerKey(dataDir: string): Promise<KeyPair> {
   const file = join(dataDir, 'server_ed25519');
-  try {
-    const privateKey = await readFile(file, 'utf8');
-    return { privateKey, publicKey: await readFile(`${file}.pub`, 'utf8') };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const pair = generateKeyPair('wharf-server');
-  // `wx` so two replicas starting at once cannot overwrite each other's key.
-  await writeFile(file, pair.privateKey, { mode: 0o600, flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  await writeFile(`${file}.pub`, pair.publicKey, { mode: 0o644 }).catch(() => {});
-  return { privateKey: await readFile(file, 'utf8'), publicKey: pair.publicKey };
+  const { value: privateKey, created } = await readOrCreateFile(file, () => generateKeyPair('wharf-server').privateKey, 0o600);
+  const parsed = parseSshKey(privateKey);
+  if (!parsed.ok) throw new WharfError('internal', `${file} is not a usable private key: ${parsed.error}`);
+  const publicKey = formatPublicKey(parsed.value, 'wharf-server');
+  if (created) await writeFile(`${file}.pub`, publicKey, { mode: 0o644 });
+  return { privateKey, publicKey };
 }

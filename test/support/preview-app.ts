@@ -26,6 +26,7 @@ const page = '<!doctype html><html><head><meta charset="utf-8"><title>preview ap
   'socket.onmessage = (e) => { document.getElementById("ws").textContent = "echo: " + e.data; };' +
   'socket.onclose = (e) => { document.getElementById("ws").dataset.closed = String(e.code); };' +
   '</script></body></html>';
+const held = [];
 const server = http.createServer((req, res) => {
   if (req.url === '/' || req.url.startsWith('/?')) {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'set-cookie': ['app=1; Path=/', 'wharf_session=stolen; Path=/', 'wide=1; Domain=preview.test; Path=/'] });
@@ -53,6 +54,19 @@ const server = http.createServer((req, res) => {
   if (req.url === '/go') {
     res.writeHead(302, { location: '/headers' });
     return res.end();
+  }
+  // A response that streams: its first line now, the rest only when /release is asked for. A
+  // proxy that buffered whole responses would deliver nothing until then.
+  if (req.url === '/stream') {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first\n');
+    held.push(res);
+    return;
+  }
+  if (req.url === '/release') {
+    for (const waiting of held.splice(0)) waiting.end('last\n');
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    return res.end('released');
   }
   if (req.url === '/upload' && req.method === 'POST') {
     let bytes = 0;

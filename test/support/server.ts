@@ -70,6 +70,10 @@ async function startOn(dataDir: string, options: TestServerOptions, owned: Owned
       return dir;
     },
     async dispose() {
+      // A container driver's workspaces (container, volume) outlive the server and its data dir:
+      // removed through it first, or every run would leave them on the engine (its disk fills).
+      const listed = await server.api('/api/workspaces').then((r) => (r.ok ? (r.json() as Promise<{ workspaces: Array<{ id: string; driver: string }> }>) : { workspaces: [] })).catch(() => ({ workspaces: [] }));
+      for (const ws of listed.workspaces) if (ws.driver !== 'process') await server.api(`/api/workspaces/${ws.id}`, { method: 'DELETE' }).catch(() => {});
       await running.close();
       for (const dir of [owned.dataDir, ...owned.tempDirs]) if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     },

@@ -52,7 +52,7 @@ export class WorkspaceFs {
   /**
    * Runs `command` in the workspace (its shell, in its root folder), with `stdin` given to it,
    * whatever its exit. When the connection goes before the command reported an exit (a stopped
-   * workspace; seen once on a loaded machine), it is run once more on a new connection, saying so.
+   * workspace), it is run once more on a new connection, saying so.
    */
   async run(command: string, stdin?: Buffer | string): Promise<ShResult> {
     const first = await (await this.start(command))(stdin);
@@ -68,18 +68,27 @@ export class WorkspaceFs {
    */
   async start(command: string): Promise<(stdin?: Buffer | string) => Promise<ShResult>> {
     const client = await this.connection();
-    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => client.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))));
     const stdout: Buffer[] = [];
     let stderr = '';
     let code: number | null = null;
     let signal: string | undefined;
-    channel.on('data', (d: Buffer) => stdout.push(d));
-    channel.stderr.on('data', (d: Buffer) => (stderr += d));
-    channel.on('exit', (c: number | null, s?: string) => {
-      code = c;
-      signal = s;
-    });
-    const closed = new Promise<void>((resolve) => channel.on('close', () => resolve()));
+    let closed!: Promise<void>;
+    // Listeners go on in exec's callback itself, not after an await: ssh2 parses a whole chunk at
+    // once, and a quick command's exit-status often comes in the same chunk as the exec's answer,
+    // so a listener added a microtask later missed the 'exit' (the command looked cut short).
+    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
+      client.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        ch.on('data', (d: Buffer) => stdout.push(d));
+        ch.stderr.on('data', (d: Buffer) => (stderr += d));
+        ch.on('exit', (c: number | null, s?: string) => {
+          code = c;
+          signal = s;
+        });
+        closed = new Promise<void>((done) => ch.on('close', () => done()));
+        resolve(ch);
+      }),
+    );
     return async (stdin) => {
       channel.end(stdin === undefined ? undefined : stdin);
       await closed;
@@ -155,5 +164,15 @@ export class WorkspaceFs {
     const client = this.client;
     this.client = undefined;
     void client?.then((c) => c.end(), () => {});
+  }
+}
+
+/** A workspace's root folder as its own programs name it (`pwd`, whatever the driver): where shells, terminals and local deploys start. */
+export async function workspaceRoot(server: TestServer, workspace: string): Promise<string> {
+  const files = new WorkspaceFs(server, workspace);
+  try {
+    return (await files.sh('pwd')).trim();
+  } finally {
+    files.close();
   }
 }

@@ -7,6 +7,7 @@ import type { AgentFeature, SubsystemContext } from '../../agent/index.ts';
 import { createFrameDecoder, encodeFrame } from '../../common/index.ts';
 import { createIgnoreMatcher, DEFAULT_PACK_LIMITS, packContext, resolveInside, type PathResolver } from '../../okteto/index.ts';
 import { DEPLOY_SUBSYSTEM, type DeployAgentRequest, type DeployReadReply, type DeployRunExit } from '../index.ts';
+import { createRunBoard } from './run-board.ts';
 
 /**
  * The agent half of deploys: serves the `wharf-deploy` subsystem (../protocol.ts) inside the
@@ -23,9 +24,11 @@ export type DeployAgentOptions = {
   /** Shell and base environment of workspace processes (the agent's own). */
   shell: string;
   env: Record<string, string>;
+  log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
-const MAX_REQUEST_BYTES = 256 * 1024;
+// A re-hosted run carries its log so far (at most the server's live log bound, 1 MiB by default).
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 const replyFrame = (reply: DeployReadReply): Buffer => encodeFrame(Buffer.from(JSON.stringify(reply)));
 
@@ -152,6 +155,7 @@ async function serveRun(stream: Duplex, options: DeployAgentOptions, root: strin
 
 export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeature {
   const root = resolve(options.root);
+  const board = createRunBoard({ log: options.log });
   return {
     subsystems: {
       [DEPLOY_SUBSYSTEM]: (stream: Duplex, context: SubsystemContext) => {
@@ -180,10 +184,14 @@ export function createDeployAgentFeature(options: DeployAgentOptions): AgentFeat
               serveRead(stream, options.followInRoot, root, request).catch(fatal);
             } else if (request.op === 'pack') servePack(stream, options.followInRoot, root, request).catch(fatal);
             else if (request.op === 'run' && typeof request.command === 'string') serveRun(stream, options, root, request).catch(fatal);
+            else if (board.isBoardOp(request.op)) board.serve(stream, request as Parameters<typeof board.serve>[1]);
             else stream.end(replyFrame({ ok: false, error: 'unknown op' }));
           },
         });
-        stream.on('data', (chunk: Buffer) => decoder.push(chunk));
+        // After its request a channel's bytes are the op's own (a hosted run's events).
+        stream.on('data', (chunk: Buffer) => {
+          if (!handled) decoder.push(chunk);
+        });
         stream.on('error', () => {});
       },
     },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBuildkitStatus, encodeBuildkitStatus } from './buildkit-status.ts';
 import { parseBuilderEndpoint } from './builder-client.ts';
-import { createRunLog } from './run-log.ts';
+import { createRunLog } from '../index.ts';
 
 describe('builder endpoint', () => {
   it('reads unix sockets and TCP addresses, and explains the rest', () => {

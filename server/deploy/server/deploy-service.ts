@@ -32,11 +32,12 @@ import {
   type ManifestSection,
 } from '../../okteto/index.ts';
 import { runCommandsLocally } from './local-runner.ts';
-import { createRunLog, summariseRun, type RunLog } from './run-log.ts';
+import { createRunLog, summariseRun, type RunLog } from '../index.ts';
 import { createRunnerTracker } from './runner-output.ts';
 import { packRunnerFiles, runnerBuildArgs, validateImageReference } from './runner-files.ts';
 import { createSecretStore, renderSecretScript, type SecretPayload } from './secret-store.ts';
 import { openWorkspacePack, readWorkspaceFiles, runInWorkspace } from './workspace-source.ts';
+import { askBoard, hostRun, watchRun, type HostedRun } from './run-board-client.ts';
 
 /** What the deploy service needs of workspaces (the WorkspaceService provides it). */
 export type DeployWorkspaces = {
@@ -56,8 +57,10 @@ export type DeployLimits = {
   /** How long a runner's single-use variables token stays valid. */
   secretTtlMs: number;
   builderProbeTimeoutMs: number;
-  /** A finished run stays in memory this long for late subscribers. */
+  /** A finished run stays in memory (here and on the agent's run board) this long for late subscribers. */
   finishedRetentionMs: number;
+  /** How soon a run whose board channel broke (the agent restarted) is hosted on the board again. */
+  boardRetryMs: number;
 };
 
 export type DeployServiceOptions = {
@@ -72,14 +75,16 @@ export type DeployServiceOptions = {
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
-export type RunSubscription = { replay: DeployEvent[]; live: boolean; unsubscribe: () => void };
+/** `ended`: the live stream ended without a `done` (the run's board went away); follow it again. */
+export type RunSubscription = { replay: DeployEvent[]; live: boolean; unsubscribe: () => void; ended?: Promise<void> };
 
 const EXTRA_KEY = 'deploys';
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 const CONTEXT_HINT_BYTES = 50 * 1024 * 1024;
 const SERVER_ID = `${hostname()}:${process.pid}`;
 
-type LiveRun = { run: DeployRun; log: RunLog; abort: AbortController; finished: Promise<void> };
+/** `host`: the run's place on its workspace agent's run board, where every replica follows it. */
+type LiveRun = { run: DeployRun; log: RunLog; abort: AbortController; finished: Promise<void>; host?: HostedRun };
 
 function newRunId(): string {
   return `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
@@ -116,7 +121,6 @@ export type DeployService = ReturnType<typeof createDeployService>;
 export function createDeployService(options: DeployServiceOptions) {
   const { workspaces, limits } = options;
   const live = new Map<string, LiveRun>();
-  const activeByWorkspace = new Map<string, string>();
   const secretStore = createSecretStore({ ttlMs: limits.secretTtlMs });
   let shuttingDown = false;
 
@@ -127,10 +131,15 @@ export function createDeployService(options: DeployServiceOptions) {
     });
   }
 
-  /** A stored "running" run whose server process is gone was interrupted. */
-  function resolveStored(run: DeployRun): DeployRun {
-    if (run.status !== 'running' || live.has(run.id)) return run;
-    if (run.server === SERVER_ID || !isServerAlive(run.server)) {
+  /**
+   * A stored "running" run that neither this replica nor the workspace's run board has was
+   * interrupted (its replica went away, and the board's own record of that has expired). When
+   * the board could not be asked (`onBoard` undefined), the stored server id decides, as far as
+   * this host can tell.
+   */
+  function resolveStored(run: DeployRun, onBoard?: boolean): DeployRun {
+    if (run.status !== 'running' || live.has(run.id) || onBoard === true) return run;
+    if (onBoard === false || run.server === SERVER_ID || !isServerAlive(run.server)) {
       return { ...run, status: 'error', message: run.message ?? 'the run was interrupted: the server running it stopped' };
     }
     return run;
@@ -149,6 +158,8 @@ export function createDeployService(options: DeployServiceOptions) {
     entry.run.durationMs = durationMs;
     if (outcome.failedCommand) entry.run.failedCommand = outcome.failedCommand;
     if (outcome.message) entry.run.message = outcome.message;
+    // The board has the final summary before the `done` its watchers stop at.
+    entry.host?.send({ t: 'run', run: summariseRun(entry.run) });
     entry.log.emit({ type: 'done', status: outcome.status, failedCommand: outcome.failedCommand, message: outcome.message, durationMs });
     options.log('deploy.done', { id: entry.run.id, workspace: entry.run.workspace || undefined, kind: entry.run.kind, status: outcome.status, durationMs, message: outcome.message });
   }
@@ -173,6 +184,7 @@ export function createDeployService(options: DeployServiceOptions) {
     const commands = section.commands.map((c, i) => ({ index: i + 1, name: c.name, command: c.command }));
     entry.run.mode = mode;
     entry.run.commands = commands;
+    entry.host?.send({ t: 'run', run: summariseRun(entry.run) });
     entry.log.emit({ type: 'plan', id: entry.run.id, kind, mode, image: mode === 'remote' ? section.image ?? options.runnerImage : undefined, commands });
     entry.log.emit({ type: 'phase', phase: mode === 'remote' ? 'packing' : 'local', message: `${mode === 'remote' ? 'remote' : 'local'} execution: ${reason}` });
     return commands;
@@ -384,6 +396,59 @@ export function createDeployService(options: DeployServiceOptions) {
     });
   }
 
+  function cancelLocal(entry: LiveRun): void {
+    if (entry.log.done) return;
+    options.log('deploy.cancel', { id: entry.run.id, workspace: entry.run.workspace });
+    entry.abort.abort();
+  }
+
+  /**
+   * Puts a workspace run on its agent's run board and keeps it there: every event goes on to
+   * the board, a cancel from any replica comes back through it, and when the channel breaks
+   * while the run goes on (the agent restarted) the run is hosted again with its log so far.
+   */
+  async function host(entry: LiveRun, events: DeployEvent[]): Promise<ReturnType<typeof hostRun>> {
+    const agent = await workspaces.agent(entry.run.workspace);
+    const hosted = await hostRun(agent, { run: summariseRun(entry.run), events, retentionMs: limits.finishedRetentionMs, maxOutputBytes: limits.liveLogBytes }, () => cancelLocal(entry));
+    if (!hosted.ok) return hosted;
+    entry.host = hosted.value;
+    const unsubscribe = entry.log.subscribe((event) => hosted.value.send({ t: 'event', event }));
+    void hosted.value.closed.then(() => {
+      unsubscribe();
+      if (entry.host === hosted.value) entry.host = undefined;
+      if (!entry.log.done && !shuttingDown) void rehost(entry);
+    });
+    return hosted;
+  }
+
+  async function rehost(entry: LiveRun): Promise<void> {
+    while (!entry.log.done && !shuttingDown) {
+      await new Promise((r) => setTimeout(r, limits.boardRetryMs));
+      if (entry.log.done) return;
+      try {
+        const again = await host(entry, [...entry.log.events]);
+        if (again.ok) {
+          options.log('deploy.rehosted', { id: entry.run.id, workspace: entry.run.workspace });
+          return;
+        }
+        // Another run holds the board now: ours was ended as interrupted there; it still finishes here.
+        if (again.error.conflict) return;
+      } catch {
+        // The agent is not back yet.
+      }
+    }
+  }
+
+  /** What the workspace's run board says, or undefined when its agent cannot be asked. */
+  async function boardRuns(workspace: string): Promise<Map<string, DeployRun> | undefined> {
+    try {
+      const reply = await askBoard(await workspaces.agent(workspace), { op: 'list' });
+      return reply.ok ? new Map((reply.runs ?? []).map((r) => [r.id, r])) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   function launch(entry: LiveRun, work: () => Promise<void>, onEnd: () => Promise<void> | void): void {
     entry.finished = (async () => {
       try {
@@ -414,8 +479,6 @@ export function createDeployService(options: DeployServiceOptions) {
         request = { ...request, file: file.value };
       }
       await workspaces.get(workspace);
-      const running = activeByWorkspace.get(workspace);
-      if (running) throw new WharfError('conflict', `a deploy or destroy of "${workspace}" is already running`, { id: running });
       const run: DeployRun = {
         id: newRunId(),
         workspace,
@@ -427,22 +490,31 @@ export function createDeployService(options: DeployServiceOptions) {
         commands: [],
         server: SERVER_ID,
       };
-      activeByWorkspace.set(workspace, run.id);
+      const entry = beginRun(run);
+      // The board takes one run per workspace, whichever replica asks: that is the 409.
       try {
+        const hosted = await host(entry, []);
+        if (!hosted.ok) {
+          if (hosted.error.conflict) throw new WharfError('conflict', `a deploy or destroy of "${workspace}" is already running`, { id: hosted.error.conflict });
+          throw new WharfError('unavailable', `the workspace agent did not take the run: ${hosted.error.error}`);
+        }
         await persist(workspace, { ...run, events: [] });
       } catch (err) {
-        activeByWorkspace.delete(workspace);
+        live.delete(run.id);
+        entry.host?.end();
         throw err;
       }
-      const entry = beginRun(run);
       options.log('deploy.start', { id: run.id, workspace, kind: run.kind });
       launch(
         entry,
         () => executeWorkspaceRun(entry, { ...request, variables: variables.value }),
         async () => {
-          activeByWorkspace.delete(workspace);
           const snapshot = entry.log.snapshot(limits.storedLogBytes);
-          await persist(workspace, { ...entry.run, events: snapshot.events, ...(snapshot.truncated ? { logTruncated: true } : {}) });
+          try {
+            await persist(workspace, { ...entry.run, events: snapshot.events, ...(snapshot.truncated ? { logTruncated: true } : {}) });
+          } finally {
+            entry.host?.end();
+          }
         },
       );
       return { ...run };
@@ -481,37 +553,52 @@ export function createDeployService(options: DeployServiceOptions) {
     async list(workspace: string): Promise<DeployRun[]> {
       await workspaces.get(workspace);
       const stored = (await workspaces.readFeatureData<DeployRun[]>(workspace, EXTRA_KEY)) ?? [];
-      return stored.map((run) => summariseRun(live.get(run.id)?.run ?? resolveStored(run)));
+      const board = await boardRuns(workspace);
+      return stored.map((run) => summariseRun(live.get(run.id)?.run ?? board?.get(run.id) ?? resolveStored(run, board && board.has(run.id))));
     },
 
     async get(workspace: string, id: string): Promise<DeployRun> {
       const entry = live.get(id);
       if (entry && entry.run.workspace === workspace) return { ...entry.run, events: [...entry.log.events], ...(entry.log.truncated ? { logTruncated: true } : {}) };
       await workspaces.get(workspace);
+      let onBoard: boolean | undefined;
+      try {
+        const reply = await askBoard(await workspaces.agent(workspace), { op: 'get', id });
+        if (reply.ok && reply.run) return reply.run;
+        onBoard = reply.ok ? undefined : reply.notFound ? false : undefined;
+      } catch {
+        onBoard = undefined;
+      }
       const stored = ((await workspaces.readFeatureData<DeployRun[]>(workspace, EXTRA_KEY)) ?? []).find((r) => r.id === id);
       if (!stored) throw new WharfError('not_found', `no deploy run "${id}" in workspace "${workspace}"`);
-      return resolveStored(stored);
+      return resolveStored(stored, onBoard);
     },
 
     /**
      * Cancels a run of this server: its build is aborted (the engine stops the runner) or its
      * local command killed, and it ends as `cancelled`, "the run was cancelled". Waits up to `waitMs`
      * for the run to end and be stored; returns the run as it then is (a run that had already
-     * ended is returned unchanged). A run another replica runs cannot be cancelled from here.
+     * ended is returned unchanged). A run another replica runs is cancelled through the
+     * workspace's run board, which passes the request on to that replica.
      */
     async cancel(workspace: string, id: string, waitMs: number): Promise<DeployRun> {
       const entry = live.get(id);
       if (!entry || entry.run.workspace !== workspace) {
-        const stored = await this.get(workspace, id);
-        if (stored.status === 'running') {
-          throw new WharfError('conflict', `the run "${id}" is running on another server replica (${stored.server ?? 'unknown'}): cancel it there`, { server: stored.server });
+        await workspaces.get(workspace);
+        const agent = await workspaces.agent(workspace);
+        const watch = await watchRun(agent, id, () => {});
+        if (!watch) return summariseRun(await this.get(workspace, id));
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        try {
+          if (watch.run.status === 'running') await askBoard(agent, { op: 'cancel', id });
+          await Promise.race([watch.ended, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+        } finally {
+          clearTimeout(timer);
+          watch.stop();
         }
-        return summariseRun(stored);
+        return summariseRun(await this.get(workspace, id));
       }
-      if (!entry.log.done) {
-        options.log('deploy.cancel', { id, workspace });
-        entry.abort.abort();
-      }
+      cancelLocal(entry);
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([entry.finished, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
       clearTimeout(timer);
@@ -526,6 +613,10 @@ export function createDeployService(options: DeployServiceOptions) {
         const unsubscribe = entry.log.done ? () => {} : entry.log.subscribe(listener);
         return { replay, live: !entry.log.done, unsubscribe };
       }
+      await workspaces.get(workspace);
+      // Run by another replica (or hosted by us and already forgotten here): follow the board.
+      const watch = await watchRun(await workspaces.agent(workspace), id, listener).catch(() => undefined);
+      if (watch) return { replay: [], live: true, unsubscribe: watch.stop, ended: watch.ended };
       const run = await this.get(workspace, id);
       const replay = [...(run.events ?? [])];
       if (run.status !== 'running' && !replay.some((e) => e.type === 'done')) {
@@ -556,6 +647,8 @@ export function createDeployService(options: DeployServiceOptions) {
 
     async shutdown(timeoutMs: number): Promise<void> {
       shuttingDown = true;
+      // Runs this replica talks to the builder for cannot outlive it: they end as cancelled, said
+      // so on the board (every replica's watchers get the `done`) and in the history.
       for (const entry of live.values()) if (!entry.log.done) entry.abort.abort();
       await Promise.race([Promise.all([...live.values()].map((e) => e.finished)), new Promise((r) => setTimeout(r, timeoutMs))]);
     },

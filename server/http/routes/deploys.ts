@@ -61,6 +61,11 @@ export const registerDeployRoutes: RouteModule = (app, ws, deps) => {
       // Events emitted while the replay is being sent wait their turn, so order is kept.
       const subscription = await deploys.subscribe(ctx.params.id, ctx.params.runId, (event) => (ready ? send(event) : early.push(event)));
       socket.on('close', () => subscription.unsubscribe());
+      // Followed on the workspace's run board, which went away before the run's end: the client
+      // reconnects and gets the replay (or the stored run).
+      void subscription.ended?.then(() => {
+        if (socket.readyState === socket.OPEN) socket.close(CLOSE_CODES.unavailable, 'lost the run board: reconnect to follow the run');
+      });
       socket.on('message', () => {});
       for (const event of subscription.replay) send(event);
       for (const event of early.splice(0)) send(event);

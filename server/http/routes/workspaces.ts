@@ -23,6 +23,7 @@ export const registerWorkspaceRoutes: RouteModule = (app, _ws, deps) => {
     const workspace = await workspaces.create({
       name: name.value,
       seedFrom: body.seed as string | undefined,
+      ...(body.driver !== undefined ? { driver: body.driver as string } : {}),
       ...(body.image !== undefined ? { image: body.image as string } : {}),
       ...(body.resources !== undefined ? { resources: resources.value } : {}),
     });

@@ -1,6 +1,5 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { isWharfError, pipeDuplex, WharfError } from '../../common/index.ts';
 import type { AgentConnection } from '../../workspace/index.ts';
 import type { ListeningPort } from '../protocol.ts';
@@ -77,6 +76,18 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 502 ? 'Bad Gateway' : 'Service Unavailable'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
 }
 
+/**
+ * A one-way copy with back-pressure that tears both ends down on error. Not stream.pipeline: on
+ * Node 20 every pipeline makes an AbortController and aborts it when done, building a
+ * DOMException with a stack trace — two per proxied request, a tenth of the server's CPU under
+ * load in the preview benchmark.
+ */
+function copyOneWay(from: Readable, to: Writable): void {
+  from.pipe(to);
+  from.once('error', () => to.destroy());
+  to.once('error', () => from.destroy());
+}
+
 type Failure = { status: number; message: string };
 
 export type PreviewProxy = ReturnType<typeof createPreviewProxy>;
@@ -139,10 +150,7 @@ export function createPreviewProxy(options: PreviewProxyOptions) {
       });
       upstream.on('response', (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.statusMessage, buildDownstreamHeaders(answer.headers, form));
-        // One-way copies: pipeline gives each direction back-pressure and tears both down on error.
-        pipeline(answer, res, (err) => {
-          if (err) answer.destroy();
-        });
+        copyOneWay(answer, res);
       });
       upstream.on('error', (err) => {
         const failure = describeFailure(err, form, located.listed);
@@ -153,7 +161,7 @@ export function createPreviewProxy(options: PreviewProxyOptions) {
       res.on('close', () => {
         if (!res.writableFinished) upstream.destroy();
       });
-      pipeline(req, upstream, () => {});
+      copyOneWay(req, upstream);
     },
 
     /**

@@ -2,10 +2,11 @@ import type { Duplex } from 'node:stream';
 import { WharfError, type WorkspaceResources } from '../../common/index.ts';
 import { createEngineClient, engineMessage, type EngineEndpoint } from '../../engine-api/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
+import type { ReplicaRegistry } from '../replica-registry.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
 import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from '../agent-supervisor.ts';
-import { collectRuntime, ensureRuntimeVolume, nodeCommand, RUNTIME_MOUNT, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
+import { collectRuntime, ensureRuntimeVolume, nodeCommand, pruneRuntimeVolumes, RUNTIME_MOUNT, RUNTIME_VOLUME_PREFIX, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
 
 export type DockerDriverOptions = {
   /** The Docker Engine API (dockerd, or Podman's compatible service). */
@@ -36,8 +37,15 @@ export type DockerDriverOptions = {
   superviseIntervalMs?: number;
   /** Crashes in a row, each soon after its start, before the workspace is reported as an error. */
   maxQuickCrashes?: number;
+  /**
+   * Runtime volumes of other builds that no container uses are removed at init once at least
+   * this old (default 15 minutes: another server may have just filled one it is about to use).
+   */
+  runtimePruneMinAgeMs?: number;
   /** Bound of one engine request (not of a connection's life). */
   engineTimeoutMs?: number;
+  /** The other servers on this data dir (docs/replicas.md): the last one out stops the containers. */
+  replicas?: ReplicaRegistry;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -115,6 +123,45 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   /** Workspaces this process is stopping or removing: the supervisor leaves them alone. */
   const busy = new Set<string>();
   const launching = new Map<string, Promise<void>>();
+  /**
+   * The bridge a start opened to see its agent answer, kept a few seconds for the connect that
+   * usually follows (a create's first request): each bridge is a node process started in the
+   * container, a good part of a create's time. Unread: the agent's SSH banner waits in it.
+   */
+  const spares = new Map<string, { stream: Duplex; timer: NodeJS.Timeout }>();
+  const SPARE_MS = 5000;
+  function dropSpare(id: string): void {
+    const spare = spares.get(id);
+    if (!spare) return;
+    spares.delete(id);
+    clearTimeout(spare.timer);
+    spare.stream.destroy();
+  }
+  function keepSpare(id: string, stream: Duplex): void {
+    dropSpare(id);
+    stream.on('error', () => {});
+    const timer = setTimeout(() => dropSpare(id), SPARE_MS);
+    timer.unref();
+    spares.set(id, { stream, timer });
+    stream.once('close', () => {
+      if (spares.get(id)?.stream === stream) {
+        clearTimeout(timer);
+        spares.delete(id);
+      }
+    });
+  }
+  /** The spare bridge of `id` if it is still whole (nothing read from it, nothing ended). */
+  function takeSpare(id: string): Duplex | undefined {
+    const spare = spares.get(id);
+    if (!spare) return undefined;
+    spares.delete(id);
+    clearTimeout(spare.timer);
+    if (spare.stream.destroyed || spare.stream.readableEnded || spare.stream.writableEnded) {
+      spare.stream.destroy();
+      return undefined;
+    }
+    return spare.stream;
+  }
   const crashes = new Map<string, { quick: number; next: number }>();
   let runtime: Promise<RuntimeFiles> | undefined;
   const runtimeVolumes = new Map<string, Promise<void>>();
@@ -216,14 +263,25 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   /** The runtime volume for this server's node and agent build, filled once per engine. */
-  async function ensureRuntime(image: string): Promise<RuntimeFiles> {
+  /** This server's runtime as files (collected once; again after a failure, e.g. an agent not built yet). */
+  function ensureRuntimeFiles(): Promise<RuntimeFiles> {
     runtime ??= collectRuntime(options.nodePath, options.agentBundle).catch((err: unknown) => {
       runtime = undefined;
       throw err;
     });
-    const files = await runtime;
-    const name = `wharf-runtime-${files.hash}`;
+    return runtime;
+  }
+
+  async function ensureRuntime(image: string): Promise<RuntimeFiles> {
+    const files = await ensureRuntimeFiles();
+    const name = `${RUNTIME_VOLUME_PREFIX}${files.hash}`;
     let filling = runtimeVolumes.get(name);
+    // Filled once, but a volume can go ("docker volume rm", an engine reset): a create would then
+    // mount an empty one made on the fly, and its agent could not start. So it is looked at again.
+    if (filling && (await engine.call('GET', `/volumes/${encodeURIComponent(name)}`)).status === 404) {
+      runtimeVolumes.delete(name);
+      filling = undefined;
+    }
     if (!filling) {
       filling = ensureRuntimeVolume(engine, { name, image, runtime: files, labels: { [LABELS.runtime]: files.hash }, log: options.log });
       runtimeVolumes.set(name, filling);
@@ -307,9 +365,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         // 304: already running.
         if (r.status !== 304) await engine.expectOk(`cannot start workspace "${id}"`, Promise.resolve(r));
         options.log('agent.started', { workspace: id });
-        const stream = await connectWhenReady(id, options.startTimeoutMs);
-        stream.on('error', () => {});
-        stream.destroy();
+        keepSpare(id, await connectWhenReady(id, options.startTimeoutMs));
       })().finally(() => launching.delete(id));
       launching.set(id, pending);
     }
@@ -317,6 +373,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   async function stopContainer(id: string): Promise<void> {
+    dropSpare(id);
     const grace = Math.max(1, Math.ceil(options.stopGraceMs / 1000));
     const r = await engine.call('POST', `/containers/${encodeURIComponent(containerName(id))}/stop`, { query: { t: String(grace) }, timeoutMs: options.stopGraceMs + 60_000 });
     if (r.status !== 304 && r.status !== 404) await engine.expectOk(`cannot stop workspace "${id}"`, Promise.resolve(r));
@@ -426,7 +483,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
           NetworkMode: options.network,
           Mounts: [
             { Type: 'volume', Source: volumeName(input.id), Target: WORKSPACE_DIR },
-            { Type: 'volume', Source: `wharf-runtime-${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
+            { Type: 'volume', Source: `${RUNTIME_VOLUME_PREFIX}${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
           ],
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
@@ -442,6 +499,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   async function removeAll(id: string): Promise<void> {
+    dropSpare(id);
     const gone = await engine.call('DELETE', `/containers/${encodeURIComponent(containerName(id))}`, { query: { force: '1', v: '1' }, timeoutMs: options.stopGraceMs + 60_000 });
     if (gone.status !== 404) await engine.expectOk(`cannot remove the container of workspace "${id}"`, Promise.resolve(gone));
     const volume = await engine.call('DELETE', `/volumes/${encodeURIComponent(volumeName(id))}`, { query: { force: '1' } });
@@ -456,6 +514,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     async init() {
       const ping = await engine.call('GET', '/_ping');
       if (ping.status !== 200) throw new WharfError('unavailable', `the container engine at ${options.endpoint.display} does not answer /_ping (${ping.status})`);
+      await options.replicas?.start();
       for (const id of await listIds()) {
         const info = await inspect(id);
         if (!info) continue;
@@ -469,6 +528,11 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         }
       }
       startSupervising();
+      // In the background: the runtime is collected (hashed) first, and nothing waits for this.
+      void (async () => {
+        const files = await ensureRuntimeFiles();
+        await pruneRuntimeVolumes(engine, { keep: `${RUNTIME_VOLUME_PREFIX}${files.hash}`, label: LABELS.runtime, minAgeMs: options.runtimePruneMinAgeMs ?? 15 * 60_000, log: options.log });
+      })().catch((err: Error) => options.log('runtime.prune_failed', { error: err.message }));
     },
 
     async create(input) {
@@ -566,14 +630,18 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       if (current.status === 'error') throw new WharfError('unavailable', `workspace "${id}" is in error: ${current.statusReason}`);
       if (!info.State.Running && !launching.has(id)) await launch(id);
       await launching.get(id)?.catch(() => {});
-      return connectWhenReady(id, options.startTimeoutMs);
+      return takeSpare(id) ?? connectWhenReady(id, options.startTimeoutMs);
     },
 
     async shutdown({ stopAgents }) {
       shuttingDown = true;
+      for (const id of [...spares.keys()]) dropSpare(id);
       clearInterval(timer);
       await Promise.all([...launching.values()].map((p) => p.catch(() => {})));
-      if (stopAgents) {
+      await options.replicas?.stop();
+      const others = stopAgents && options.replicas ? await options.replicas.others() : 0;
+      if (others) options.log('agents.left_to_replicas', { replicas: others });
+      if (stopAgents && !others) {
         // Desired states stay: the next server start brings up what was meant to run.
         for (const id of await listIds().catch(() => [] as string[])) await stopContainer(id).catch(() => {});
       }

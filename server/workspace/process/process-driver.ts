@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { preparePrivateDir } from './run-dir.ts';
-import { chmod, chown, mkdir, open, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { isProcessAlive, WharfError } from '../../common/index.ts';
 import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../driver.ts';
+import type { ReplicaRegistry } from '../replica-registry.ts';
 import {
   buildBwrapArgs,
   chownTree,
@@ -44,6 +45,14 @@ export type ProcessDriverOptions = {
   stopGraceMs: number;
   /** A started agent that does not listen within this long fails the start (its log tail is reported). */
   startTimeoutMs: number;
+  /**
+   * How often the driver looks at every workspace of the data dir: an agent another replica
+   * started is adopted, one that died under another replica is restarted, one stopped by another
+   * replica is let go (see docs/replicas.md).
+   */
+  superviseMs: number;
+  /** The other servers on this data dir: the last one out stops the agents. */
+  replicas: ReplicaRegistry;
   log: (event: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -125,6 +134,7 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
   let bwrap: string | undefined;
   let privateEtc: ReturnType<typeof findPrivateEntries> | undefined;
   let shuttingDown = false;
+  let reconcileTimer: NodeJS.Timeout | undefined;
 
   const dirOf = (id: string) => join(root, id);
   const paths = (id: string) => ({
@@ -137,6 +147,8 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     legacyStore: join(dirOf(id), 'agent', 'legacy-store.json'),
     authorizedKeys: join(dirOf(id), 'agent', 'authorized_keys'),
     log: join(dirOf(id), 'agent.log'),
+    // Outside agent/ (bound into the sandbox): only servers take it.
+    launchLock: join(dirOf(id), 'launch.lock'),
     socketDir: join(options.runDir, id),
     socket: join(options.runDir, id, 'agent.sock'),
   });
@@ -171,10 +183,98 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
   function toRecord(meta: StoredMeta): WorkspaceRecord {
     const s = supervised.get(meta.id);
-    const alive = s ? isProcessAlive(s.child?.pid ?? s.pid) : false;
+    // Another replica's agent counts too: the pid in the metadata is of this host (docs/replicas.md).
+    const alive = isProcessAlive(s?.child?.pid ?? s?.pid ?? meta.agentPid);
     const status = meta.desired === 'stopped' ? (alive ? 'running' : 'stopped') : alive ? 'running' : s ? 'starting' : 'stopped';
     const { agentPid: _pid, extra: _legacy, filesOwner: _owner, ...rest } = meta;
     return { ...rest, status };
+  }
+
+
+  /**
+   * The workspace's launch lock (a file made with O_EXCL, holding its server's pid): several
+   * control servers on one data dir take it to start or stop an agent, so no two agents of one
+   * workspace ever run, and a stop never misses an agent another replica is starting. A lock
+   * whose holder is gone (or older than twice the start timeout) is broken.
+   */
+  async function withLaunchLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const file = paths(id).launchLock;
+    const deadline = Date.now() + options.startTimeoutMs * 2;
+    for (;;) {
+      try {
+        await writeFile(file, JSON.stringify({ pid: process.pid, at: Date.now() }), { flag: 'wx', mode: 0o600 });
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw new WharfError('not_found', `workspace "${id}" does not exist`);
+        if (code !== 'EEXIST') throw err;
+      }
+      let holder: { pid?: number; at?: number } = {};
+      try {
+        holder = JSON.parse(await readFile(file, 'utf8')) as typeof holder;
+      } catch {
+        // Being written or just removed: look again.
+      }
+      const stale = holder.pid !== undefined && (!isProcessAlive(holder.pid) || Date.now() - (holder.at ?? 0) > options.startTimeoutMs * 2);
+      if (stale) {
+        await unlink(file).catch(() => {});
+        continue;
+      }
+      if (Date.now() > deadline) throw new WharfError('unavailable', `workspace "${id}" is being started or stopped by another server (pid ${holder.pid ?? 'unknown'}) for too long`);
+      await delay(50);
+    }
+    try {
+      return await fn();
+    } finally {
+      await unlink(file).catch(() => {});
+    }
+  }
+
+  async function agentAnswers(id: string): Promise<boolean> {
+    const socket = await tryConnect(paths(id).socket);
+    socket?.destroy();
+    return socket !== undefined;
+  }
+
+
+  /**
+   * One look at every workspace: each replica watches every agent meant to run (its own
+   * children through their exit, others' through their pid), so whichever notices a crash first
+   * restarts it under the launch lock, and the others adopt the new agent.
+   */
+  async function reconcile(): Promise<void> {
+    const ids = new Set(await readdir(root).catch(() => [] as string[]));
+    for (const [id, s] of supervised) {
+      if (!ids.has(id) && !s.launching) release(id, s);
+    }
+    for (const id of ids) {
+      if (shuttingDown) return;
+      const s = supervised.get(id);
+      if (s?.launching || s?.restartTimer) continue;
+      const meta = await readMeta(id).catch(() => undefined);
+      if (!meta || meta.desired !== 'running') continue;
+      const ours = s?.child?.pid ?? s?.pid;
+      if (ours && isProcessAlive(ours)) continue;
+      if (meta.agentPid && isProcessAlive(meta.agentPid)) adopt(id, meta.agentPid);
+      else if (!s) {
+        // Meant to run, and nobody's agent: its supervisor went away with it, or it never started.
+        const fresh: Supervised = { stopping: false };
+        supervised.set(id, fresh);
+        scheduleRestart(id, fresh);
+      }
+    }
+  }
+
+  function startReconciling(): void {
+    let busy = false;
+    reconcileTimer = setInterval(() => {
+      if (busy || shuttingDown) return;
+      busy = true;
+      reconcile()
+        .catch((err: Error) => options.log('supervise.failed', { error: err.message }))
+        .finally(() => (busy = false));
+    }, options.superviseMs);
+    reconcileTimer.unref();
   }
 
   function useSandbox(): boolean {
@@ -219,7 +319,35 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     return s.launching;
   }
 
-  async function startAgent(id: string, s: Supervised): Promise<void> {
+  /**
+   * Under the launch lock, a replica first looks at what the others did: an agent already
+   * running (started by another server) is adopted, a workspace stopped meanwhile is let go.
+   */
+  function startAgent(id: string, s: Supervised): Promise<void> {
+    return withLaunchLock(id, async () => {
+      const meta = await readMeta(id);
+      if (!meta) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+      if (meta.desired !== 'running') {
+        release(id, s);
+        return;
+      }
+      const ours = s.child?.pid ?? s.pid;
+      if (meta.agentPid && meta.agentPid !== ours && isProcessAlive(meta.agentPid) && (await agentAnswers(id))) {
+        adopt(id, meta.agentPid);
+        return;
+      }
+      await spawnAgent(id, s);
+    });
+  }
+
+  /** Stops watching a workspace here (stopped or removed, maybe by another replica). */
+  function release(id: string, s: Supervised): void {
+    clearTimeout(s.restartTimer);
+    clearInterval(s.pollTimer);
+    if (supervised.get(id) === s) supervised.delete(id);
+  }
+
+  async function spawnAgent(id: string, s: Supervised): Promise<void> {
     const p = paths(id);
     s.stopping = false;
     await preparePrivateDir(options.runDir);
@@ -326,13 +454,18 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     const quick = s.startedAt !== undefined && Date.now() - s.startedAt < options.restartDelayMs * 60;
     s.quickFailures = quick ? (s.quickFailures ?? 0) + 1 : 0;
     s.restartTimer = setTimeout(() => {
+      s.restartTimer = undefined;
       launch(id).catch((err: Error) => options.log('agent.restart_failed', { workspace: id, error: err.message }));
     }, restartDelay(options.restartDelayMs, s.quickFailures));
   }
 
   /** An agent left running by an earlier server process: watch its pid instead of a child handle. */
   function adopt(id: string, pid: number): void {
-    const s: Supervised = { pid, stopping: false, sandboxInit: findSandboxPids(pid).init };
+    const s: Supervised = supervised.get(id) ?? { stopping: false };
+    clearInterval(s.pollTimer);
+    clearTimeout(s.restartTimer);
+    Object.assign(s, { child: undefined, pid, stopping: false, sandboxInit: findSandboxPids(pid).init, ready: Promise.resolve() });
+    s.startedAt ??= Date.now();
     supervised.set(id, s);
     s.pollTimer = setInterval(() => {
       if (isProcessAlive(pid)) return;
@@ -347,8 +480,13 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     options.log('agent.adopted', { workspace: id, pid });
   }
 
-  async function terminate(id: string): Promise<void> {
-    const s = supervised.get(id);
+  /** Stops the agent: ours, or (`pidHint`, from the metadata) one another replica started. */
+  async function terminate(id: string, pidHint?: number): Promise<void> {
+    let s = supervised.get(id);
+    if (!s && pidHint && isProcessAlive(pidHint)) {
+      s = { pid: pidHint, stopping: false };
+      supervised.set(id, s);
+    }
     if (!s) return;
     // An agent being started has no pid yet: let the start finish, or it outlives the stop.
     await s.launching?.catch(() => {});
@@ -389,6 +527,8 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
     async init() {
       await mkdir(root, { recursive: true, mode: 0o700 });
+      await options.replicas.start();
+      startReconciling();
       for (const id of await readdir(root)) {
         const meta = await readMeta(id).catch(() => undefined);
         if (!meta || meta.desired !== 'running') continue;
@@ -447,18 +587,23 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
     },
 
     async stop(id) {
-      const meta = await withMeta(id, async (m) => {
-        const next = { ...m, desired: 'stopped' as const, agentPid: undefined };
-        await writeMeta(next);
-        return next;
-      });
-      await terminate(id);
+      // Under the launch lock: an agent another replica is starting right now is in the metadata
+      // before we read it, and no replica starts one after `desired` says stopped.
+      const { meta, pid } = await withLaunchLock(id, () =>
+        withMeta(id, async (m) => {
+          const next = { ...m, desired: 'stopped' as const, agentPid: undefined };
+          await writeMeta(next);
+          return { meta: next, pid: m.agentPid };
+        }),
+      );
+      await terminate(id, pid);
       return toRecord(meta);
     },
 
     async remove(id) {
-      if (!(await readMeta(id))) throw new WharfError('not_found', `workspace "${id}" does not exist`);
-      await terminate(id);
+      const meta = await readMeta(id);
+      if (!meta) throw new WharfError('not_found', `workspace "${id}" does not exist`);
+      await terminate(id, meta.agentPid);
       await rm(paths(id).dir, { recursive: true, force: true });
       await rm(paths(id).socketDir, { recursive: true, force: true });
     },
@@ -478,11 +623,16 @@ export function createProcessDriver(options: ProcessDriverOptions): WorkspaceDri
 
     async shutdown({ stopAgents }) {
       shuttingDown = true;
+      clearInterval(reconcileTimer);
       for (const s of supervised.values()) {
         clearTimeout(s.restartTimer);
         clearInterval(s.pollTimer);
       }
-      if (stopAgents) {
+      await options.replicas.stop();
+      // The last server out stops the agents; while another replica runs they are its to serve.
+      const others = stopAgents && (await options.replicas.others());
+      if (others) options.log('agents.left_to_replicas', { replicas: others });
+      if (stopAgents && !others) {
         await Promise.all([...supervised.keys()].map((id) => terminate(id)));
         // Only if empty: a replica on the same data dir may still have agents there.
         await rmdir(options.runDir).catch(() => {});

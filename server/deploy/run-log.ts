@@ -1,4 +1,4 @@
-import type { DeployEvent, DeployEventInput, DeployRun } from '../../common/index.ts';
+import type { DeployEvent, DeployEventInput, DeployRun } from '../common/index.ts';
 
 /**
  * The events of one run: delivered live to every subscriber, and kept for replay and history
@@ -10,6 +10,8 @@ export type RunLog = {
   readonly truncated: boolean;
   readonly done: boolean;
   emit(event: DeployEventInput): DeployEvent;
+  /** An event already timed (`at`) by another copy of this log: the agent's copy of a run's log. */
+  append(event: DeployEvent): DeployEvent;
   subscribe(listener: (event: DeployEvent) => void): () => void;
   /** The kept events with output trimmed to `maxBytes` of text (for the workspace metadata). */
   snapshot(maxBytes: number): { events: DeployEvent[]; truncated: boolean };
@@ -32,7 +34,10 @@ export function createRunLog(options: { startedAt: number; maxOutputBytes: numbe
       return done;
     },
     emit(input) {
-      const event = { ...input, at: Math.max(0, now() - options.startedAt) } as DeployEvent;
+      return this.append({ ...input, at: Math.max(0, now() - options.startedAt) } as DeployEvent);
+    },
+    append(event) {
+      if (done) return event;
       if (event.type === 'done') done = true;
       let keep = true;
       if (event.type === 'output') {
