@@ -28,6 +28,7 @@ import { WharfError } from './common/index.ts';
 import { createDriverSet, createReplicaRegistry, createWorkspaceService, loadOrCreateServerKey, type ReplicaRegistry, type WorkspaceDriver } from './workspace/index.ts';
 import { chooseRunDir, createProcessDriver } from './workspace/process/index.ts';
 import { createDockerDriver } from './workspace/docker/index.ts';
+import { createKubernetesDriver } from './workspace/kubernetes/index.ts';
 import { parseEngineEndpoint } from './engine-api/index.ts';
 import { createHash } from 'node:crypto';
 
@@ -108,6 +109,32 @@ export function createConfiguredDriver(
         log,
       });
     }
+    case 'kubernetes': {
+      const settings = config.drivers.kubernetes;
+      return createKubernetesDriver({
+        kubeconfig: settings.kubeconfig,
+        context: settings.context,
+        namespace: settings.namespace,
+        // As with the docker driver: servers of one data dir (replicas share it) see the same workspaces.
+        instance: createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12),
+        image: settings.image,
+        runtimeImage: settings.runtimeImage,
+        user: settings.user,
+        resources: settings.resources,
+        storageClass: settings.storageClass,
+        storageSize: settings.storageSize,
+        nodeSelector: settings.nodeSelector,
+        tolerations: settings.tolerations,
+        serviceAccount: settings.serviceAccount,
+        restartDelayMs: config.limits.agentRestartDelayMs,
+        stopGraceMs: config.limits.agentStopGraceMs,
+        // A pod may have to pull its images first: at least two minutes.
+        startTimeoutMs: Math.max(config.limits.agentStartTimeoutMs, 120_000),
+        extraAgentArgs,
+        agentEnv: config.agentEnvironment,
+        log,
+      });
+    }
     default:
       throw new WharfError('unavailable', `the ${kind} driver is not available yet`);
   }
@@ -130,8 +157,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ? createDriverSet(config.driverKinds.map((kind) => createConfiguredDriver(config, driverLog, kind, replicas)))
     : createConfiguredDriver(config, driverLog, config.driver, replicas);
   await driver.init();
-  // What the create form offers per driver: the docker driver's default image and limits.
-  const driverOffers = { docker: { image: config.drivers.docker.image, resources: config.drivers.docker.resources } };
+  // What the create form offers per driver: the container drivers' default image and limits.
+  const driverOffers = {
+    docker: { image: config.drivers.docker.image, resources: config.drivers.docker.resources },
+    kubernetes: { image: config.drivers.kubernetes.image, resources: config.drivers.kubernetes.resources },
+  };
   const workspaces = createWorkspaceService({ driver, driverKinds: config.driverKinds, driverOffers, serverKey, agentTimeoutMs: config.limits.agentTimeoutMs, seedRoot: config.seedRoot, protectedDirs: [config.dataDir], featureDataMaxBytes: config.limits.featureDataMaxBytes });
 
   const terminals = createTerminalService({

@@ -75,6 +75,15 @@ describe('lint: layering from DESIGN.md', () => {
     expect(layering(fromMain)).toEqual([]);
   });
 
+  it('lets only server/main.ts wire the kubernetes driver, as the docker one', async () => {
+    const fromHybrid = await lint('server/hybrid/server/env-service.ts', "import { createKubernetesDriver } from '../../workspace/kubernetes/index.ts';\nexport const d = createKubernetesDriver;\n");
+    expect(layering(fromHybrid).map((p) => p.message).join('\n')).toMatch(/server\/workspace\/kubernetes is a concrete driver/);
+    const fromDocker = await lint('server/workspace/docker/docker-driver.ts', "import { createKubernetesDriver } from '../kubernetes/index.ts';\nexport const d = createKubernetesDriver;\n");
+    expect(layering(fromDocker).map((p) => p.message)).toEqual([expect.stringMatching(/kubernetes is a concrete driver/)]);
+    const fromMain = await lint('server/main.ts', "import { createKubernetesDriver } from './workspace/kubernetes/index.ts';\nexport const d = createKubernetesDriver;\n");
+    expect(layering(fromMain)).toEqual([]);
+  });
+
   it('keeps process.env and process.argv inside server/config', async () => {
     const read = await lint('server/sync/doc-store.ts', 'export const home = process.env.HOME;\n');
     expect(read.map((p) => p.rule)).toEqual(['no-restricted-properties']);

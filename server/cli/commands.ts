@@ -1,4 +1,5 @@
 import { agentBridgeCommand } from './agent-bridge-command.ts';
+import { installRuntimeCommand } from './install-runtime-command.ts';
 import { deployCommand, destroyCommand } from './deploy-command.ts';
 import { envCommand } from './env-command.ts';
 import { configSetCommands, secretSetCommands, workspaceEnvCommand, workspaceEnvSetCommand, workspaceEnvUnsetCommand } from './env-settings-command.ts';
@@ -30,4 +31,5 @@ export const COMMANDS: CliCommand[] = [
   destroyCommand,
   proxyCommand,
   agentBridgeCommand,
+  installRuntimeCommand,
 ];

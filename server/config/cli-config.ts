@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseDuration, type ProcessContext } from './load-config.ts';
 
 /** What the `wharf` helper needs from its environment, read once at start-up. */
@@ -16,6 +17,14 @@ export type CliConfig = {
    * self-contained executable, whose argv[1] is the executable itself.
    */
   self: { command: string; args: string[] };
+  /**
+   * Where `wharf agent install-runtime` looks for the built agent, first match wins:
+   * `WHARF_AGENT_BUNDLE`, else `agent/` beside the running helper script (dist/wharf.mjs →
+   * dist/agent, as in the wharf image), else the checkout's dist/agent.
+   */
+  agentBundles: string[];
+  /** This helper's node, which `wharf agent install-runtime` copies as the runtime's. */
+  nodePath: string;
   /** Where `wharf login` stores `{url, token}` (mode 0600). */
   credentialsFile: string;
   /** The user's OpenSSH folder, searched for a default public key by `wharf proxy`. */
@@ -64,6 +73,10 @@ export function loadCliConfig(ctx: ProcessContext): CliConfig {
       command: process.execPath,
       args: [...process.execArgv, ...(process.argv[1] && process.argv[1] !== process.execPath ? [process.argv[1]] : [])],
     },
+    agentBundles: env.WHARF_AGENT_BUNDLE
+      ? [env.WHARF_AGENT_BUNDLE]
+      : [...(process.argv[1] ? [join(dirname(process.argv[1]), 'agent')] : []), fileURLToPath(new URL('../../dist/agent', import.meta.url))],
+    nodePath: process.execPath,
     credentialsFile: join(configDir, 'credentials.json'),
     sshDir: join(home, '.ssh'),
     override: { url: env.WHARF_URL || undefined, token: env.WHARF_TOKEN || undefined },

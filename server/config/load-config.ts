@@ -19,10 +19,10 @@ function parsePreviewDomain(raw: string | undefined): string | undefined {
 
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 
-/** Workspace drivers this server can be configured with; `kubernetes` is not built yet. */
+/** Workspace drivers this server can be configured with. */
 export const DRIVER_KINDS = ['process', 'docker', 'kubernetes'] as const;
 export type DriverKind = (typeof DRIVER_KINDS)[number];
-const AVAILABLE_DRIVERS: readonly DriverKind[] = ['process', 'docker'];
+const AVAILABLE_DRIVERS: readonly DriverKind[] = ['process', 'docker', 'kubernetes'];
 
 /** Settings of each driver, grouped by driver; only the chosen one's are used. */
 export type DriverSettings = {
@@ -51,6 +51,35 @@ export type DriverSettings = {
      * `--workspace-disk`, and `WHARF_WORKSPACE_CPUS` … likewise); a create request may name its own.
      */
     resources: WorkspaceResources;
+  };
+  kubernetes: {
+    /**
+     * The cluster of the workspaces (`--kubeconfig`, `WHARF_KUBECONFIG`); unset: the pod's own
+     * service account when the server runs in a cluster, else the default kubeconfig.
+     */
+    kubeconfig: string | undefined;
+    /** A kubeconfig context other than its current one (`--kube-context`, `WHARF_KUBE_CONTEXT`). */
+    context: string | undefined;
+    /** Namespace of the workspaces (`--kube-namespace`, `WHARF_KUBE_NAMESPACE`; default: the context's, else `default`). */
+    namespace: string | undefined;
+    /** Image of a workspace whose create request names none (`--workspace-image`, shared with the docker driver). */
+    image: string;
+    /** The wharf image whose `wharf agent install-runtime` copies the agent into each pod (`--kube-runtime-image`, `WHARF_KUBE_RUNTIME_IMAGE`). */
+    runtimeImage: string;
+    /** uid:gid of the agent and the workspace (`--workspace-user`; fsGroup is the gid). */
+    user: { uid: number; gid: number };
+    /** Default limits (`--workspace-cpus`, `--workspace-memory`, `--workspace-disk` as ephemeral storage); pids are not a pod setting. */
+    resources: WorkspaceResources;
+    /** StorageClass of the workspaces' PVCs (`--kube-storage-class`; default: the cluster's default class). */
+    storageClass: string | undefined;
+    /** Size of each workspace's PVC (`--kube-storage-size`, default `10Gi`). */
+    storageSize: string;
+    /** `--kube-node-selector key=value` (repeatable; `WHARF_KUBE_NODE_SELECTOR=a=1,b=2`). */
+    nodeSelector: Record<string, string>;
+    /** `--kube-toleration key[=value]:Effect` or `key:Exists` … (repeatable; `WHARF_KUBE_TOLERATIONS`, `;`-separated). */
+    tolerations: Array<{ key?: string; operator?: 'Exists' | 'Equal'; value?: string; effect?: string }>;
+    /** Service account of workspace pods (`--kube-service-account`); unset: none, and no token is mounted. */
+    serviceAccount: string | undefined;
   };
 };
 
@@ -348,6 +377,51 @@ function loadDockerSettings(values: Record<string, string | boolean | string[] |
   return { host, image, user, network, resources: resources.value };
 }
 
+/** `key=value:NoSchedule`, `key:NoExecute`, `key` (any effect), `key=value`; an `Exists` operator without `=`. */
+export function parseToleration(raw: string): DriverSettings['kubernetes']['tolerations'][number] {
+  const match = /^([A-Za-z0-9][-A-Za-z0-9_./]*)(?:=([-A-Za-z0-9_.]*))?(?::(NoSchedule|PreferNoSchedule|NoExecute))?$/.exec(raw.trim());
+  if (!match) throw new Error(`--kube-toleration: expected key[=value][:NoSchedule|PreferNoSchedule|NoExecute] (got "${raw}")`);
+  const [, key, value, effect] = match;
+  return { key, ...(value === undefined ? { operator: 'Exists' as const } : { operator: 'Equal' as const, value }), ...(effect ? { effect } : {}) };
+}
+
+/** The kubernetes driver's settings; checked strictly only when it is a driver in use. */
+function loadKubernetesSettings(values: Record<string, string | boolean | string[] | boolean[] | undefined>, env: NodeJS.ProcessEnv, used: boolean, docker: DriverSettings['docker']): DriverSettings['kubernetes'] {
+  const flag = (name: string, variable: string) => (values[name] as string | undefined) ?? (env[variable] || undefined);
+  const list = (name: string, variable: string, separator: string) => [...(env[variable] ?? '').split(separator), ...((values[name] as string[] | undefined) ?? [])].map((s) => s.trim()).filter(Boolean);
+  const runtimeImage = flag('kube-runtime-image', 'WHARF_KUBE_RUNTIME_IMAGE') ?? '';
+  if (used && !docker.image) throw new Error('--driver kubernetes needs --workspace-image (WHARF_WORKSPACE_IMAGE): the image workspaces run');
+  if (used && !runtimeImage) throw new Error('--driver kubernetes needs --kube-runtime-image (WHARF_KUBE_RUNTIME_IMAGE): the wharf image, whose "wharf agent install-runtime" puts the agent into each workspace pod');
+  if (used && docker.user.uid === 0) throw new Error('--workspace-user: workspace pods do not run as root (uid 0); name another uid:gid');
+  const namespace = flag('kube-namespace', 'WHARF_KUBE_NAMESPACE');
+  const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+  if (namespace !== undefined && !dnsLabel.test(namespace)) throw new Error(`--kube-namespace must be a namespace's name (got "${namespace}")`);
+  const storageSize = flag('kube-storage-size', 'WHARF_KUBE_STORAGE_SIZE') ?? '10Gi';
+  if (!/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(storageSize)) throw new Error(`--kube-storage-size must be a Kubernetes quantity like 10Gi (got "${storageSize}")`);
+  const nodeSelector: Record<string, string> = {};
+  for (const pair of list('kube-node-selector', 'WHARF_KUBE_NODE_SELECTOR', ',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--kube-node-selector: expected key=value (got "${pair}")`);
+    nodeSelector[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const serviceAccount = flag('kube-service-account', 'WHARF_KUBE_SERVICE_ACCOUNT');
+  return {
+    kubeconfig: flag('kubeconfig', 'WHARF_KUBECONFIG'),
+    context: flag('kube-context', 'WHARF_KUBE_CONTEXT'),
+    namespace,
+    image: docker.image,
+    runtimeImage,
+    user: docker.user,
+    // pids and a container disk size are engine settings; a pod has ephemeral storage instead.
+    resources: { ...(docker.resources.cpus ? { cpus: docker.resources.cpus } : {}), ...(docker.resources.memory ? { memory: docker.resources.memory } : {}), ...(docker.resources.disk ? { disk: docker.resources.disk } : {}) },
+    storageClass: flag('kube-storage-class', 'WHARF_KUBE_STORAGE_CLASS'),
+    storageSize,
+    nodeSelector,
+    tolerations: list('kube-toleration', 'WHARF_KUBE_TOLERATIONS', ';').map(parseToleration),
+    serviceAccount,
+  };
+}
+
 export function loadServerConfig(ctx: ProcessContext): ServerConfig {
   const { values } = parseArgs({
     args: ctx.argv,
@@ -393,6 +467,14 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
       'workspace-memory': { type: 'string' },
       'workspace-pids': { type: 'string' },
       'workspace-disk': { type: 'string' },
+      'kube-context': { type: 'string' },
+      'kube-namespace': { type: 'string' },
+      'kube-runtime-image': { type: 'string' },
+      'kube-storage-class': { type: 'string' },
+      'kube-storage-size': { type: 'string' },
+      'kube-node-selector': { type: 'string', multiple: true },
+      'kube-toleration': { type: 'string', multiple: true },
+      'kube-service-account': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -405,6 +487,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     throw new Error(`--sandbox must be auto, bwrap or none (got "${sandbox}")`);
   }
   const docker = loadDockerSettings(values, env, driverKinds.includes('docker'));
+  const kubernetes = loadKubernetesSettings(values, env, driverKinds.includes('kubernetes'), docker);
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
   const warnings: string[] = [];
   const adminFromEnv = (env.WHARF_ADMIN_VARS ?? '')
@@ -425,6 +508,7 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
         runtimeDir: env.XDG_RUNTIME_DIR || undefined,
       },
       docker,
+      kubernetes,
     },
     logLevel: values['log-level'] ?? env.WHARF_LOG_LEVEL ?? 'info',
     builder: values.builder ?? (env.WHARF_BUILDER || undefined),
@@ -440,7 +524,11 @@ export function loadServerConfig(ctx: ProcessContext): ServerConfig {
     ),
     runnerImage: values['runner-image'] ?? (env.WHARF_RUNNER_IMAGE || 'wharf/runner:latest'),
     deploy: {
-      kubeconfig: deployKubeconfig({ current: values['deploy-kubeconfig'], old: values.kubeconfig }, env, warnings),
+      // With the kubernetes driver, --kubeconfig / WHARF_KUBECONFIG name its cluster and are no
+      // longer old names of the deploy kubeconfig.
+      kubeconfig: driverKinds.includes('kubernetes')
+        ? values['deploy-kubeconfig'] ?? (env.WHARF_DEPLOY_KUBECONFIG || undefined)
+        : deployKubeconfig({ current: values['deploy-kubeconfig'], old: values.kubeconfig }, env, warnings),
     },
     warnings,
     deployCallbackUrl: values['deploy-callback-url'] ?? (env.WHARF_DEPLOY_CALLBACK_URL || undefined),

@@ -87,6 +87,39 @@ export function workspaceLayers(input: {
 }
 
 /**
+ * The layers when the workspace's driver read the service's original workload (a Kubernetes
+ * Deployment): the workspace's own variables and sets stay above the workload's (they are what a
+ * developer set on purpose), the workload's `env` joins the spec layer (the names whose values
+ * came from a Secret in a secret part of it, so they are masked), its `envFrom` configmaps and
+ * secrets join the sets (a later one over an earlier one, as `envFrom` does), and the image
+ * layer is the workload image's own environment when it could be read, else the agent's base.
+ */
+export function workloadLayers(input: {
+  devContainer: Record<string, string>;
+  workspace: { spec: Record<string, string>; configSets: NamedSet[]; secretSets: NamedSet[] };
+  workload: { env: Record<string, string>; secretEnv: string[]; configSets: NamedSet[]; secretSets: NamedSet[]; image: Record<string, string> | undefined };
+  agentImage: Record<string, string>;
+}): EnvLayer[] {
+  const secretNames = new Set(input.workload.secretEnv);
+  const plain = Object.fromEntries(Object.entries(input.workload.env).filter(([name]) => !secretNames.has(name)));
+  const fromSecrets = Object.fromEntries(Object.entries(input.workload.env).filter(([name]) => secretNames.has(name)));
+  const own = workspaceLayers({ ...input.workspace, devContainer: input.devContainer, image: {} });
+  const configStart = own.findIndex((l) => l.source.startsWith('config-set:') || l.source.startsWith('secret-set:') || l.source === SOURCES.image);
+  const secretStart = own.findIndex((l) => l.source.startsWith('secret-set:') || l.source === SOURCES.image);
+  const laterFirst = (sets: NamedSet[]) => [...sets].reverse();
+  return [
+    ...own.slice(0, configStart),
+    { source: SOURCES.spec, variables: plain },
+    { source: SOURCES.spec, variables: fromSecrets, secret: true },
+    ...own.slice(configStart, secretStart),
+    ...laterFirst(input.workload.configSets).map((s) => ({ source: SOURCES.configSet(s.name), variables: s.variables })),
+    ...own.slice(secretStart, -1),
+    ...laterFirst(input.workload.secretSets).map((s) => ({ source: SOURCES.secretSet(s.name), variables: s.variables, secret: true })),
+    { source: SOURCES.image, variables: input.workload.image ?? input.agentImage },
+  ];
+}
+
+/**
  * The helper's layers over the workspace's resolved variables: the developer's PATH, HOME, TERM
  * and USER, then the manifest's `environment`, then what the server resolved (each variable keeps
  * the source and secrecy it came with).

@@ -22,6 +22,7 @@ export {
   SOURCES,
   toProcessEnv,
   validateVariableMap,
+  workloadLayers,
   workspaceLayers,
 } from './environment.ts';
 export type { EnvLayer, NamedSet, ResolvedEnvironment, ResolvedVariable, ServiceProcess } from './environment.ts';

@@ -72,6 +72,11 @@ export function createDriverSet(drivers: readonly WorkspaceDriver[]): DriverSet 
       return (await requireOwner(id)).connect(id);
     },
 
+    async workloadEnvironment(id, service, selector) {
+      const owner = await requireOwner(id);
+      return owner.workloadEnvironment ? owner.workloadEnvironment(id, service, selector) : undefined;
+    },
+
     async shutdown(options) {
       await Promise.all(drivers.map((d) => d.shutdown(options)));
     },

@@ -1,4 +1,6 @@
-export type { WorkspaceDriver, WorkspaceRecord, CreateWorkspaceInput } from './driver.ts';
+export type { WorkspaceDriver, WorkspaceRecord, CreateWorkspaceInput, WorkloadEnvironment } from './driver.ts';
+// The agent's runtime as files (node, libraries, agent, supervisor): `wharf agent install-runtime` writes it.
+export { collectRuntime, writeRuntimeTo, RUNTIME_MOUNT } from './agent-runtime.ts';
 export { createWorkspaceService, toWorkspace } from './service.ts';
 export { createDriverSet } from './driver-set.ts';
 export type { DriverSet } from './driver-set.ts';

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { generateKeyPair, mapAgentFailure, WharfError, type DriverOffer, type KeyPair, type Workspace, type WorkspaceResources } from '../common/index.ts';
 import { createFilesService, WORKSPACE_ROOT } from '../files/index.ts';
 import { connectAgent, type AgentConnection } from './agent-connection.ts';
-import type { WorkspaceDriver, WorkspaceRecord } from './driver.ts';
+import type { WorkloadEnvironment, WorkspaceDriver, WorkspaceRecord } from './driver.ts';
 import { packSeedFolder } from './seed-pack.ts';
 
 export type WorkspaceServiceOptions = {
@@ -292,6 +292,15 @@ export function createWorkspaceService(options: WorkspaceServiceOptions) {
         if (updateLocks.get(lockKey) === run) updateLocks.delete(lockKey);
       }).catch(() => {});
       return run;
+    },
+
+    /**
+     * Hybrid mode: the layers of `service`'s original workload, from the driver when it runs
+     * beside workloads (WorkspaceDriver.workloadEnvironment); undefined when it does not, or none matches.
+     */
+    async workloadEnvironment(id: string, service: string, selector?: Record<string, string>): Promise<WorkloadEnvironment | undefined> {
+      await requireRecord(id);
+      return driver.workloadEnvironment ? driver.workloadEnvironment(id, service, selector) : undefined;
     },
 
     async shutdown(stopAgents: boolean): Promise<void> {

@@ -51,7 +51,18 @@ export const registerHybridEnvRoutes: RouteModule = (app, _ws, deps) => {
     if (!service || service.length > 100) throw new WharfError('bad_request', 'say which dev service: ?service=<name> (dev.<name> of the manifest, at most 100 characters)');
     const secrets = c.req.query('secrets');
     if (secrets !== undefined && secrets !== 'include' && secrets !== 'mask') throw new WharfError('bad_request', '"secrets" must be "include" or "mask"');
-    const resolved = await hybridEnv.resolve(c.req.param('id'), service, { includeSecrets: secrets === 'include' });
+    // `selector=app=api,tier=web`: the manifest's dev.<name>.selector, matching the original workload by labels.
+    const selectorText = c.req.query('selector');
+    let selector: Record<string, string> | undefined;
+    if (selectorText !== undefined) {
+      selector = {};
+      for (const pair of selectorText.split(',').filter(Boolean)) {
+        const [key, value, more] = pair.split('=');
+        if (!key || value === undefined || more !== undefined || key.length > 253 || value.length > 63) throw new WharfError('bad_request', '"selector" must be labels like app=api,tier=web');
+        selector[key] = value;
+      }
+    }
+    const resolved = await hybridEnv.resolve(c.req.param('id'), service, { includeSecrets: secrets === 'include', selector });
     c.header('Cache-Control', 'no-store');
     return c.json(resolved);
   });

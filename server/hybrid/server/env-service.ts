@@ -1,5 +1,5 @@
 import { createFrameDecoder, encodeFrame, WharfError, type ConfigSetInfo, type SecretSetInfo } from '../../common/index.ts';
-import type { AgentConnection } from '../../workspace/index.ts';
+import type { AgentConnection, WorkloadEnvironment } from '../../workspace/index.ts';
 import {
   applyVariablePatch,
   checkSetName,
@@ -7,6 +7,7 @@ import {
   HYBRID_SUBSYSTEM,
   resolveEnvironment,
   SERVICE_MARKER,
+  workloadLayers,
   workspaceLayers,
   type HybridAgentRequest,
   type HybridServiceEnvReply,
@@ -18,6 +19,8 @@ export type HybridEnvWorkspaces = {
   agent(id: string): Promise<AgentConnection>;
   readFeatureData<T>(id: string, key: string): Promise<T | undefined>;
   updateFeatureData<T>(id: string, key: string, update: (current: T | undefined) => T): Promise<T>;
+  /** The service's original workload's layers, where the workspace's driver has workloads (Kubernetes). */
+  workloadEnvironment?(id: string, service: string, selector?: Record<string, string>): Promise<WorkloadEnvironment | undefined>;
 };
 
 export type SetKind = 'config' | 'secret';
@@ -153,9 +156,15 @@ export function createHybridEnvService(options: { workspaces: HybridEnvWorkspace
      * service's process), the workspace's variables, its config and secret sets, and the agent's
      * base environment as the image layer. Secret values are left out unless `includeSecrets`.
      */
-    async resolve(id: string, service: string, resolveOptions: { includeSecrets: boolean }): Promise<ResolvedEnvironment> {
+    async resolve(id: string, service: string, resolveOptions: { includeSecrets: boolean; selector?: Record<string, string> }): Promise<ResolvedEnvironment> {
       const agent = await workspaces.agent(id);
-      const [spec, configSets, secretSets, reply] = await Promise.all([getEnv(id), readSets(id, 'config'), readSets(id, 'secret'), askAgent(agent, { op: 'service-env', service })]);
+      const [spec, configSets, secretSets, reply, workload] = await Promise.all([
+        getEnv(id),
+        readSets(id, 'config'),
+        readSets(id, 'secret'),
+        askAgent(agent, { op: 'service-env', service }),
+        workspaces.workloadEnvironment ? workspaces.workloadEnvironment(id, service, resolveOptions.selector) : Promise.resolve(undefined),
+      ]);
       if (!reply.ok) throw new WharfError('unavailable', `the workspace agent could not read the service's environment: ${reply.error}`);
       const notes: string[] = [];
       if (!reply.process) {
@@ -164,9 +173,11 @@ export function createHybridEnvService(options: { workspaces: HybridEnvWorkspace
         notes.push(`${reply.process.matches} processes carry ${SERVICE_MARKER}=${service}; the newest (pid ${reply.process.pid}) gave the dev-container layer`);
       }
       const toSets = (sets: Sets) => sortedNames(sets).map((name) => ({ name, variables: sets[name] }));
-      const variables = resolveEnvironment(
-        workspaceLayers({ devContainer: reply.environment, spec, configSets: toSets(configSets), secretSets: toSets(secretSets), image: reply.image }),
-      ).map((v) => (v.secret && !resolveOptions.includeSecrets ? { ...v, value: null } : v));
+      const layers = workload
+        ? workloadLayers({ devContainer: reply.environment, workspace: { spec, configSets: toSets(configSets), secretSets: toSets(secretSets) }, workload, agentImage: reply.image })
+        : workspaceLayers({ devContainer: reply.environment, spec, configSets: toSets(configSets), secretSets: toSets(secretSets), image: reply.image });
+      if (workload) notes.push(`the spec, configmap, secret and image layers include ${workload.workload}`, ...workload.notes);
+      const variables = resolveEnvironment(layers).map((v) => (v.secret && !resolveOptions.includeSecrets ? { ...v, value: null } : v));
       return { service, process: reply.process, variables, notes };
     },
   };

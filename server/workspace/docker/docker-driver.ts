@@ -5,7 +5,7 @@ import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../
 import type { ReplicaRegistry } from '../replica-registry.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
-import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from './agent-supervisor.ts';
+import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from '../agent-supervisor.ts';
 import { collectRuntime, ensureRuntimeVolume, nodeCommand, pruneRuntimeVolumes, RUNTIME_MOUNT, RUNTIME_VOLUME_PREFIX, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
 
 export type DockerDriverOptions = {
