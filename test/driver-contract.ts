@@ -18,7 +18,7 @@ export type DriverHarness = {
 const DEADLINE_MS = 60_000;
 
 /** Polls `probe` until it gives a value (not undefined/false) or the deadline passes; never a fixed sleep. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
   const deadline = Date.now() + DEADLINE_MS;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -38,7 +38,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
  * authenticating with the server's key and checking the workspace's host key. Resolves with
  * what it printed.
  */
-async function runInWorkspace(driver: WorkspaceDriver, id: string, serverKey: KeyPair, command: string): Promise<string> {
+export async function runInWorkspace(driver: WorkspaceDriver, id: string, serverKey: KeyPair, command: string): Promise<string> {
   const record = await driver.get(id);
   if (!record) throw new Error(`workspace ${id} is gone`);
   const expected = (() => {

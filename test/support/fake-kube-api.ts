@@ -163,6 +163,8 @@ export type FakeKubeApi = {
   /** Puts an object into the store as a client would (originals for hybrid tests). */
   put(resource: string, namespace: string, object: Record<string, unknown>): KubeObject;
   get(resource: string, namespace: string, name: string): KubeObject | undefined;
+  /** Every object of a resource in a namespace. */
+  list(resource: string, namespace: string): KubeObject[];
   /** The node ran out of memory: the pod's containers stop, and it is Failed/Evicted. */
   evict(namespace: string, pod: string): Promise<void>;
   /** The kernel killed the container for memory: it exits with OOMKilled (and is restarted after a back-off). */
@@ -591,6 +593,9 @@ export async function startFakeKubeApi(options: FakeKubeOptions): Promise<FakeKu
       const items = [...store.values()].filter((o) => o.kind === def.kind && o.metadata.namespace === namespace && matchesLabels(o.metadata.labels, labels) && matchesFields(o, fields));
       if (['true', '1'].includes(url.searchParams.get('watch') ?? '')) {
         res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+        // The API server answers a watch at once, events or not (Node would hold the headers
+        // until the first write: a watch of nothing would never be established).
+        res.flushHeaders();
         // A watch without resourceVersion begins with the objects there now, as ADDED events.
         for (const o of items) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
         const watcher = { resource, namespace, labels, fields, res };
@@ -775,6 +780,7 @@ export async function startFakeKubeApi(options: FakeKubeOptions): Promise<FakeKu
       return made;
     },
     get: (resource, namespace, name) => store.get(key(resource, namespace, name)),
+    list: (resource, namespace) => [...store.entries()].filter(([k]) => k.startsWith(`${resource}/${namespace}/`)).map(([, v]) => v),
     async evict(namespace, podName) {
       const pod = store.get(key('pods', namespace, podName));
       if (!pod) throw new Error(`no pod ${podName}`);

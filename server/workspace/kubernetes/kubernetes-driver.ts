@@ -201,9 +201,13 @@ export function createKubernetesDriver(options: KubernetesDriverOptions): Worksp
     try {
       while (Date.now() < deadline && !shuttingDown) {
         const changed = new Promise<void>((resolve) => (wake = resolve));
-        controller = await watch
+        // Not waited for past a second: a watch whose answer is held back (a buffering proxy)
+        // must not stall the look below; the loop looks again at least every second anyway.
+        const watching = watch
           .watch(`/api/v1/namespaces/${namespace}/pods`, { fieldSelector: `metadata.name=${nameOf(id)}-0` }, () => wake(), () => wake())
           .catch(() => undefined);
+        controller = await Promise.race([watching, delay(1000).then(() => undefined)]);
+        if (!controller) void watching.then((late) => late?.abort());
         const answer = done(await readPod(id));
         if (answer !== undefined) return answer;
         // A second at most between looks: a watch that never tells still cannot stall a start.
