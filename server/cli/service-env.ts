@@ -15,7 +15,8 @@ export async function resolveServiceEnvironment(
   api: ApiClient,
   input: { workspaceId: string; dev: DevSection; localEnvironment: Record<string, string>; includeSecrets: boolean },
 ): Promise<Result<ResolvedEnvironment, CliFailure>> {
-  const query = `service=${encodeURIComponent(input.dev.name)}&secrets=${input.includeSecrets ? 'include' : 'mask'}`;
+  const selector = Object.entries(input.dev.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  const query = `service=${encodeURIComponent(input.dev.name)}&secrets=${input.includeSecrets ? 'include' : 'mask'}${selector ? `&selector=${encodeURIComponent(selector)}` : ''}`;
   const answer = await api.json<ResolvedEnvironment>('GET', `/api/workspaces/${encodeURIComponent(input.workspaceId)}/hybrid/env?${query}`);
   if (!answer.ok) return answer;
   if (!Array.isArray(answer.value?.variables)) return fail({ code: 'server', message: `${api.url} answered without a "variables" list: is it older than this helper?` });

@@ -45,7 +45,8 @@ dev:
       environment: { LOG_LEVEL: 'debug', PORT: '3000' },
       interface: '0.0.0.0',
     });
-    expect(api?.notices).toEqual([expect.stringMatching(/okteto\.yml:17:5: dev\.api\.selector is ignored/)]);
+    expect(api?.selector).toEqual({ app: 'api' });
+    expect(api?.notices).toEqual([]);
     expect(parsed.value.warnings).toEqual([expect.stringMatching(/okteto\.yml:18:5: "dev\.api\.sync" is not used by wharf up/)]);
     expect(web).toMatchObject({ mode: 'sync', command: ['/bin/sh', '-c', 'yarn dev'], workdir: '/proj', environment: { A: '1', B: 'x=y' }, interface: '127.0.0.1' });
   });

@@ -23,7 +23,12 @@ export type DevSection = {
   environment: Record<string, string>;
   /** Where forward rules listen and reverse rules dial on the developer's machine. */
   interface: string;
-  /** Keys accepted but of no use to this driver (`selector`, `image`), said once at start. */
+  /**
+   * `selector`: labels that find the service's original workload (a Kubernetes Deployment or
+   * StatefulSet) when it is not named like the dev entry; drivers without workloads ignore it.
+   */
+  selector?: Record<string, string>;
+  /** Keys accepted but of no use (`image`: the workspace is the service's environment), said once at start. */
   notices: string[];
 };
 
@@ -31,7 +36,7 @@ type Where = (n: Node | Pair | null | undefined) => string;
 
 const MODES = ['hybrid', 'sync'];
 const DEV_KEYS = new Set(['mode', 'command', 'workdir', 'forward', 'reverse', 'environment', 'interface', 'selector', 'image']);
-const NOTICE_KEYS = new Set(['selector', 'image']);
+const NOTICE_KEYS = new Set(['image']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const INTERFACE = /^(?:localhost|(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d))$/;
 
@@ -120,6 +125,19 @@ function readDev(name: string, pair: Pair, ctx: { where: Where; warnings: string
       case 'environment':
         dev.environment = readEnvironment(v, field('environment'), where, item);
         break;
+      case 'selector': {
+        if (isNothing(v)) break;
+        if (!isMap(v)) throw new ManifestProblem(`${where(v ?? item)}: ${field('selector')} must be a map of labels, like {app: api}; got ${describe(v)}`);
+        const selector: Record<string, string> = {};
+        for (const pair of v.items) {
+          const label = isScalar(pair.key) ? String(pair.key.value) : '';
+          const text = isScalar(pair.value) ? String(pair.value.value ?? '') : undefined;
+          if (!label || text === undefined || /[,=]/.test(label) || /[,=]/.test(text)) throw new ManifestProblem(`${where((pair.key as Node) ?? item)}: ${field('selector')}: labels are plain names and values, like app: api`);
+          selector[label] = text;
+        }
+        dev.selector = selector;
+        break;
+      }
       case 'forward':
       case 'reverse': {
         if (isNothing(v)) break;
