@@ -58,7 +58,10 @@ trap 'interrupted 130' INT
 trap 'interrupted 143' TERM
 
 install_node_modules() {
-  if [ -x node_modules/.bin/vitest ] && [ -x node_modules/.bin/eslint ] && [ -x node_modules/.bin/tsc ]; then
+  # npm writes node_modules/.package-lock.json on every install: a lockfile newer than it (a pull
+  # that added a dependency) means the install is stale.
+  if [ -x node_modules/.bin/vitest ] && [ -x node_modules/.bin/eslint ] && [ -x node_modules/.bin/tsc ] \
+    && [ node_modules/.package-lock.json -nt package-lock.json ]; then
     echo "[wharf] node_modules: present" >&2
     return 0
   fi
