@@ -260,8 +260,10 @@ describe('previews of workspace ports', { shuffle: false }, () => {
       await expect.poll(() => visitor.locator('#ws').textContent(), POLL).toBe('echo: ping');
       expect((await guest.cookies(server.url)).map((c) => c.name)).not.toContain('wharf_session');
 
+      // This link's row (the list also holds the one the refusal test made and revoked).
+      const shareId = await dialog.locator('.share-list li[data-share]:not([data-revoked])').getAttribute('data-share');
       await dialog.getByRole('button', { name: 'Revoke' }).click();
-      await expect.poll(() => dialog.locator('.share-list li[data-revoked]').count(), POLL).toBe(1);
+      await expect.poll(() => dialog.locator(`.share-list li[data-share="${shareId}"][data-revoked]`).count(), POLL).toBe(1);
       // Its open websocket is cut, and its next request is refused.
       await expect.poll(() => visitor.locator('#ws').getAttribute('data-closed'), POLL).not.toBeNull();
       const status = await visitor.evaluate(async () => (await fetch('/headers')).status);
