@@ -1,13 +1,15 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { engineRequest, requireEngine, type Engine } from './support/images.ts';
-import { ensureServerImage, fileLog, REPO_ROOT, type ServerImage } from './support/server-image.ts';
+import { engineRequest, ensureRunnerImage, requireEngine, type Engine } from './support/images.ts';
+import { ensureDindImage, ensureServerImage, fileLog, REPO_ROOT, type ServerImage } from './support/server-image.ts';
 import { ensureBusyboxWorkspaceImage } from './support/workspace-images.ts';
 
 /**
@@ -19,8 +21,9 @@ import { ensureBusyboxWorkspaceImage } from './support/workspace-images.ts';
  * The test dockerd has no bridge (`--bridge=none`), so the containers use the host's network and
  * the server listens on 127.0.0.1:<free port> rather than on a published port. compose.yaml is
  * checked with docker-compose's own parser (`docker-compose config`: Debian's docker-compose 1.29,
- * which validates against the compose-spec schema it ships); the compose stack itself (dind) is
- * not started here: the test engine runs no privileged nested dockerd.
+ * which validates against the compose-spec schema it ships), then brought up with `docker-compose
+ * up` and put through the same smoke test plus a remote deploy (see that test for the two things
+ * it has to change on these machines).
  */
 
 const BUILD_LOG = '/tmp/wharf-server-image-build.log';
@@ -121,7 +124,7 @@ const api = (url: string, path: string, init: RequestInit & { json?: unknown } =
 };
 
 /** The foundation smoke test: health, login, a workspace, a file written and read back. */
-async function smokeTest(url: string, workspace: string, driver: string): Promise<void> {
+async function smokeTest(url: string, workspace: string, driver: string, alsoInWorkspace?: () => Promise<void>): Promise<void> {
   const health = await fetch(`${url}/healthz`);
   expect(health.status).toBe(200);
   expect(await health.json()).toEqual({ ok: true });
@@ -149,6 +152,7 @@ async function smokeTest(url: string, workspace: string, driver: string): Promis
   const got = await api(url, `/api/workspaces/${workspace}/files/hello.txt`);
   expect(got.status).toBe(200);
   expect(await got.text()).toBe(text);
+  await alsoInWorkspace?.();
 
   const removed = await api(url, `/api/workspaces/${workspace}`, { method: 'DELETE' });
   expect(removed.status).toBe(204);
@@ -278,4 +282,135 @@ describe('compose.yaml', () => {
     expect(docker.ports).toBeUndefined();
     expect(Object.keys(config.volumes).sort()).toEqual(['docker-data', 'wharf-data']);
   });
+
+  it('comes up with `docker-compose up`: the server on the DinD engine passes the smoke test, and a remote deploy runs on that engine', async () => {
+    const log = await fileLog('/tmp/wharf-compose-test.log');
+    const dind = await ensureDindImage(engine, log).catch((err: Error) => {
+      throw new Error(`${err.message}\n(log: /tmp/wharf-compose-test.log)`);
+    });
+    const [workspaceImage, runnerImage] = await Promise.all([ensureBusyboxWorkspaceImage(engine), ensureRunnerImage(engine, 'wharf/runner:latest')]);
+    const port = await freePort();
+    const project = `wharf-compose-test-${process.pid}`;
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-compose-'));
+    const override = join(dir, 'compose.test.yaml');
+    await writeFile(override, JSON.stringify(composeOverride(dind), null, 2));
+    // What a team sets in .env (README): the token, where the host publishes the server, and the workspace image.
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DOCKER_HOST: engine.endpoint,
+      WHARF_TOKEN: TOKEN,
+      WHARF_LISTEN: `127.0.0.1:${port}`,
+      WHARF_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      WHARF_WORKSPACE_IMAGE: workspaceImage,
+    };
+    const compose = (...args: string[]) =>
+      promisify(execFile)('docker-compose', ['--file', join(REPO_ROOT, 'compose.yaml'), '--file', override, '--project-name', project, ...args], { cwd: REPO_ROOT, env, maxBuffer: 16 << 20 }).catch(
+        (err: Error & { stderr?: string; stdout?: string }) => {
+          throw new Error(`docker-compose ${args.join(' ')} failed: ${err.stderr ?? ''}${err.stdout ?? ''}${err.message}`);
+        },
+      );
+    const containerOf = async (service: string) => (await compose('ps', '-q', service)).stdout.trim();
+    const composeLogs = async () => (await compose('logs', '--no-color', '--tail', '80').catch((err: Error) => ({ stdout: err.message }))).stdout;
+    try {
+      // The server image is the one built above (`build: .` is not run again); `up` waits for the engine's health check.
+      await compose('up', '--detach', '--no-build');
+      const engineContainer = await containerOf('docker');
+      const serverContainer = await containerOf('wharf');
+      expect(engineContainer).not.toBe('');
+      // The images a workspace and a deploy need, from the test engine into the DinD engine (no registry).
+      for (const name of [workspaceImage, runnerImage]) await copyImageInto(name, engineContainer);
+
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(
+        "the compose server's health check passing",
+        async () => (await inspect(serverContainer)).State.Health?.Status === 'healthy',
+        async () => `${JSON.stringify((await inspect(serverContainer)).State.Health)}\n${await composeLogs()}`,
+        150_000,
+      );
+      await smokeTest(url, 'compose-smoke', 'docker', async () => {
+        // A remote deploy: BuildKit on the DinD engine runs the command on a context packed from the workspace.
+        const manifest = 'deploy:\n  remote: true\n  commands:\n    - name: list\n      command: echo "in $PWD as $WHO"; cat hello.txt\n';
+        expect((await api(url, '/api/workspaces/compose-smoke/files/okteto.yml', { method: 'PUT', body: manifest })).status).toBeLessThan(300);
+        // A variable reaches the runner through its one call back to the server (WHARF_DEPLOY_CALLBACK_URL, http://wharf:8080).
+        const started = await api(url, '/api/workspaces/compose-smoke/deploys', { method: 'POST', json: { variables: { WHO: 'the compose callback' } } });
+        expect(started.status, await started.clone().text()).toBe(202);
+        const { id } = (await started.json()) as { id: string };
+        type Run = { status: string; events: Array<{ type: string; text?: string; message?: string }> };
+        let run: Run | undefined;
+        await waitFor(
+          'the remote deploy ending',
+          async () => {
+            run = (await (await api(url, `/api/workspaces/compose-smoke/deploys/${id}`)).json()) as Run;
+            return run.status !== 'running';
+          },
+          async () => `${JSON.stringify(run?.events)}\n${await composeLogs()}`,
+          120_000,
+        );
+        const output = run!.events.filter((e) => e.type === 'output').map((e) => e.text).join('');
+        expect(run!.status, JSON.stringify(run!.events)).toBe('succeeded');
+        expect(output).toContain('in /okteto/src as the compose callback');
+        expect(output).toContain('written through the image');
+        expect(run!.events.some((e) => e.type === 'phase' && /builder at tcp:\/\/docker:2375/.test(e.message ?? ''))).toBe(true);
+        // The workspace is a container of the DinD engine, not of the test engine.
+        const inner = await promisify(execFile)('docker', ['exec', engineContainer, 'docker', 'ps', '--format', '{{.Names}}'], { env });
+        expect(inner.stdout).toMatch(/-compose-smoke$/m);
+        const outer = await json<Array<{ Names: string[] }>>(await engineRequest(engine, 'GET', '/containers/json'), 'list containers');
+        expect(outer.flatMap((c) => c.Names).filter((n) => n.endsWith('-compose-smoke'))).toEqual([]);
+      });
+    } finally {
+      await compose('down', '--volumes', '--remove-orphans', '--timeout', '5').catch((err: Error) => process.stdout.write(`compose down: ${err.message}\n`));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+
+  /** Saves an image from the test engine into the DinD engine's `docker load`. */
+  function copyImageInto(name: string, container: string): Promise<void> {
+    return new Promise((resolvePromise, reject) => {
+      const env = { ...process.env, DOCKER_HOST: engine.endpoint };
+      const save = spawn('docker', ['save', name], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const load = spawn('docker', ['exec', '-i', container, 'docker', 'load', '--quiet'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let errors = '';
+      for (const child of [save, load]) {
+        child.stderr!.on('data', (c: Buffer) => (errors += c.toString()));
+        child.on('error', reject);
+      }
+      save.stdout!.pipe(load.stdin!);
+      load.stdout!.resume();
+      load.on('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`docker save ${name} | docker exec ${container} docker load: exit ${code}: ${errors}`))));
+    });
+  }
 });
+
+/** The capabilities Docker knows by number (capability.h order), for the stand-in of `privileged` below. */
+const CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT',
+  'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE',
+  'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+];
+
+/**
+ * What the test changes in compose.yaml, and only that: the images (the server image built above
+ * instead of `build: .`, the DinD stand-in instead of `docker:dind`) and, where it cannot work,
+ * `privileged`. These VMs' capability bounding set lacks CAP_SYS_RESOURCE, and a privileged
+ * container asks for every capability, so runc refuses to start it ("unable to apply caps"). Then
+ * the engine service gets every capability this machine has, no seccomp or AppArmor profile, and
+ * the cgroup hierarchy read-write, which is what privileged gives a nested dockerd (it makes its
+ * containers' cgroups there). On a machine with the full set, compose.yaml's privileged stays.
+ */
+function composeOverride(dindImage: string): Record<string, unknown> {
+  const bounding = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'}`);
+  const missing = CAPABILITIES.filter((_, bit) => !(bounding & (1n << BigInt(bit))));
+  const engineService: Record<string, unknown> = { image: dindImage };
+  if (missing.length) {
+    Object.assign(engineService, {
+      privileged: false,
+      cap_add: CAPABILITIES.filter((name) => !missing.includes(name)),
+      security_opt: ['seccomp=unconfined', 'apparmor=unconfined'],
+      volumes: ['/sys/fs/cgroup:/sys/fs/cgroup:rw'],
+    });
+  }
+  return { services: { wharf: { image: image.name }, docker: engineService } };
+}
+

@@ -321,3 +321,64 @@ async function removeOtherServerImages(engine: Engine, keep: string, log: BuildL
     }
   }
 }
+
+export const DIND_IMAGE_REPO = 'wharf-test/dind';
+/** Bumped when the recipe below changes. */
+const DIND_RECIPE_VERSION = 1;
+
+/**
+ * A stand-in for compose.yaml's `docker:dind` (no registry here): Debian bookworm's `docker.io`
+ * (dockerd with BuildKit, containerd, runc, the docker CLI that the service's health check runs)
+ * on a minbase root file system, with an entrypoint that behaves as the official image's does for
+ * compose.yaml's `command`: arguments that start with `-` are dockerd's, and dockerd then listens
+ * on its unix socket and on plain TCP 2375 (DOCKER_TLS_CERTDIR is empty there). Cached like the
+ * bases, under a tag that hashes the recipe.
+ */
+export async function ensureDindImage(engine: Engine, log: BuildLog): Promise<string> {
+  const entrypoint = [
+    '#!/bin/sh',
+    '# wharf test stand-in for docker:dind (test/support/server-image.ts)',
+    'set -e',
+    'if [ "${1#-}" != "$1" ]; then',
+    '  set -- dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 "$@"',
+    'fi',
+    'exec "$@"',
+  ].join('\n');
+  const include = ['docker.io'];
+  const key = createHash('sha256').update(JSON.stringify({ DIND_RECIPE_VERSION, include, DPKG_EXCLUDES, entrypoint })).digest('hex').slice(0, 12);
+  const name = `${DIND_IMAGE_REPO}:${key}`;
+  if (await imageExists(engine, name)) return name;
+  const file = join(CACHE_DIR, `dind-${key}.tar`);
+  if (!existsSync(file)) {
+    await mkdir(CACHE_DIR, { recursive: true });
+    const started = Date.now();
+    log(`making ${name} with mmdebstrap (${file})`);
+    const hook = [
+      'set -e',
+      'r="$1"',
+      'mkdir -p "$r/usr/local/bin"',
+      `printf '%s\\n' ${entrypoint.split('\n').map((line) => `'${line.replace(/'/g, `'\\''`)}'`).join(' ')} > "$r/usr/local/bin/dockerd-entrypoint.sh"`,
+      'chmod 755 "$r/usr/local/bin/dockerd-entrypoint.sh"',
+      'rm -rf "$r/var/lib/apt/lists/"* "$r/var/cache/apt/"*.bin',
+    ].join('\n');
+    await run(
+      'mmdebstrap',
+      ['--variant=minbase', '--format=tar', `--include=${include.join(',')}`, ...DPKG_EXCLUDES.map((p) => `--dpkgopt=path-exclude=${p}`), `--customize-hook=${hook}`, 'bookworm', `${file}.partial`],
+      log,
+    );
+    await rename(`${file}.partial`, file);
+    await pruneCache('dind-', `dind-${key}.tar`);
+    log(`made ${file} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  }
+  const changes = [
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'ENTRYPOINT ["/usr/local/bin/dockerd-entrypoint.sh"]',
+    'CMD []',
+    'VOLUME /var/lib/docker',
+  ]
+    .map((c) => `changes=${encodeURIComponent(c)}`)
+    .join('&');
+  const res = await engineRequest(engine, 'POST', `/images/create?fromSrc=-&repo=${encodeURIComponent(DIND_IMAGE_REPO)}&tag=${key}&${changes}`, createReadStream(file), { 'content-type': 'application/x-tar' });
+  checkJsonLines(`importing ${name}`, res.status, res.body);
+  return name;
+}

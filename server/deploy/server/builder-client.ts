@@ -63,12 +63,17 @@ export type BuildOptions = {
   info: BuilderInfo;
   body: Readable;
   buildArgs: Record<string, string>;
+  /** `name:address` entries for the build's /etc/hosts (`docker build --add-host`). */
+  extraHosts?: string[];
   signal: AbortSignal;
 };
 
 export function runBuild(options: BuildOptions, callbacks: BuildCallbacks): Promise<BuildOutcome> {
   const query: Record<string, string> = { dockerfile: 'Dockerfile', networkmode: 'host', rm: '1', forcerm: '1', buildargs: JSON.stringify(options.buildArgs) };
   if (options.info.buildkit) query.version = '2';
+  // dockerd takes the parameter once per entry (only one is ever passed here); Podman's compat
+  // API takes one parameter holding a JSON list.
+  if (options.extraHosts?.length) query.extrahosts = options.info.engine === 'podman' ? JSON.stringify(options.extraHosts) : options.extraHosts[0];
   return new Promise((resolve) => {
     let settled = false;
     const finish = (outcome: BuildOutcome) => {

@@ -18,6 +18,7 @@ import {
 } from '../../common/index.ts';
 import type { AgentConnection } from '../../workspace/index.ts';
 import { parseBuilderEndpoint, probeBuilder, removeImage, runBuild, type BuilderEndpoint, type BuilderInfo } from './builder-client.ts';
+import { pinCallbackHost } from './callback-host.ts';
 import {
   CONTEXT_PREFIX,
   createIgnoreMatcher,
@@ -201,17 +202,18 @@ export function createDeployService(options: DeployServiceOptions) {
     return { endpoint: endpoint.value, info: info.value };
   }
 
-  async function secretsFor(variables: Record<string, string>, runId: string): Promise<{ url: string | undefined; token: string | undefined }> {
+  async function secretsFor(variables: Record<string, string>, runId: string): Promise<{ url: string | undefined; token: string | undefined; extraHosts: string[] }> {
     let kubeconfig: string | undefined;
     if (options.kubeconfigPath) {
       kubeconfig = await readFile(options.kubeconfigPath, 'utf8').catch((err: Error) => {
         throw new WharfError('unavailable', `cannot read the server's kubeconfig ${options.kubeconfigPath}: ${err.message}`);
       });
     }
-    if (Object.keys(variables).length === 0 && kubeconfig === undefined) return { url: undefined, token: undefined };
+    if (Object.keys(variables).length === 0 && kubeconfig === undefined) return { url: undefined, token: undefined, extraHosts: [] };
     const payload: SecretPayload = { variables, kubeconfig };
     const { token } = secretStore.issue(payload, runId);
-    return { url: `${options.callbackUrl().replace(/\/$/, '')}/api/deploy-secrets/${token}`, token };
+    const base = options.callbackUrl().replace(/\/$/, '');
+    return { url: `${base}/api/deploy-secrets/${token}`, token, extraHosts: await pinCallbackHost(base) };
   }
 
   /**
@@ -260,7 +262,7 @@ export function createDeployService(options: DeployServiceOptions) {
       const emit = emitterFor(entry, () => `running ${plural(input.commands.length, 'command')} in ${image}`);
       const tracker = createRunnerTracker({ nonce, commands: input.commands, emit });
       const outcome = await runBuild(
-        { endpoint, info, body: Readable.from(body()), buildArgs: runnerBuildArgs({ runId: entry.run.id, nonce, secretsUrl: secrets.url }), signal: entry.abort.signal },
+        { endpoint, info, body: Readable.from(body()), buildArgs: runnerBuildArgs({ runId: entry.run.id, nonce, secretsUrl: secrets.url }), extraHosts: secrets.extraHosts, signal: entry.abort.signal },
         {
           onStep: (name) => emit({ type: 'phase', phase: 'building', message: name }),
           onOutput: (source, data) => tracker.feed(source, data),
