@@ -1,14 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ssh2 from 'ssh2';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServerConfig } from '../server/config/index.ts';
 import { createConfiguredDriver } from '../server/main.ts';
+import { connectAgent } from '../server/workspace/agent-connection.ts';
 import { generateKeyPair, type WorkspaceDriver } from '../server/workspace/index.ts';
 import { runDriverContract, runInWorkspace, waitFor } from './driver-contract.ts';
 import { startFakeKubeApi, type FakeKubeApi } from './support/fake-kube-api.ts';
@@ -77,14 +80,48 @@ async function ensureRuntimeImage(engine: Engine): Promise<string> {
   return name;
 }
 
+/** An SSH client on the workspace's agent with `privateKey`, through the driver's stream (as the server's tunnel gives the helper). */
+async function sshAs(driver: WorkspaceDriver, id: string, privateKey: string, hostPublicKey: string): Promise<ssh2.Client> {
+  const parsed = ssh2.utils.parseKey(hostPublicKey);
+  if (parsed instanceof Error) throw parsed;
+  const expected = (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
+  const stream = await driver.connect(id);
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve());
+    client.once('error', reject);
+    client.connect({ sock: stream, username: 'wharf', privateKey, hostVerifier: (key: Buffer) => key.equals(expected), readyTimeout: DEADLINE_MS });
+  });
+  client.on('error', () => {});
+  return client;
+}
+
+/** `GET /` through a direct-tcpip channel to host:port, dialled by the agent; the whole answer. */
+function httpGetOver(client: ssh2.Client, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
+      if (err) return reject(err);
+      let answer = '';
+      channel.on('data', (d: Buffer) => (answer += d.toString()));
+      channel.on('close', () => resolve(answer));
+      channel.end(`GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`);
+    });
+  });
+}
+
 const engine = requireEngine('docker');
 let fake: FakeKubeApi;
 let kubeDir = '';
 let workspaceImage = '';
 let runtimeImage = '';
 
+/** The cluster's pod network: a docker bridge of this run's own (see FakeKubeOptions.podNetwork). */
+const POD_NETWORK = `wharf-test-pods-${process.pid}`;
+
 beforeAll(async () => {
-  fake = await startFakeKubeApi({ dockerSocket: engine.socketPath });
+  const made = await engineRequest(engine, 'POST', '/networks/create', Buffer.from(JSON.stringify({ Name: POD_NETWORK, Driver: 'bridge', Labels: { 'wharf.dev/test': 'pods' } })), { 'content-type': 'application/json' });
+  if (made.status !== 201) throw new Error(`cannot make the pod network: ${made.status} ${made.body.toString()}`);
+  fake = await startFakeKubeApi({ dockerSocket: engine.socketPath, podNetwork: POD_NETWORK });
   kubeDir = await mkdtemp(join(tmpdir(), 'wharf-kube-'));
   await writeFile(join(kubeDir, 'config'), fake.kubeconfig('wharf-test'));
   workspaceImage = await ensureBusyboxWorkspaceImage(engine);
@@ -93,6 +130,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fake?.close();
+  await engineRequest(engine, 'DELETE', `/networks/${POD_NETWORK}`).catch(() => {});
   if (kubeDir) await rm(kubeDir, { recursive: true, force: true });
 }, DEADLINE_MS);
 
@@ -191,6 +229,60 @@ describe('kubernetes driver: volumes, pod trouble, exec v4, workload environment
       await old.close();
     }
   }, DEADLINE_MS * 2);
+
+  it('dials a hybrid forward to service:port by its cluster DNS name from inside the pod', async () => {
+    // A Service "backend" on the pod network: a container answering HTTP on 8080, under the names
+    // cluster DNS gives a Service (docker's embedded DNS answers them inside the pods).
+    const token = `from the backend service ${randomBytes(6).toString('hex')}`;
+    const backend = `wharf-test-backend-${process.pid}`;
+    const created = await engineRequest(
+      engine,
+      'POST',
+      `/containers/create?name=${backend}`,
+      Buffer.from(
+        JSON.stringify({
+          Image: workspaceImage,
+          Entrypoint: ['/bin/busybox', 'sh', '-c'],
+          Cmd: [`mkdir -p /tmp/www && echo '${token}' > /tmp/www/index.html && exec /bin/busybox httpd -f -p 8080 -h /tmp/www`],
+          HostConfig: { NetworkMode: POD_NETWORK },
+          NetworkingConfig: { EndpointsConfig: { [POD_NETWORK]: { Aliases: ['backend', 'backend.wharf-test.svc.cluster.local'] } } },
+        }),
+      ),
+      { 'content-type': 'application/json' },
+    );
+    expect(created.status, created.body.toString()).toBe(201);
+    try {
+      expect((await engineRequest(engine, 'POST', `/containers/${backend}/start`)).status).toBe(204);
+      // The name means nothing on this machine: only a resolver inside the pod knows it.
+      await expect(lookup('backend')).rejects.toThrow();
+
+      const driver = await startDriver(kubeDir);
+      await createOn(driver, 'dns');
+      const record = (await driver.get('dns'))!;
+      const admin = await connectAgent(await driver.connect('dns'), serverKey.privateKey, record.hostPublicKey, DEADLINE_MS);
+      // What `wharf up` has the server do for a rule "18080:backend:8080": a session key granted that target only.
+      const session = generateKeyPair('hybrid-dns');
+      const added = await admin.control({ op: 'add-key', publicKey: session.publicKey, label: 'hybrid-dns', ttlMs: 120_000, forward: ['backend:8080'] });
+      expect(added, JSON.stringify(added)).toMatchObject({ ok: true });
+      const client = await sshAs(driver, 'dns', session.privateKey, record.hostPublicKey);
+      try {
+        // The backend's httpd may not listen yet: ask until it answers.
+        const page = await waitFor('the backend service through the forward', async () => {
+          const answer = await httpGetOver(client, 'backend', 8080).catch(() => undefined);
+          return answer?.includes(token) ? answer : undefined;
+        });
+        expect(page).toMatch(/^HTTP\/1\.[01] 200/);
+        // Another port of the same service was not granted: the agent refuses it.
+        await expect(httpGetOver(client, 'backend', 8081)).rejects.toThrow();
+      } finally {
+        client.end();
+        admin.close();
+      }
+      await driver.remove('dns');
+    } finally {
+      await engineRequest(engine, 'DELETE', `/containers/${backend}?force=1`).catch(() => {});
+    }
+  }, DEADLINE_MS);
 
   it("reads an original Deployment's env, valueFrom, envFrom and $(VAR) for hybrid mode", async () => {
     const driver = await startDriver(kubeDir);

@@ -141,6 +141,12 @@ export type FakeKubeOptions = {
   protocols?: string[];
   /** How long an evicted pod stays before the StatefulSet controller replaces it. */
   evictionHoldMs?: number;
+  /**
+   * A docker network standing for the cluster's pod network: pods' containers join it, and
+   * containers put on it with network aliases stand for Services (Docker's embedded DNS answers
+   * their names inside the pods, as cluster DNS does). Without it pods have no network.
+   */
+  podNetwork?: string;
 };
 
 type PodRuntime = {
@@ -346,7 +352,7 @@ export async function startFakeKubeApi(options: FakeKubeOptions): Promise<FakeKu
       HostConfig: {
         // shareProcessNamespace: a pause process is PID 1; here docker's init plays it.
         Init: !init && !!spec.shareProcessNamespace,
-        NetworkMode: 'none',
+        NetworkMode: options.podNetwork ?? 'none',
         Mounts: mounts,
         ...(sc.fsGroup !== undefined ? { GroupAdd: [String(sc.fsGroup)] } : {}),
         ...(sc.capabilities?.drop ? { CapDrop: sc.capabilities.drop } : {}),
