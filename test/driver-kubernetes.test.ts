@@ -213,6 +213,15 @@ describe('kubernetes driver: volumes, pod trouble, exec v4, workload environment
     expect(evicted.statusReason).toMatch(/Evicted/);
   }, DEADLINE_MS * 2);
 
+  it("refuses a workspace whose image cannot be pulled in Kubernetes' words, leaving nothing behind", async () => {
+    const driver = await startDriver(kubeDir);
+    const host = generateKeyPair('wharf-workspace-nopull');
+    const input = { id: 'nopull', name: 'nopull', image: 'wharf-test/no-such-image:1', hostPrivateKey: host.privateKey, hostPublicKey: host.publicKey, authorizedKeys: `${serverKey.publicKey.trim()}\n` };
+    await expect(driver.create(input)).rejects.toThrow(/(ErrImagePull|ImagePullBackOff): .*wharf-test\/no-such-image:1/);
+    expect(await driver.get('nopull')).toBeUndefined();
+    await waitFor('its objects to go', async () => (await fake.leftovers('wharf.dev/workspace', 'nopull')).length === 0);
+  }, DEADLINE_MS);
+
   it('speaks v4.channel.k8s.io to an API server without v5', async () => {
     const old = await startFakeKubeApi({ dockerSocket: engine.socketPath, protocols: ['v4.channel.k8s.io'] });
     const oldDir = await mkdtemp(join(tmpdir(), 'wharf-kube-v4-'));
