@@ -3,6 +3,8 @@
 // Usage: node scripts/build-agent.mjs [--outdir <dir>]   (default: dist/agent)
 //
 //   <outdir>/agent.mjs          the agent (`node agent.mjs --socket … --root …`, or `bridge --socket …`)
+//   <outdir>/bridge.mjs         the bridge alone (`node bridge.mjs --socket … [--wait-ms …]`): what
+//                               container drivers exec; it starts in about half the agent's time
 //   <outdir>/pty.node           node-pty's add-on (required)
 //   <outdir>/sshcrypto.node     ssh2's optional ciphers, and cpu-features' cpufeatures.node, when built
 //
@@ -87,6 +89,28 @@ const ssh2LazyPoly1305 = {
   },
 };
 
+/**
+ * ssh2's HTTP(S)-over-SSH agents are client helpers the agent never uses, and loading them loads
+ * node's http, https and tls: a few milliseconds of every agent's start and about 2 MB of its
+ * memory. Their module is replaced by one whose classes say so if anything ever constructs them.
+ */
+const ssh2NoHttpAgents = {
+  name: 'ssh2-no-http-agents',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]http-agents\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!/SSHTTPAgent/.test(source) || !/SSHTTPSAgent/.test(source)) {
+        throw new Error(`ssh2's ${args.path} no longer exports SSHTTPAgent and SSHTTPSAgent as build-agent.mjs expects`);
+      }
+      const contents = [
+        'class LeftOut { constructor() { throw new Error("ssh2\'s HTTP agents are left out of the wharf agent bundle (scripts/build-agent.mjs)"); } }',
+        'module.exports = { SSHTTPAgent: LeftOut, SSHTTPSAgent: LeftOut };',
+      ].join('\n');
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 const started = performance.now();
 await mkdir(outdir, { recursive: true });
 const written = [];
@@ -119,7 +143,7 @@ try {
       ].join('\n'),
     },
     define: { __dirname: '__wharfBundleDir', __filename: '__wharfBundleFile' },
-    plugins: [inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, nativesBeside],
+    plugins: [inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, ssh2NoHttpAgents, nativesBeside],
     metafile: true,
     logLevel: 'warning',
   });
@@ -133,6 +157,27 @@ try {
     why: 'control-server code (DESIGN.md, "Layout and layering")',
   });
   if (foreign) throw new Error(foreign);
+  // The bridge: node:net only (server/agent-bridge-main.ts), written before agent.mjs is renamed
+  // into place, so a bundle with agent.mjs has it too.
+  const bridgeTmp = `${join(outdir, 'bridge.mjs')}.${process.pid}.tmp`;
+  written.push(bridgeTmp);
+  const bridge = await build({
+    absWorkingDir: root,
+    entryPoints: ['server/agent-bridge-main.ts'],
+    outfile: bridgeTmp,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  if (bridge.errors.length > 0) throw new Error('esbuild reported errors for bridge.mjs');
+  const bridgeInputs = Object.keys(bridge.metafile.inputs).filter((input) => !['server/agent-bridge-main.ts', 'server/config/bridge-config.ts', 'server/common/bridge.ts', 'server/common/pipe-duplex.ts'].includes(input));
+  if (bridgeInputs.length) throw new Error(`bridge.mjs must load node:net alone: it pulled in ${bridgeInputs.join(', ')}`);
+  await rename(bridgeTmp, join(outdir, 'bridge.mjs'));
   for (const name of REQUIRED_NATIVES) {
     if (!existsSync(natives.get(name) ?? '')) throw new Error(`${name} is not built (looked for ${natives.get(name) ?? 'a require of it'}); run npm ci (or npm rebuild node-pty)`);
   }

@@ -34,7 +34,7 @@ const PARTS = {
   agent: {
     output: join(root, 'dist', 'agent', 'agent.mjs'),
     // agent.mjs is renamed into place after its add-ons, so with it present they are too — unless removed by hand.
-    complete: () => existsSync(join(root, 'dist', 'agent', 'pty.node')),
+    complete: () => existsSync(join(root, 'dist', 'agent', 'pty.node')) && existsSync(join(root, 'dist', 'agent', 'bridge.mjs')),
     sources: () => [...BUNDLE_SOURCES, join(root, 'scripts', 'build-agent.mjs')],
     build: () => runScript('build-agent.mjs'),
   },

@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   const ctx = readProcessContext();
   if (ctx.argv[0] === 'bridge') {
     const socket = ctx.argv[ctx.argv.indexOf('--socket') + 1];
-    process.exit(await runBridge(socket, process.stdin, process.stdout));
+    const wait = ctx.argv.indexOf('--wait-ms');
+    process.exit(await runBridge(socket, process.stdin, process.stdout, { waitMs: wait >= 0 ? Number(ctx.argv[wait + 1]) || 0 : 0 }));
   }
   const config = loadAgentConfig(ctx);
   const log = (event: string, fields?: Record<string, unknown>) =>

@@ -9,7 +9,8 @@ import { createTypedFrameDecoder, dataFrameOf, encodeJsonFrame } from '../frames
 import { createClientLimits, type ClientLimits } from './client-limits.ts';
 import { TERMINAL_SUBSYSTEM, type AgentFailureCode, type AgentReply, type AttachPrincipal, type CreateTerminalRequest } from '../protocol.ts';
 import { createPtyTerminal, type Attachment, type PtyTerminal, type PtyTerminalLimits } from './pty-terminal.ts';
-import { createScreen } from './screen.ts';
+// Type only: the module (with @xterm/headless) is loaded with the first terminal, below.
+import type { ScreenOptions, Screen } from './screen.ts';
 
 export type TerminalFeatureOptions = {
   /** Workspace root as the agent sees it; terminals may not start outside it. */
@@ -141,13 +142,19 @@ export function planLaunch(request: CreateTerminalRequest, options: Pick<Termina
  */
 export function createTerminalFeature(options: TerminalFeatureOptions): AgentFeature {
   const terminals = new Map<string, PtyTerminal>();
+  // @xterm/headless takes about a tenth of the agent's start-up to load and stays in its heap: an
+  // agent that never opens a terminal (most of a workspace's life, or a preview or files only)
+  // starts faster and smaller without it. esbuild keeps a dynamic import of a bundled module lazy.
+  let screens: Promise<(options: ScreenOptions) => Screen> | undefined;
+  const loadScreens = () => (screens ??= import('./screen.ts').then((m) => m.createScreen));
   const clientLimits = createClientLimits(options.limits.clients);
 
   function reply(stream: Duplex, message: AgentReply): void {
     stream.end(encodeJsonFrame(message));
   }
 
-  function create(request: CreateTerminalRequest): AgentReply {
+  async function create(request: CreateTerminalRequest): Promise<AgentReply> {
+    const createScreen = await loadScreens();
     if (terminals.size >= options.limits.maxTerminals) {
       return { ok: false, error: { code: 'conflict', message: `this workspace already has ${options.limits.maxTerminals} terminals; close one first` } };
     }
@@ -242,7 +249,10 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
             case 'list':
               return reply(stream, { ok: true, terminals: [...terminals.values()].map((t) => t.info()) });
             case 'create':
-              return reply(stream, create(message as CreateTerminalRequest));
+              return void create(message as CreateTerminalRequest).then(
+                (answer) => reply(stream, answer),
+                (err: Error) => reply(stream, { ok: false, error: { code: 'bad_request', message: `cannot start a terminal: ${err.message}` } }),
+              );
             case 'kill': {
               const terminal = terminals.get(String(message.id));
               if (!terminal) return reply(stream, { ok: false, error: { code: 'not_found', message: `no terminal "${String(message.id)}" in this workspace` } });

@@ -60,9 +60,13 @@ export const LABELS = {
   resources: 'dev.wharf.resources',
   runtime: 'dev.wharf.runtime',
   loader: 'dev.wharf.loader',
+  /** `bridge.mjs` when the runtime has the bridge program of its own; empty for runtimes made before it (they run `agent.mjs bridge`). */
+  bridge: 'dev.wharf.bridge',
 } as const;
 
 const WORKSPACE_DIR = '/workspace';
+/** How long one bridge exec waits for an agent that does not listen yet (see connectWhenReady). */
+const BRIDGE_WAIT_MS = 2000;
 const HOME_DIR = '/home/wharf';
 /** Key files and the agent's socket: in the container's own file system, a 0700 folder of the agent's user. */
 const KEY_DIR = '/run/wharf';
@@ -291,14 +295,19 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     return files;
   }
 
-  function bridgeCommand(loader: string | undefined): string[] {
-    return [...nodeCommand(loader), `${RUNTIME_MOUNT}/agent/agent.mjs`, 'bridge', '--socket', SOCKET];
+  /**
+   * The exec that reaches the agent. `waitMs`: how long the bridge keeps trying while the agent
+   * does not listen yet (just after a start), so that one exec connects the moment it does.
+   */
+  function bridgeCommand(labels: Record<string, string> | null | undefined, waitMs: number): string[] {
+    const program = labels?.[LABELS.bridge] === 'bridge.mjs' ? [`${RUNTIME_MOUNT}/agent/bridge.mjs`] : [`${RUNTIME_MOUNT}/agent/agent.mjs`, 'bridge'];
+    return [...nodeCommand(labels?.[LABELS.loader] || undefined), ...program, '--socket', SOCKET, '--wait-ms', String(Math.max(0, Math.round(waitMs)))];
   }
 
   /** One exec of the agent's bridge; undefined when the agent did not answer (not listening yet). */
-  async function openBridge(id: string, loader: string | undefined): Promise<BridgeStream | undefined> {
+  async function openBridge(id: string, labels: Record<string, string> | null | undefined, waitMs = 0): Promise<BridgeStream | undefined> {
     const created = await engine.call('POST', `/containers/${encodeURIComponent(containerName(id))}/exec`, {
-      json: { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: bridgeCommand(loader) },
+      json: { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: bridgeCommand(labels, waitMs) },
     });
     // Not running (409) or gone (404): the caller looks at the container again.
     if (created.status === 404 || created.status === 409) return undefined;
@@ -322,7 +331,9 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     while (Date.now() < deadline) {
       last = await requireInfo(id);
       if (last.State.Running) {
-        const stream = await openBridge(id, last.Config.Labels?.[LABELS.loader] || undefined);
+        // Up to 2 s per exec: long enough for an agent that is starting, short enough to look at
+        // the container again soon when it is not going to (it exited, or its supervisor gave up).
+        const stream = await openBridge(id, last.Config.Labels, Math.min(BRIDGE_WAIT_MS, Math.max(0, deadline - Date.now())));
         if (stream) {
           ready.set(id, last.State.StartedAt);
           return stream;
@@ -342,7 +353,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     try {
       const info = await inspect(id);
       if (!info?.State.Running || info.State.StartedAt !== startedAt) return;
-      const stream = await openBridge(id, info.Config.Labels?.[LABELS.loader] || undefined);
+      const stream = await openBridge(id, info.Config.Labels);
       if (stream) {
         ready.set(id, startedAt);
         stream.on('error', () => {});
@@ -461,6 +472,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       [LABELS.resources]: JSON.stringify(input.resources),
       [LABELS.runtime]: files.hash,
       [LABELS.loader]: files.loader ?? '',
+      [LABELS.bridge]: files.entries.some((e) => e.name === 'agent/bridge.mjs') ? 'bridge.mjs' : '',
     };
     const env = Object.entries({ ...(options.agentEnv ?? {}), HOME: HOME_DIR, USER: 'wharf' })
       // The server's PATH names the server's folders; the image's (or the engine's default) fits the image.
@@ -557,6 +569,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         await engine.expectOk(`cannot create the container of workspace "${input.id}"`, Promise.resolve(created));
         const { uid, gid } = options.user;
         // Before the first start: the volume becomes the user's, and the keys are the agent's alone.
+        // (Not while it starts: the engine does one of the two at a time, measured.)
         await engine.putArchive(containerName(input.id), '/', [
           { name: 'workspace/', type: 'directory', mode: 0o755, uid, gid },
           { name: 'home/', type: 'directory', mode: 0o755 },

@@ -41,7 +41,9 @@ export function nodeCommand(): string[] {
 
 /** What the command of `connect` is: the agent program's stdio bridge to its socket. */
 export function bridgeCommand(): string[] {
-  return [...nodeCommand(), `${RUNTIME_MOUNT}/agent/agent.mjs`, 'bridge', '--socket', SOCKET];
+  // agent.mjs's own entry rather than bridge.mjs: the runtime image may be older than the server.
+  // --wait-ms: one exec connects the moment a starting agent listens (older agents ignore it).
+  return [...nodeCommand(), `${RUNTIME_MOUNT}/agent/agent.mjs`, 'bridge', '--socket', SOCKET, '--wait-ms', '2000'];
 }
 
 export type Toleration = { key?: string; operator?: 'Exists' | 'Equal'; value?: string; effect?: string };
