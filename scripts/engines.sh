@@ -223,7 +223,9 @@ wharf_podman_start_locked() {
     else
       command -v podman >/dev/null || { wharf_say "podman not found: install podman"; return 1; }
       rm -f "$WHARF_PODMAN_SOCK"
-      podman system service --time=0 "unix://$WHARF_PODMAN_SOCK" </dev/null >"$log" 2>&1 {WHARF_LOCK_FD}>&- &
+      # From its own folder: conmon writes an empty "oom" file into its working directory when a
+      # container is OOM-killed (the docker-driver tests do that on Podman), which was the checkout.
+      (cd "$WHARF_PODMAN_DIR" && exec podman system service --time=0 "unix://$WHARF_PODMAN_SOCK") </dev/null >"$log" 2>&1 {WHARF_LOCK_FD}>&- &
       pid=$!
       echo "$pid" >"$WHARF_PODMAN_DIR/pid"
       echo "$pid" >"$WHARF_PODMAN_DIR/managed"
