@@ -332,5 +332,21 @@ describe('kubernetes driver: volumes, pod trouble, exec v4, workload environment
     expect(env!.image).toBeUndefined();
     expect(env!.notes.join(' ')).toMatch(/image/);
     expect(await driver.workloadEnvironment!('hybrid', 'nothing-by-this-name')).toBeUndefined();
+
+    // dev.<name>.selector: a StatefulSet not named like the dev entry is found by its labels.
+    fake.put('statefulsets', 'wharf-test', {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'payments-db-v2', labels: { tier: 'payments', app: 'db' } },
+      spec: {
+        serviceName: 'payments-db',
+        selector: { matchLabels: { tier: 'payments' } },
+        template: { metadata: { labels: { tier: 'payments' } }, spec: { containers: [{ name: 'db', image: 'example/db:1', env: [{ name: 'ROLE', value: 'primary' }] }] } },
+      },
+    });
+    expect(await driver.workloadEnvironment!('hybrid', 'payments')).toBeUndefined();
+    const bySelector = await driver.workloadEnvironment!('hybrid', 'payments', { tier: 'payments', app: 'db' });
+    expect(bySelector?.env).toEqual({ ROLE: 'primary' });
+    expect(await driver.workloadEnvironment!('hybrid', 'payments', { tier: 'billing' })).toBeUndefined();
   }, DEADLINE_MS);
 });
