@@ -107,7 +107,7 @@ async function argsOf(pid: number | string): Promise<string[]> {
 }
 
 /**
- * Host pids of agent processes, recognised by their command line: node running agent.mjs, not
+ * Host pids of agent processes, recognised by their command line: node running agent.cjs, not
  * as a bridge. (In a docker workspace the container's init and the supervisor carry the agent's
  * arguments on their command lines too; they run something else.)
  */
@@ -116,7 +116,7 @@ async function findAgents(match: (cmdline: string) => boolean): Promise<number[]
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const args = await argsOf(pid);
-    if (scriptOf(args)?.endsWith('agent.mjs') && args[args.indexOf(scriptOf(args)!) + 1] !== 'bridge' && match(args.join(' '))) out.push(Number(pid));
+    if (scriptOf(args)?.endsWith('agent.cjs') && args[args.indexOf(scriptOf(args)!) + 1] !== 'bridge' && match(args.join(' '))) out.push(Number(pid));
   }
   return out;
 }
@@ -228,7 +228,7 @@ export async function run(): Promise<BenchRow[]> {
     // Idle RSS of one agent of each, after its files request (p0 and d0 answered one above).
     const [processAgent] = await findAgents((c) => c.includes(`${processServer.dataDir}/workspaces/p0/`));
     processRss = await settledRss(processAgent);
-    const dockerAgents = await findAgents((c) => c.includes('/.wharf/agent/agent.mjs'));
+    const dockerAgents = await findAgents((c) => c.includes('/.wharf/agent/agent.cjs'));
     dockerRss = median(await Promise.all(dockerAgents.map(settledRss)));
     supervisorRss = median(await Promise.all((await findSupervisors()).map(settledRss)));
     for (let i = 0; i < ROUNDS; i += 1) {
@@ -290,7 +290,7 @@ export async function run(): Promise<BenchRow[]> {
       const res = await api(many, `/api/workspaces/${name}/terminals`, { method: 'POST', json: { command: 'sh' } });
       if (res.status !== 201) throw new Error(`terminal in ${name}: ${res.status} ${await res.text()}`);
     }
-    const agents = await findAgents((c) => c.includes('/.wharf/agent/agent.mjs'));
+    const agents = await findAgents((c) => c.includes('/.wharf/agent/agent.cjs'));
     const supervisors = await findSupervisors();
     await delay(5_000);
     const sum = (values: number[]) => values.reduce((a, b) => a + b, 0) / 1024;

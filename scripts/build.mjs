@@ -1,6 +1,6 @@
 // `npm run build`: the artifacts wharf ships, each under dist/ (or web/dist):
 //
-//   agent       dist/agent/             the workspace agent: agent.mjs and its native add-ons (scripts/build-agent.mjs)
+//   agent       dist/agent/             the workspace agent: agent.cjs, its bundle and code cache, its native add-ons (scripts/build-agent.mjs)
 //   helper      dist/wharf.cjs,         the `wharf` helper as one file: CommonJS (GET /api/downloads/wharf.js) and an
 //               dist/wharf.mjs,         ES module (GET /downloads/wharf.mjs), and the installer that fetches the
 //               dist/install.sh         helper (GET /downloads/install.sh) (scripts/build-cli.mjs)
@@ -34,7 +34,7 @@ const PARTS = {
   agent: {
     output: join(root, 'dist', 'agent', 'agent.mjs'),
     // agent.mjs is renamed into place after its add-ons, so with it present they are too — unless removed by hand.
-    complete: () => existsSync(join(root, 'dist', 'agent', 'pty.node')) && existsSync(join(root, 'dist', 'agent', 'bridge.mjs')),
+    complete: () => ['pty.node', 'bridge.mjs', 'agent.cjs'].every((name) => existsSync(join(root, 'dist', 'agent', name))),
     sources: () => [...BUNDLE_SOURCES, join(root, 'scripts', 'build-agent.mjs')],
     build: () => runScript('build-agent.mjs'),
   },

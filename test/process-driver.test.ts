@@ -163,7 +163,7 @@ describe('process driver supervision', () => {
         if (!/^\d+$/.test(p)) return false;
         try {
           const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-          return cmdline.includes('dist/agent/agent.mjs') && cmdline.includes(`${dir}/workspaces/`);
+          return cmdline.includes('dist/agent/agent.cjs') && cmdline.includes(`${dir}/workspaces/`);
         } catch {
           return false;
         }
@@ -240,7 +240,7 @@ describe('process driver supervision', () => {
       expect(res.status).toBe(503);
       const { error } = (await res.json()) as { error: { code: string; message: string } };
       expect(error.code).toBe('unavailable');
-      expect(error.message).toContain(join(unbuilt, 'agent.mjs'));
+      expect(error.message).toContain(join(unbuilt, 'agent.cjs'));
       expect(error.message).toMatch(/npm run build/);
     } finally {
       await own.dispose();

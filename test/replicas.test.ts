@@ -76,7 +76,7 @@ function agentProcesses(dataDir: string, id: string): number[] | undefined {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      if (cmdline.some((arg) => arg.endsWith('agent.mjs')) && cmdline.includes(join(dataDir, 'workspaces', id, 'agent', 'host_key'))) pids.push(Number(name));
+      if (cmdline.some((arg) => arg.endsWith('agent.cjs')) && cmdline.includes(join(dataDir, 'workspaces', id, 'agent', 'host_key'))) pids.push(Number(name));
     } catch {
       // gone meanwhile
     }

@@ -83,7 +83,7 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
   it('sees of the code checkout only what the agent runs from', async () => {
     const codeRoot = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
     const res = await run('boxed', `ls -A ${codeRoot}; ls -A ${codeRoot}/dist; test -e ${codeRoot}/.git && echo has-git; test -e ${codeRoot}/test && echo has-tests; true`);
-    // The agent bundle (dist/agent: agent.mjs and its add-ons), not the sources, packages or other artifacts.
+    // The agent bundle (dist/agent: agent.cjs, its bundle and its add-ons), not the sources, packages or other artifacts.
     expect(res.stdout.trim().split('\n')).toEqual(['dist', 'agent']);
   });
 
@@ -159,7 +159,7 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     const outer = (JSON.parse(await readFile(join(server.dataDir, 'workspaces', 'boxed', 'workspace.json'), 'utf8')) as { agentPid: number }).agentPid;
     const init = Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(/\s+/)[0]);
     const agent = Number(readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(/\s+/)[0]);
-    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toMatch(/dist\/agent\/agent\.mjs/);
+    expect(readFileSync(`/proc/${agent}/cmdline`, 'utf8')).toMatch(/dist\/agent\/agent\.cjs/);
     await run('boxed', 'nohup sleep 301 >/dev/null 2>&1 &');
     const sleeper = () => execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' }).split('\n').some((l) => l.trim() === 'sleep 301');
     expect(sleeper()).toBe(true);
@@ -176,7 +176,7 @@ describe('bubblewrap sandbox (--sandbox bwrap)', () => {
     const agentsOfBoxed = () =>
       execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
         .split('\n')
-        .filter((l) => !/bwrap$/.test(l.trim().split(/\s+/)[0]) && /dist\/agent\/agent\.mjs/.test(l) && l.includes(join(server.dataDir, 'workspaces', 'boxed', 'agent')));
+        .filter((l) => !/bwrap$/.test(l.trim().split(/\s+/)[0]) && /dist\/agent\/agent\.cjs/.test(l) && l.includes(join(server.dataDir, 'workspaces', 'boxed', 'agent')));
     expect(agentsOfBoxed()).toHaveLength(1);
     // The old namespace is torn down by the kernel once its init is killed: allow it a moment.
     // Its init may linger a moment as a zombie until bwrap reaps it, so wait for both.

@@ -193,7 +193,9 @@ describe('server image', () => {
     const probe = await runToEnd({ Entrypoint: ['sh', '-c'], Cmd: ['id -u && ldd "$(command -v node)" >/dev/null && ls /opt/wharf/dist/agent /opt/wharf/dist && test -w /data && test ! -w /opt/wharf'] });
     expect(probe.code, probe.output).toBe(0);
     expect(probe.output).toMatch(/^10001\n/);
-    expect(probe.output).toContain('agent.mjs');
+    expect(probe.output).toContain('agent.cjs');
+    // The agent's code cache was made in the image, by the node the image runs.
+    expect(probe.output).toMatch(/agent-bundle-[0-9a-f]+\.cjs\.v8-cache/);
     expect(probe.output).toContain('pty.node');
     expect(probe.output).toContain('wharf-linux-x64');
   });

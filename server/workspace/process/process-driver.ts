@@ -31,8 +31,8 @@ export type ProcessDriverOptions = {
    */
   sandboxUser?: SandboxUser;
   /**
-   * The built agent (`npm run build`): a folder with `agent.mjs` and its native add-ons, run as
-   * `<nodePath> <agentBundle>/agent.mjs` and, in the sandbox, the only code bound (read-only).
+   * The built agent (`npm run build`): a folder with `agent.cjs` (its bundle and code cache) and its native add-ons, run as
+   * `<nodePath> <agentBundle>/agent.cjs` and, in the sandbox, the only code bound (read-only).
    */
   agentBundle: string;
   /** The Node.js binary that runs the agent. */
@@ -93,7 +93,7 @@ export function restartDelay(baseMs: number, quickFailures: number): number {
 }
 
 /** The agent program inside its bundle (scripts/build-agent.mjs). */
-const AGENT_ENTRY = 'agent.mjs';
+const AGENT_ENTRY = 'agent.cjs';
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
