@@ -170,7 +170,7 @@ for (const engine of engines) {
     }, DEADLINE_MS);
 
     it('runs as the non-root user: files it writes are that user\'s, with no capabilities and no new privileges', async () => {
-      const out = await run(driver, 'alpha', serverKey, 'id -u; echo hi > /workspace/mine.txt; stat -c %u:%g /workspace/mine.txt /workspace; grep -E "^(CapEff|CapPrm|NoNewPrivs)" /proc/self/status; ls -ln /run/wharf');
+      const out = await run(driver, 'alpha', serverKey, 'id -u; echo hi > /workspace/mine.txt; stat -c %u:%g /workspace/mine.txt /workspace; grep -E "^(CapEff|CapPrm|NoNewPrivs)" /proc/self/status; ls -ln /run/wharf; grep " /run/wharf " /proc/mounts; echo "key in my env: $(env | grep -c WHARF_HOST_KEY)"');
       const lines = out.trim().split('\n');
       expect(lines[0]).toBe('65534');
       expect(lines[1]).toBe('65534:65534');
@@ -181,6 +181,10 @@ for (const engine of engines) {
       // The agent's key material: its user's alone.
       expect(out).toMatch(/-rw-------\s+1 65534\s+65534 .* host_key/);
       expect(out).toMatch(/-rw-------\s+1 65534\s+65534 .* authorized_keys/);
+      // In memory, not on the container's disk; and handed over through the container's
+      // environment, which the supervisor keeps from the agent and all it starts.
+      expect(out).toMatch(/^tmpfs \/run\/wharf tmpfs /m);
+      expect(out).toContain('key in my env: 0');
       const info = await engineJson<{ HostConfig: { CapDrop: string[]; SecurityOpt: string[]; NetworkMode: string; Init: boolean }; Mounts: Array<{ Type: string; Name?: string; Destination: string; RW: boolean }> }>(engine, `/containers/wharf-${instanceOf(dataDir)}-alpha/json`);
       // Docker keeps "ALL" as asked; Podman lists every capability it dropped.
       const dropped = info.HostConfig.CapDrop.map((c) => c.replace(/^CAP_/, ''));

@@ -4,12 +4,12 @@ import { chmod, mkdir, readdir, readFile, realpath, rename, rm, symlink, writeFi
 import { basename, dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { WharfError } from '../common/index.ts';
-import { SUPERVISOR_SOURCE } from './agent-supervisor.ts';
+import { SUPERVISOR_SH_SOURCE, SUPERVISOR_SOURCE } from './agent-supervisor.ts';
 
 /**
  * The agent's runtime, shared by the container drivers: node, the libraries it and the agent's
  * add-ons load, the agent bundle and its supervisor, laid out as
- * `bin/node`, `lib/`, `agent/`, `supervise.mjs`. The docker driver puts it into a volume through
+ * `bin/node`, `bin/sh`, `lib/`, `agent/`, `supervise.mjs`, `supervise.sh`. The docker driver puts it into a volume through
  * the engine's archive API; the kubernetes driver's init container writes it into an emptyDir
  * with `wharf agent install-runtime <dir>` (writeRuntimeTo below).
  */
@@ -21,11 +21,24 @@ export type RuntimeEntry = { name: string; type?: 'file' | 'directory'; mode: nu
 export const RUNTIME_MOUNT = '/.wharf';
 /** The agent's supervisor (agent-supervisor.ts), run by the runtime's node under the container's init. */
 export const SUPERVISOR = `${RUNTIME_MOUNT}/supervise.mjs`;
+/** The same supervisor in POSIX sh (agent-supervisor.ts), run by the runtime's `bin/sh` when it has one. */
+export const SUPERVISOR_SH = `${RUNTIME_MOUNT}/supervise.sh`;
+/** The runtime's shell (the server's dash or /bin/sh), which runs SUPERVISOR_SH. */
+export const RUNTIME_SHELL = `${RUNTIME_MOUNT}/bin/sh`;
 /** Written last into the volume: its presence says the copy was complete. */
 export const COMPLETE_MARKER = '.complete';
 
 /** The runtime as files: node, the libraries it and the agent's add-ons load, the agent bundle. */
-export type RuntimeFiles = { hash: string; entries: RuntimeEntry[]; loader: string | undefined };
+export type RuntimeFiles = {
+  hash: string;
+  entries: RuntimeEntry[];
+  loader: string | undefined;
+  /** Whether `bin/sh` and `supervise.sh` are in it (a server with a usable shell: see shellOf). */
+  shell: boolean;
+};
+
+/** Where the server's shell is looked for: dash first (a tenth of bash's size, and as fast to start). */
+const SHELL_CANDIDATES = ['/usr/bin/dash', '/bin/dash', '/bin/sh'];
 
 /**
  * How the agent (or its bridge) is run inside any image, with a libc of the image's or none:
@@ -34,8 +47,33 @@ export type RuntimeFiles = { hash: string; entries: RuntimeEntry[]; loader: stri
  * own libc.
  */
 export function nodeCommand(loader: string | undefined): string[] {
-  const node = `${RUNTIME_MOUNT}/bin/node`;
-  return loader ? [`${RUNTIME_MOUNT}/lib/${loader}`, '--library-path', `${RUNTIME_MOUNT}/lib`, node] : [node];
+  return runtimeCommand(`${RUNTIME_MOUNT}/bin/node`, loader);
+}
+
+/** The runtime's shell, run as node is (nodeCommand). */
+export function shellCommand(loader: string | undefined): string[] {
+  return runtimeCommand(RUNTIME_SHELL, loader);
+}
+
+function runtimeCommand(program: string, loader: string | undefined): string[] {
+  return loader ? [`${RUNTIME_MOUNT}/lib/${loader}`, '--library-path', `${RUNTIME_MOUNT}/lib`, program] : [program];
+}
+
+/**
+ * The server's shell and its libraries, when the runtime can carry it: one with node's dynamic
+ * loader (it runs through that one, as node does). Otherwise none, and the docker driver keeps
+ * the Node supervisor.
+ */
+async function shellOf(nodeLoader: string | undefined): Promise<{ path: string; libraries: Map<string, string> } | undefined> {
+  for (const candidate of SHELL_CANDIDATES) {
+    const path = await realpath(candidate).catch(() => undefined);
+    if (!path) continue;
+    const found = await librariesOf(path).catch(() => undefined);
+    // Run through node's loader, or both static: a loader cannot run a static program.
+    if (!found || found.loader !== nodeLoader) continue;
+    return { path, libraries: found.libraries };
+  }
+  return undefined;
 }
 
 /** `ldd` of a binary: the libraries' paths, and the dynamic loader's apart (nothing for a static one). */
@@ -72,8 +110,8 @@ export async function collectRuntime(nodePath: string, agentBundle: string): Pro
   const agentFiles = await filesUnder(agentBundle).catch(() => {
     throw new WharfError('unavailable', `the workspace agent is not built: ${agentBundle} is missing; run "npm run build" (or point --agent-bundle at a built agent)`);
   });
-  if (!agentFiles.some((f) => basename(f) === 'agent.mjs')) {
-    throw new WharfError('unavailable', `the workspace agent is not built: ${join(agentBundle, 'agent.mjs')} is missing; run "npm run build"`);
+  if (!agentFiles.some((f) => basename(f) === 'agent.cjs')) {
+    throw new WharfError('unavailable', `the workspace agent is not built: ${join(agentBundle, 'agent.cjs')} is missing; run "npm run build"`);
   }
   const node = await realpath(nodePath);
   const libraries = new Map<string, string>();
@@ -83,6 +121,8 @@ export async function collectRuntime(nodePath: string, agentBundle: string): Pro
   for (const addon of agentFiles.filter((f) => f.endsWith('.node'))) {
     for (const [name, path] of (await librariesOf(addon)).libraries) libraries.set(name, path);
   }
+  const shell = await shellOf(nodeLibs.loader);
+  for (const [name, path] of shell?.libraries ?? []) if (!libraries.has(name)) libraries.set(name, path);
   const hash = createHash('sha256');
   const entries: RuntimeEntry[] = [
     { name: 'bin/', type: 'directory', mode: 0o755 },
@@ -95,12 +135,17 @@ export async function collectRuntime(nodePath: string, agentBundle: string): Pro
     entries.push({ name, mode, body });
   };
   await add('bin/node', node, 0o755);
+  if (shell) await add('bin/sh', shell.path, 0o755);
   for (const [name, path] of [...libraries].sort(([a], [b]) => a.localeCompare(b))) await add(`lib/${name}`, await realpath(path), 0o755);
   for (const file of agentFiles) await add(`agent/${relative(agentBundle, file)}`, file, 0o644);
   hash.update('supervise.mjs\0').update(SUPERVISOR_SOURCE);
   entries.push({ name: 'supervise.mjs', mode: 0o644, body: SUPERVISOR_SOURCE });
+  if (shell) {
+    hash.update('supervise.sh\0').update(SUPERVISOR_SH_SOURCE);
+    entries.push({ name: 'supervise.sh', mode: 0o644, body: SUPERVISOR_SH_SOURCE });
+  }
   entries.push({ name: COMPLETE_MARKER, mode: 0o644, body: 'ok\n' });
-  return { hash: hash.digest('hex').slice(0, 16), entries, loader: nodeLibs.loader };
+  return { hash: hash.digest('hex').slice(0, 16), entries, loader: nodeLibs.loader, shell: !!shell };
 }
 
 

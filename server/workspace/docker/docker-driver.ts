@@ -5,8 +5,8 @@ import type { CreateWorkspaceInput, WorkspaceDriver, WorkspaceRecord } from '../
 import type { ReplicaRegistry } from '../replica-registry.ts';
 import { BridgeStream } from './bridge-stream.ts';
 import { createEngineCalls } from './engine-calls.ts';
-import { GAVE_UP_EXIT_CODE, OOM_EXIT_CODE } from '../agent-supervisor.ts';
-import { collectRuntime, ensureRuntimeVolume, nodeCommand, pruneRuntimeVolumes, RUNTIME_MOUNT, RUNTIME_VOLUME_PREFIX, SUPERVISOR, type RuntimeFiles } from './runtime-volume.ts';
+import { GAVE_UP_EXIT_CODE, KEY_ENV, OOM_EXIT_CODE } from '../agent-supervisor.ts';
+import { collectRuntime, ensureRuntimeVolume, nodeCommand, pruneRuntimeVolumes, RUNTIME_MOUNT, RUNTIME_VOLUME_PREFIX, shellCommand, SUPERVISOR_SH, type RuntimeFiles } from './runtime-volume.ts';
 
 export type DockerDriverOptions = {
   /** The Docker Engine API (dockerd, or Podman's compatible service). */
@@ -68,7 +68,11 @@ const WORKSPACE_DIR = '/workspace';
 /** How long one bridge exec waits for an agent that does not listen yet (see connectWhenReady). */
 const BRIDGE_WAIT_MS = 2000;
 const HOME_DIR = '/home/wharf';
-/** Key files and the agent's socket: in the container's own file system, a 0700 folder of the agent's user. */
+/**
+ * Key files and the agent's socket: a tmpfs of the agent's user (mode 0700), filled by the
+ * supervisor from the container's environment at each start (agent-supervisor.ts). Containers
+ * made before had it in their own file system, written through the archive API.
+ */
 const KEY_DIR = '/run/wharf';
 const SOCKET = `${KEY_DIR}/agent.sock`;
 /**
@@ -167,6 +171,21 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     return spare.stream;
   }
   const crashes = new Map<string, { quick: number; next: number }>();
+  let tmpfsOwnerOption: Promise<string> | undefined;
+  /**
+   * How a tmpfs is made the agent's user's: dockerd takes tmpfs's own `uid=`/`gid=` and Podman
+   * refuses them ("unknown mount option"), taking its `U` (chown to the container's user) instead.
+   */
+  function tmpfsOwner(): Promise<string> {
+    tmpfsOwnerOption ??= engine
+      .json<{ Components?: Array<{ Name?: string }> }>('cannot ask the container engine its version', 'GET', '/version')
+      .then((v) => ((v.Components ?? []).some((c) => /podman/i.test(c.Name ?? '')) ? 'U' : `uid=${options.user.uid},gid=${options.user.gid}`))
+      .catch((err: unknown) => {
+        tmpfsOwnerOption = undefined;
+        throw err;
+      });
+    return tmpfsOwnerOption;
+  }
   let runtime: Promise<RuntimeFiles> | undefined;
   const runtimeVolumes = new Map<string, Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
@@ -276,10 +295,12 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     return info;
   }
 
-  /** The runtime volume for this server's node and agent build, filled once per engine. */
   /** This server's runtime as files (collected once; again after a failure, e.g. an agent not built yet). */
   function ensureRuntimeFiles(): Promise<RuntimeFiles> {
-    runtime ??= collectRuntime(options.nodePath, options.agentBundle).catch((err: unknown) => {
+    runtime ??= collectRuntime(options.nodePath, options.agentBundle).then((files) => {
+      if (!files.shell) throw new WharfError('unavailable', `the docker driver runs the agent's supervisor with the server's shell, and none could be carried into workspaces: dash or /bin/sh, linked with the dynamic loader of ${options.nodePath}`);
+      return files;
+    }).catch((err: unknown) => {
       runtime = undefined;
       throw err;
     });
@@ -335,7 +356,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   /** Waits until the agent answers through a bridge (it listens), or says why it does not. */
-  async function connectWhenReady(id: string, timeoutMs: number): Promise<Duplex> {
+  async function connectWhenReady(id: string, timeoutMs: number, markReady = true): Promise<Duplex> {
     const deadline = Date.now() + timeoutMs;
     let last: ContainerInfo | undefined;
     while (Date.now() < deadline) {
@@ -345,7 +366,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         // the container again soon when it is not going to (it exited, or its supervisor gave up).
         const stream = await openBridge(id, last.Config.Labels, Math.min(BRIDGE_WAIT_MS, Math.max(0, deadline - Date.now())));
         if (stream) {
-          ready.set(id, last.State.StartedAt);
+          if (markReady) ready.set(id, last.State.StartedAt);
           return stream;
         }
       } else if (last.State.Status !== 'created' && !last.State.Restarting && !launching.has(id)) break;
@@ -358,7 +379,8 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
   }
 
   async function probe(id: string, startedAt: string): Promise<void> {
-    if (probing.has(id) || shuttingDown) return;
+    // A launch says when its agent is ready itself (after what it does alongside, see launch).
+    if (probing.has(id) || shuttingDown || launching.has(id)) return;
     probing.add(id);
     try {
       const info = await inspect(id);
@@ -376,8 +398,13 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     }
   }
 
-  /** Starts the container (one start at a time per workspace) and waits for its agent. */
-  function launch(id: string): Promise<void> {
+  /**
+   * Starts the container (one start at a time per workspace) and waits for its agent.
+   * `alongside`: work on the container done while its agent starts (a create's folders: the
+   * engine does one thing at a time for a container until the start returns, but an archive
+   * request then runs beside the agent's own start); the workspace is ready when both are done.
+   */
+  function launch(id: string, alongside?: () => Promise<void>): Promise<void> {
     if (shuttingDown) return Promise.reject(new WharfError('unavailable', 'the server is shutting down'));
     let pending = launching.get(id);
     if (!pending) {
@@ -386,7 +413,20 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         // 304: already running.
         if (r.status !== 304) await engine.expectOk(`cannot start workspace "${id}"`, Promise.resolve(r));
         options.log('agent.started', { workspace: id });
-        keepSpare(id, await connectWhenReady(id, options.startTimeoutMs));
+        const beside = alongside?.();
+        beside?.catch(() => {});
+        const stream = await connectWhenReady(id, options.startTimeoutMs, !beside);
+        if (beside) {
+          try {
+            await beside;
+          } catch (err) {
+            stream.destroy();
+            throw err;
+          }
+          const info = await inspect(id);
+          if (info?.State.Running) ready.set(id, info.State.StartedAt);
+        }
+        keepSpare(id, stream);
       })().finally(() => launching.delete(id));
       launching.set(id, pending);
     }
@@ -457,14 +497,14 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
     return [...new Set(list.map((c) => c.Labels[LABELS.workspace]).filter((id): id is string => !!id))];
   }
 
-  function containerSpec(input: CreateWorkspaceInput & { image: string; resources: WorkspaceResources }, files: RuntimeFiles, createdAt: string) {
+  function containerSpec(input: CreateWorkspaceInput & { image: string; resources: WorkspaceResources }, files: RuntimeFiles, createdAt: string, owner: string) {
     const { uid, gid } = options.user;
     const [entrypoint, ...command] = [
-      // init → supervisor → agent: see agent-supervisor.ts.
+      // init → supervisor (the runtime's sh) → agent: see agent-supervisor.ts.
+      ...shellCommand(files.loader),
+      SUPERVISOR_SH, SOCKET, String(options.restartDelayMs), String(maxQuickCrashes), nodeCommand(files.loader).join(' '), KEY_DIR, '--',
       ...nodeCommand(files.loader),
-      SUPERVISOR, SOCKET, String(options.restartDelayMs), String(maxQuickCrashes), '--',
-      ...nodeCommand(files.loader),
-      `${RUNTIME_MOUNT}/agent/agent.mjs`,
+      `${RUNTIME_MOUNT}/agent/agent.cjs`,
       '--socket', SOCKET,
       '--root', WORKSPACE_DIR,
       '--home', HOME_DIR,
@@ -484,7 +524,9 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       [LABELS.loader]: files.loader ?? '',
       [LABELS.bridge]: files.entries.some((e) => e.name === 'agent/bridge.mjs') ? 'bridge.mjs' : '',
     };
-    const env = Object.entries({ ...(options.agentEnv ?? {}), HOME: HOME_DIR, USER: 'wharf' })
+    // The keys as the supervisor takes them (it unsets them before the agent starts). Only who
+    // may use the engine sees a container's environment, and can exec into it anyway.
+    const env = Object.entries({ ...(options.agentEnv ?? {}), HOME: HOME_DIR, USER: 'wharf', [KEY_ENV.hostKey]: input.hostPrivateKey.trim(), [KEY_ENV.authorizedKeys]: input.authorizedKeys.trim() })
       // The server's PATH names the server's folders; the image's (or the engine's default) fits the image.
       .filter(([name]) => name !== 'PATH')
       .map(([name, value]) => `${name}=${value}`);
@@ -507,6 +549,8 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
             { Type: 'volume', Source: volumeName(input.id), Target: WORKSPACE_DIR },
             { Type: 'volume', Source: `${RUNTIME_VOLUME_PREFIX}${files.hash}`, Target: RUNTIME_MOUNT, ReadOnly: true },
           ],
+          // The keys' folder in memory, the agent's alone (the supervisor writes into it; the container's user could not create it).
+          Tmpfs: { [KEY_DIR]: `rw,nosuid,nodev,noexec,size=1m,mode=0700,${owner}` },
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges'],
           RestartPolicy: { Name: 'no' },
@@ -565,7 +609,7 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
       if (found.status === 404) throw new WharfError('bad_request', `the image "${image}" is not on the container engine (${options.endpoint.display}): pull or import it there first`);
       const files = await ensureRuntime(image);
       const createdAt = new Date().toISOString();
-      const spec = containerSpec({ ...input, image, resources }, files, createdAt);
+      const spec = containerSpec({ ...input, image, resources }, files, createdAt, await tmpfsOwner());
       // A volume of an earlier create that failed half-way holds nothing of anyone's.
       await engine.call('DELETE', `/volumes/${encodeURIComponent(volumeName(input.id))}`);
       await engine.expectOk(`cannot create the volume of workspace "${input.id}"`, engine.call('POST', '/volumes/create', { json: { Name: volumeName(input.id), Labels: spec.labels } }));
@@ -578,21 +622,18 @@ export function createDockerDriver(options: DockerDriverOptions): WorkspaceDrive
         }
         await engine.expectOk(`cannot create the container of workspace "${input.id}"`, Promise.resolve(created));
         const { uid, gid } = options.user;
-        // Before the first start: the volume becomes the user's, and the keys are the agent's alone.
-        // (Not while it starts: the engine does one of the two at a time, measured.)
-        await engine.putArchive(containerName(input.id), '/', [
-          { name: 'workspace/', type: 'directory', mode: 0o755, uid, gid },
-          { name: 'home/', type: 'directory', mode: 0o755 },
-          { name: 'home/wharf/', type: 'directory', mode: 0o700, uid, gid },
-          { name: 'run/', type: 'directory', mode: 0o755 },
-          { name: 'run/wharf/', type: 'directory', mode: 0o700, uid, gid },
-          { name: 'run/wharf/host_key', mode: 0o600, uid, gid, body: input.hostPrivateKey },
-          { name: 'run/wharf/authorized_keys', mode: 0o600, uid, gid, body: input.authorizedKeys },
-          { name: '.wharf-state/', type: 'directory', mode: 0o755 },
-          { name: '.wharf-state/desired', mode: 0o644, body: JSON.stringify({ desired: 'running' }) },
-        ]);
         busy.delete(input.id);
-        await launch(input.id);
+        // The volume and the home folder become the user's while the agent starts: it needs
+        // neither to start (its keys and socket are in the tmpfs), and the create waits for both.
+        // (Before the start this request cost ~55 ms of every create; during the start call the
+        // engine does one at a time, measured.) No desired state is written: none is "running".
+        await launch(input.id, () =>
+          engine.putArchive(containerName(input.id), '/', [
+            { name: 'workspace/', type: 'directory', mode: 0o755, uid, gid },
+            { name: 'home/', type: 'directory', mode: 0o755 },
+            { name: 'home/wharf/', type: 'directory', mode: 0o700, uid, gid },
+          ]),
+        );
       } catch (err) {
         busy.delete(input.id);
         if (!(err instanceof WharfError && err.code === 'conflict')) await removeAll(input.id).catch(() => {});

@@ -1,7 +1,7 @@
 import { COMPLETE_MARKER, RUNTIME_MOUNT, type RuntimeFiles } from '../agent-runtime.ts';
 import type { EngineCalls } from './engine-calls.ts';
 
-export { collectRuntime, nodeCommand, RUNTIME_MOUNT, SUPERVISOR } from '../agent-runtime.ts';
+export { collectRuntime, nodeCommand, RUNTIME_MOUNT, shellCommand, SUPERVISOR_SH } from '../agent-runtime.ts';
 export type { RuntimeFiles } from '../agent-runtime.ts';
 
 /**
