@@ -121,11 +121,17 @@ async function findAgents(match: (cmdline: string) => boolean): Promise<number[]
   return out;
 }
 
-/** Host pids of the docker workspaces' supervisors (/.wharf/supervise.mjs run by node). */
+/**
+ * Host pids of the docker workspaces' supervisors: the runtime's sh running /.wharf/supervise.sh
+ * (through the runtime's loader), or node running /.wharf/supervise.mjs in containers made before.
+ */
 async function findSupervisors(): Promise<number[]> {
   const out: number[] = [];
   for (const pid of await readdir('/proc')) {
-    if (/^\d+$/.test(pid) && scriptOf(await argsOf(pid)) === '/.wharf/supervise.mjs') out.push(Number(pid));
+    if (!/^\d+$/.test(pid)) continue;
+    const args = await argsOf(pid);
+    const shell = /(^|\/)(sh|ld-linux[^/]*\.so\.\d+)$/.test(args[0] ?? '') ? args.indexOf('/.wharf/bin/sh') : -1;
+    if ((shell >= 0 && args[shell + 1] === '/.wharf/supervise.sh') || scriptOf(args) === '/.wharf/supervise.mjs') out.push(Number(pid));
   }
   return out;
 }
@@ -270,11 +276,11 @@ export async function run(): Promise<BenchRow[]> {
     });
   }
   rows.push({
-    scenario: 'the supervisor beside each docker workspace agent (node running /.wharf/supervise.mjs), idle',
+    scenario: 'the supervisor beside each docker workspace agent (the runtime\'s sh running /.wharf/supervise.sh), idle',
     metric: 'RSS (MiB)',
     wharf: supervisorRss.toFixed(1),
     peer: empty.toFixed(1),
-    peerName: 'node, empty program',
+    peerName: 'node, empty program (the supervisor before: node running supervise.mjs)',
   });
 
   // 50 docker workspaces, one idle terminal each.

@@ -11,8 +11,12 @@ export type BridgeOptions = {
   waitMs?: number;
 };
 
-/** Between tries while the agent starts: its start-up takes ~150 ms, so a try costs nothing next to it. */
-const RETRY_MS = 10;
+/**
+ * Between tries while the agent starts: a refused or missing unix socket answers in microseconds,
+ * so trying often costs nothing, and the wait past the moment the agent listens (half this, on
+ * average) is part of every container create.
+ */
+const RETRY_MS = 2;
 
 /**
  * Joins stdio to the agent's unix socket: the agent program's `bridge` entry (and the helper's
