@@ -24,20 +24,54 @@ const version = values.version ?? JSON.parse(await readFile(join(root, 'package.
 /**
  * Optional native add-ons of the helper's packages (ssh2's sshcrypto.node and cpu-features, ws's
  * bufferutil and utf-8-validate): each is loaded inside a try/catch, with a pure-JS fallback. The
- * helper ships none, so each is a module that throws, and the fallback is taken at once: nothing
+ * bundles ship none, so each is a module that throws, and the fallback is taken at once: nothing
  * is looked for on disk (a single executable application even prints a warning when its
  * require() is asked for anything but a built-in module).
+ *
+ * The one exception is sshcrypto.node inside the single executable: there the add-on is built for
+ * exactly the `node` the executable is a copy of, so scripts/build-sea.mjs carries it as a SEA
+ * asset, and the module below loads it from there (see SEA_SSH_CRYPTO). Anywhere else — the
+ * bundles run by whatever Node the user has, whose add-on ABI is unknown — it throws as the
+ * others do.
  */
 const absentAddons = {
   name: 'absent-addons',
   setup(pluginBuild) {
     pluginBuild.onResolve({ filter: /^(cpu-features|bufferutil|utf-8-validate)$|\.node$/ }, (args) => ({ path: args.path, namespace: 'absent-addon' }));
-    pluginBuild.onLoad({ filter: /.*/, namespace: 'absent-addon' }, (args) => ({
-      contents: `throw new Error(${JSON.stringify(`${args.path} is not part of the wharf helper (it uses the pure-JS fallback)`)});`,
-      loader: 'js',
-    }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: 'absent-addon' }, (args) => {
+      const absent = `throw new Error(${JSON.stringify(`${args.path} is not part of the wharf helper (it uses the pure-JS fallback)`)});`;
+      return { contents: /(^|\/)sshcrypto\.node$/.test(args.path) ? `${SEA_SSH_CRYPTO}\nif (!loaded) ${absent}` : absent, loader: 'js' };
+    });
   },
 };
+
+/**
+ * ssh2's cipher binding taken from the single executable's assets: written to a private temporary
+ * folder (dlopen needs a file), loaded, and the folder removed again at once (the mapping stays),
+ * so nothing is left behind and nothing another user could swap in is ever loaded. Not in a SEA,
+ * without the asset, or where the file cannot be loaded (a noexec /tmp), control falls through to
+ * the throw after it and ssh2 uses Node's crypto. Node's `node:sea` exists from 20.12 on; on an
+ * older Node the require throws, which is the same fallback.
+ */
+const SEA_SSH_CRYPTO = `
+let sea, loaded = false;
+try { sea = require('node:sea'); } catch {}
+if (sea && sea.isSea()) {
+  const fs = require('node:fs'), path = require('node:path'), os = require('node:os');
+  let bytes;
+  try { bytes = sea.getAsset('sshcrypto.node'); } catch {}
+  if (bytes) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-addon-'));
+    try {
+      const file = path.join(dir, 'sshcrypto.node');
+      fs.writeFileSync(file, new Uint8Array(bytes), { mode: 0o700 });
+      process.dlopen(module, file);
+      loaded = typeof module.exports.AESGCMCipher === 'function';
+    } catch {} finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}`;
 
 const common = {
   absWorkingDir: root,

@@ -9,7 +9,8 @@
 //   3. postject (a devDependency) adds the blob to the copy as the ELF note NODE_SEA_BLOB and
 //      flips the binary's SEA fuse, so it runs the blob instead of reading a command line;
 //   4. the result must answer `--version` with the version built into the bundle, with no
-//      `node` on PATH, before it is renamed into place.
+//      `node` on PATH, and (when ssh2's sshcrypto.node is built) say that it uses that native
+//      binding, which it carries as a SEA asset, before it is renamed into place.
 //
 // Only on Linux x64: the executable is a copy of this machine's node, so it runs where this
 // node runs (glibc Linux x64). Elsewhere the part is skipped, and the download route answers
@@ -26,6 +27,8 @@ import { root } from './bundle-lib.mjs';
 const EXECUTABLE = 'wharf-linux-x64';
 /** The fuse that Node's SEA support looks for: `…:0` in a plain node, `…:1` once a blob is in. */
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** ssh2's optional native cipher binding, as npm built it for the node running this script. */
+const SSH_CRYPTO = join(root, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node');
 
 const { values } = parseArgs({ options: { outdir: { type: 'string' } } });
 const outdir = resolve(values.outdir ?? join(root, 'dist'));
@@ -47,8 +50,14 @@ try {
   const version = asScript.stdout.trim();
 
   // 1. The preparation blob. The experimental warning is turned off: the helper's stderr is the user's.
+  // ssh2's cipher binding goes in as an asset (the bundle loads it from there, see
+  // scripts/build-cli.mjs): built by npm for this node, it fits the executable exactly, and it
+  // takes a third to a half of the helper's CPU per byte off (docs/benchmarks.md, Tunnels).
   const blob = join(work, 'sea-prep.blob');
-  await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false }));
+  const addon = await stat(SSH_CRYPTO).then(() => true, () => false);
+  if (!addon) console.log(`build-sea: ${SSH_CRYPTO} is not built (npm could not compile it): the executable uses Node's crypto for SSH`);
+  const assets = addon ? { 'sshcrypto.node': SSH_CRYPTO } : {};
+  await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, assets }));
   const prep = spawnSync(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')], { encoding: 'utf8' });
   if (prep.status !== 0) throw new Error(`node --experimental-sea-config failed: ${prep.stderr || prep.stdout}`);
 
@@ -74,6 +83,12 @@ try {
   const check = spawnSync(tmp, ['--version'], { encoding: 'utf8', cwd: work, env: { PATH: '/nonexistent', HOME: work } });
   if (check.status !== 0 || check.stdout.trim() !== version || check.stderr !== '') {
     throw new Error(`the built executable does not run: exit ${check.status ?? check.signal}, stdout ${JSON.stringify(check.stdout)}, stderr ${JSON.stringify(check.stderr)}`);
+  }
+  // And it must really use the binding it carries: a node whose add-on ABI differs would make
+  // ssh2 fall back to Node's crypto without a word.
+  if (addon) {
+    const verbose = spawnSync(tmp, ['--version', '--verbose'], { encoding: 'utf8', cwd: work, env: { PATH: '/nonexistent', HOME: work } });
+    if (!/^ssh ciphers: native/m.test(verbose.stdout)) throw new Error(`the built executable does not load its sshcrypto.node: ${JSON.stringify(verbose.stdout + verbose.stderr)}`);
   }
   await rename(tmp, outfile);
   const { size } = await stat(outfile);

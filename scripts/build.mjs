@@ -50,8 +50,14 @@ const PARTS = {
     output: join(root, 'dist', 'wharf-linux-x64'),
     // Made on Linux x64 only: elsewhere build-sea.mjs says so and makes nothing.
     complete: () => true,
-    // The node running the build is the one copied into the executable.
-    sources: () => [join(root, 'dist', 'wharf.cjs'), join(root, 'scripts', 'build-sea.mjs'), join(root, 'node_modules', 'postject', 'package.json'), process.execPath],
+    // The node running the build is the one copied into the executable, with ssh2's cipher add-on (when npm built it).
+    sources: () => [
+      join(root, 'dist', 'wharf.cjs'),
+      join(root, 'scripts', 'build-sea.mjs'),
+      join(root, 'node_modules', 'postject', 'package.json'),
+      process.execPath,
+      ...[join(root, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node')].filter((file) => existsSync(file)),
+    ],
     build: () => runScript('build-sea.mjs'),
   },
   web: {

@@ -141,6 +141,9 @@ describe('the public downloads: /downloads/wharf.mjs, wharf-linux-x64, install.s
     const help = await runProgram(process.execPath, [join(dir, 'wharf.mjs'), '--help'], { cwd: dir, env });
     expect(help).toMatchObject({ code: 0, stderr: '' });
     expect(help.stdout).toMatch(/^Usage: wharf <command>/);
+    // Run by whatever node the user has, it cannot know that node's add-on ABI: Node's crypto.
+    const verbose = await runProgram(process.execPath, [join(dir, 'wharf.mjs'), '--version', '--verbose'], { cwd: dir, env });
+    expect(verbose).toEqual({ code: 0, stdout: `wharf ${version}\nnode ${process.version} (${process.execPath})\nssh ciphers: Node's crypto (ssh2 without its native add-on)\n`, stderr: '' });
   });
 
   it('serves an executable that runs --version and --help with no node on PATH', async () => {
@@ -155,6 +158,12 @@ describe('the public downloads: /downloads/wharf.mjs, wharf-linux-x64, install.s
       expect(help).toMatchObject({ code: 0, stderr: '' });
       expect(help.stdout).toMatch(/^Usage: wharf <command>[\s\S]*\n {2}login /);
     }
+    // It carries ssh2's native cipher binding (built for the very node it is a copy of) and
+    // loads it from a private temporary folder that it removes again at once.
+    const tmp = await server.tempDir('wharf-exe-tmp-');
+    const verbose = await runProgram(exe, ['--version', '--verbose'], { cwd: dir, env: { PATH: '/nonexistent', HOME: dir, TMPDIR: tmp } });
+    expect(verbose).toEqual({ code: 0, stdout: `wharf ${version}\nnode ${process.version} (built into this single executable)\nssh ciphers: native (ssh2's sshcrypto.node)\n`, stderr: '' });
+    expect(await readdir(tmp)).toEqual([]);
     // And it is a real helper: it reads the environment's server and fails as the bundle does.
     const offline = await runProgram(exe, ['workspaces'], { cwd: dir, env: { PATH: '/nonexistent', HOME: dir, WHARF_URL: server.url, WHARF_TOKEN: 'wrong' } });
     expect(offline).toMatchObject({ code: 1, stdout: '' });

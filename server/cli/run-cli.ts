@@ -4,6 +4,7 @@ import type { CliConfig } from '../config/index.ts';
 import { createApiClient } from './api-client.ts';
 import { readCredentials } from './credentials.ts';
 import type { CliArgs, CliCommand, CliContext, CliFailure, CliIo, CliOption } from './types.ts';
+import { describeRuntime } from './runtime-info.ts';
 import { createVersionNotice } from './version-notice.ts';
 
 const HELP_OPTION: CliOption = { type: 'boolean', short: 'h', description: 'show this help' };
@@ -156,7 +157,9 @@ export async function runCli(commands: CliCommand[], ctx: CliContext): Promise<n
     return first === undefined ? 2 : 0;
   }
   if (first === '--version' || first === '-V') {
-    ctx.io.stdout.write(`wharf ${ctx.helperVersion}\n`);
+    // The first line alone is what scripts (and build-sea's self-check) read.
+    const verbose = argv.includes('--verbose') || argv.includes('-v');
+    ctx.io.stdout.write([`wharf ${ctx.helperVersion}`, ...(verbose ? describeRuntime() : [])].map((line) => `${line}\n`).join(''));
     return 0;
   }
   const found = findCommand(commands, argv);

@@ -42,4 +42,14 @@ describe('wharf --version', () => {
       expect({ code, out: out.text(), err: err.text() }).toEqual({ code: 0, out: `wharf ${helperVersion}\n`, err: '' });
     }
   });
+
+  it('says with --verbose which node runs it and which ciphers SSH uses, after the version line', async () => {
+    const out = capture();
+    const config = loadCliConfig({ argv: ['--version', '--verbose'], env: { HOME: '/nonexistent' } });
+    const code = await runCli([], createCliContext(config, { stdin: new PassThrough(), stdout: out.stream, stderr: capture().stream }, { helperVersion: '0.4.2' }));
+    expect(code).toBe(0);
+    // From the checkout ssh2 finds the add-on npm built for it (the executable's case); the
+    // bundles' "Node's crypto" line is checked on the downloaded files (test/downloads.test.ts).
+    expect(out.text()).toBe(`wharf 0.4.2\nnode ${process.version} (${process.execPath})\nssh ciphers: native (ssh2's sshcrypto.node)\n`);
+  });
 });
