@@ -1,8 +1,10 @@
 import { loadServerConfig, readProcessContext } from './config/index.ts';
+import { tuneServerGarbageCollection } from './gc-tuning.ts';
 import { startServer } from './main.ts';
 
 /** `npm start`: run the control server until SIGINT/SIGTERM. */
 async function serveForever(): Promise<void> {
+  tuneServerGarbageCollection();
   const ctx = readProcessContext();
   const keepAgents = ctx.argv.includes('--keep-agents');
   const config = loadServerConfig({ ...ctx, argv: ctx.argv.filter((a) => a !== '--keep-agents') });

@@ -1,9 +1,11 @@
 import { loadCliConfig, readProcessContext } from '../config/index.ts';
 import { COMMANDS } from './commands.ts';
+import { tuneGarbageCollection } from './gc-tuning.ts';
 import { createCliContext, runCli } from './run-cli.ts';
 
 /** Entry of the `wharf` helper (bin/wharf.js in a checkout; dist/wharf.cjs, wharf.mjs and wharf-linux-x64 as downloads). */
 async function main(): Promise<number> {
+  tuneGarbageCollection();
   const config = loadCliConfig(readProcessContext());
   const ctx = createCliContext(config, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   return runCli(COMMANDS, ctx);
