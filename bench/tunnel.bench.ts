@@ -8,9 +8,11 @@
  * own process) on every path:
  *
  * - wharf: a control server started as `npm start` starts it, its process-driver workspace
- *   agent, and the downloadable helper (dist/wharf.cjs) running `wharf up` from a temp project
+ *   agent, and the helper as install.sh installs it here (the single executable
+ *   dist/wharf-linux-x64, with ssh2's native ciphers) running `wharf up` from a temp project
  *   whose okteto.yml has a `dev` section in hybrid mode; the data path is helper (ssh2 client)
- *   ⇄ websocket ⇄ control server ⇄ unix socket ⇄ agent (ssh2 server);
+ *   ⇄ websocket ⇄ control server ⇄ unix socket ⇄ agent (ssh2 server). The JavaScript bundle
+ *   (dist/wharf.cjs on node: Node's crypto) is measured after it, for throughput and CPU;
  * - OpenSSH: `ssh -N -L … -R …` to an sshd of our own on 127.0.0.1 (its own config, keys and
  *   port; stopped at the end), both with their default ciphers;
  * - bare relay: the same three-process architecture with nothing of wharf (bench/bare-tunnel.ts):
@@ -366,9 +368,18 @@ async function prepareWharf(endpoint: Endpoint): Promise<WharfSetup> {
   }
 }
 
-/** The helper as downloaded (dist/wharf.cjs, ssh2 without its native add-on), unless told otherwise. */
-function spawnWharfUp(setup: WharfSetup, program = join(root, 'dist', 'wharf.cjs')): ChildProcess {
-  return spawn(process.execPath, [program, 'up', 'tunnel'], { cwd: setup.project, env: setup.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * The helper as install.sh installs it on this machine: the single executable (dist/wharf-linux-x64,
+ * which carries ssh2's native cipher binding) where it is built, else the JavaScript bundle run by
+ * node (dist/wharf.cjs, ssh2 with Node's crypto), as on a machine with no executable for it.
+ */
+const EXECUTABLE = join(root, 'dist', 'wharf-linux-x64');
+const BUNDLE = join(root, 'dist', 'wharf.cjs');
+let installed = BUNDLE;
+
+function spawnWharfUp(setup: WharfSetup, program = installed): ChildProcess {
+  const [command, args] = program === BUNDLE ? [process.execPath, [program]] : [program, []];
+  return spawn(command, [...args, 'up', 'tunnel'], { cwd: setup.project, env: setup.env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 async function startWharfUp(setup: WharfSetup, program?: string): Promise<WharfUp> {
@@ -590,7 +601,9 @@ export async function run(): Promise<BenchRow[]> {
   taken.clear();
   const load = loadavg()[0].toFixed(1);
   // The server runs agents from dist/agent and the helper is dist/wharf.cjs: built when stale, as the tests do.
-  await exec(process.execPath, [join(root, 'scripts', 'build.mjs'), '--if-stale', 'agent', 'helper'], { cwd: root });
+  await exec(process.execPath, [join(root, 'scripts', 'build.mjs'), '--if-stale', 'agent', 'helper', 'executable'], { cwd: root });
+  installed = (await readFile(EXECUTABLE).then(() => true, () => false)) ? EXECUTABLE : BUNDLE;
+  const helperName = installed === EXECUTABLE ? 'the single executable (wharf-linux-x64, with ssh2\'s native ciphers)' : 'the JavaScript bundle on node (no native add-on)';
   // "OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19 …" on stderr.
   const openSshName = (await exec('ssh', ['-V'])).stderr.trim().split(/[\s,]/)[0].replace('_', ' ');
   try {
@@ -645,6 +658,18 @@ export async function run(): Promise<BenchRow[]> {
     if (wharfUp.helper.exitCode !== null) throw new Error(`wharf up exited during the run:\n${wharfUp.output()}`);
     if (/connection lost/.test(wharfUp.output())) throw new Error(`wharf up lost its connection during the run:\n${wharfUp.output()}`);
 
+    // The JavaScript bundle (what runs where there is no executable: `node wharf.mjs`), on the
+    // same server and workspace once the executable has stopped, beside the bare relay again.
+    let bundle: Measured | undefined;
+    if (installed !== BUNDLE) {
+      await wharfUp.stop();
+      await released(setup.reverse);
+      const js = await startWharfUp(setup, BUNDLE);
+      cleanups.push(js.stop);
+      bundle = (await measureTransfers({ wharf: { ...js, pids: async () => [js.helper.pid!, serverPid, agentPid] }, bare: barePath }, 3)).wharf;
+      await js.stop();
+    }
+
     // ------------------------------------------------------------------------------------- rows
     const f1 = (n: number) => n.toFixed(1);
     const f2 = (n: number) => n.toFixed(2);
@@ -655,7 +680,7 @@ export async function run(): Promise<BenchRow[]> {
       ['forward rule (`ssh -L`)', 'fwd', 'laptop → workspace'],
       ['reverse rule (`ssh -R`)', 'rev', 'workspace → laptop'],
     ] as const) {
-      const scenario = `${dir}: ${mib} ${what} on one connection, \`wharf up\` with the downloadable helper (load average ${load} at the start)`;
+      const scenario = `${dir}: ${mib} ${what} on one connection, \`wharf up\` with ${helperName} (load average ${load} at the start)`;
       const metric = `throughput (MB/s, median of ${ROUNDS})`;
       const mbps = (name: keyof Paths) => median(results[name][key].map((t) => t.mbps));
       // The total, and each process's share (the median of each, so they need not add up exactly).
@@ -672,6 +697,13 @@ export async function run(): Promise<BenchRow[]> {
       const cpuMetric = 'CPU per GB moved (s, median): all the tunnel\'s processes (laptop side + relay + workspace side)';
       rows.push({ scenario, metric: cpuMetric, wharf: cpu('wharf'), peerName: `${OPENSSH}: ssh + sshd's processes`, peer: cpu('ssh') });
       rows.push({ scenario, metric: cpuMetric, wharf: cpu('wharf'), peerName: `${BARE}: client + relay + agent`, peer: cpu('bare') });
+      if (bundle) {
+        const jsScenario = `${dir}: ${mib} ${what}, \`wharf up\` with the JavaScript bundle on node (ssh2 with Node's crypto: no native add-on), after the executable`;
+        const runs = bundle[key];
+        const jsParts = runs[0].parts.map((_, i) => f1(median(runs.map((t) => t.parts[i]))));
+        rows.push({ scenario: jsScenario, metric: `throughput (MB/s, median of ${runs.length})`, wharf: share(median(runs.map((t) => t.mbps)), b), peerName: BARE, peer: f1(b) });
+        rows.push({ scenario: jsScenario, metric: cpuMetric, wharf: `${f2(median(runs.map((t) => t.cpuPerGB)))} (${jsParts.join(' + ')})`, peerName: `${BARE}: client + relay + agent`, peer: cpu('bare') });
+      }
     }
     for (const [dir, key] of [
       ['forward rule', 'rttFwd'],
