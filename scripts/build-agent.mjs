@@ -200,6 +200,106 @@ const ssh2NoHttpAgents = {
   },
 };
 
+/**
+ * ssh2's client is never used by the agent (it is an SSH server), and loading it loads node's dns
+ * module: it is replaced by a class that says so if anything ever constructs it.
+ */
+const SSH2_CLIENT_EXPORT = "Client: require('./client.js'),";
+const ssh2NoClient = {
+  name: 'ssh2-no-client',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]index\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(SSH2_CLIENT_EXPORT)) throw new Error(`ssh2's ${args.path} no longer exports Client as build-agent.mjs expects`);
+      const leftOut = 'class LeftOutClient { constructor() { throw new Error("ssh2\'s Client is left out of the wharf agent bundle (scripts/build-agent.mjs)"); } }';
+      return { contents: `${leftOut}\n${source.replace(SSH2_CLIENT_EXPORT, 'Client: LeftOutClient,')}`, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * ssh2 loads node's zlib module and makes an inflate stream (for its handle's class) when its
+ * protocol loads, for the zlib@openssh.com compression a client may ask for, and rarely does
+ * (OpenSSH does not unless `Compression yes`; wharf's server never). Here zlib is loaded by the
+ * first compressed connection: the module's top-level `require('zlib')` and the handle class
+ * become one memoised function, and each use of the constants reads them from it. The checks
+ * fail the build if ssh2 changes shape, rather than silently keep or break it.
+ */
+const SSH2_ZLIB_IMPORT = /const \{\n  createInflate,\n  constants: \{\n((?:    \w+,\n)+)  \}\n\} = require\('zlib'\);\nconst ZlibHandle = createInflate\(\)\._handle\.constructor;\n/;
+const ssh2LazyZlib = {
+  name: 'ssh2-lazy-zlib',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]protocol[\\/]zlib\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const found = SSH2_ZLIB_IMPORT.exec(source);
+      if (!found) throw new Error(`ssh2's ${args.path} no longer loads zlib as build-agent.mjs expects`);
+      const names = found[1].split(',').map((n) => n.trim()).filter(Boolean);
+      let rest = source.slice(found.index + found[0].length);
+      for (const name of names) {
+        const uses = new RegExp(`\\b${name}\\b`, 'g');
+        if (!uses.test(rest)) throw new Error(`ssh2's ${args.path} no longer uses zlib's ${name} as build-agent.mjs expects`);
+        rest = rest.replace(uses, `zlibOf().constants.${name}`);
+      }
+      if (!rest.includes('new ZlibHandle(')) throw new Error(`ssh2's ${args.path} no longer makes a ZlibHandle as build-agent.mjs expects`);
+      rest = rest.replaceAll('new ZlibHandle(', 'new (zlibOf().Handle)(');
+      if (/\bZlibHandle\b/.test(rest)) throw new Error(`ssh2's ${args.path} uses ZlibHandle in a way build-agent.mjs does not rewrite`);
+      const lazy = [
+        'let zlibLoaded;',
+        'function zlibOf() {',
+        "  if (!zlibLoaded) { const zlib = require('zlib'); zlibLoaded = { constants: zlib.constants, Handle: zlib.createInflate()._handle.constructor }; }",
+        '  return zlibLoaded;',
+        '}',
+        '',
+      ].join('\n');
+      return { contents: source.slice(0, found.index) + lazy + rest, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * ssh2 loads bcrypt-pbkdf, and with it tweetnacl (whose set-up builds its tables), for private
+ * keys stored with a passphrase, which the agent's host key never has: the function is loaded
+ * by its first call instead.
+ */
+const SSH2_BCRYPT_IMPORT = "const bcrypt_pbkdf = require('bcrypt-pbkdf').pbkdf;";
+const ssh2LazyBcrypt = {
+  name: 'ssh2-lazy-bcrypt',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/](protocol[\\/]keyParser|keygen)\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(SSH2_BCRYPT_IMPORT)) throw new Error(`ssh2's ${args.path} no longer loads bcrypt-pbkdf as build-agent.mjs expects`);
+      return { contents: source.replace(SSH2_BCRYPT_IMPORT, "const bcrypt_pbkdf = (...args) => require('bcrypt-pbkdf').pbkdf(...args);"), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * asn1 (ssh2's key parsing) and ssh2's fs helpers check their arguments with node's assert,
+ * which they load at start for checks that pass. They get a stand-in with the calls they make
+ * (`assert()`, `assert.ok()`, `assert.equal()`) that loads node's assert only when a check fails,
+ * so the error is node's own AssertionError.
+ */
+const LAZY_ASSERT = [
+  '// node:assert, loaded by the first failing check (scripts/build-agent.mjs: lazyAssert)',
+  "function assert(value, message) { if (!value) require('assert').ok(value, message); }",
+  'assert.ok = assert;',
+  "assert.equal = function equal(actual, expected, message) { if (actual != expected) require('assert').equal(actual, expected, message); };",
+].join('\n');
+const lazyAssert = {
+  name: 'lazy-assert',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]node_modules[\\/](asn1[\\/]lib[\\/]ber[\\/](reader|writer)|ssh2[\\/]lib[\\/]protocol[\\/]node-fs-compat)\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const load = /^(var|const) assert = require\('assert'\);$/m;
+      if (!load.test(source)) throw new Error(`${args.path} no longer loads assert as build-agent.mjs expects`);
+      const calls = new Set([...source.matchAll(/\bassert\.(\w+)/g)].map((m) => m[1]));
+      const unknown = [...calls].filter((call) => call !== 'ok' && call !== 'equal');
+      if (unknown.length) throw new Error(`${args.path} calls assert.${unknown.join(', assert.')}, which build-agent.mjs's stand-in lacks`);
+      return { contents: source.replace(load, LAZY_ASSERT), loader: 'js' };
+    });
+  },
+};
+
 const started = performance.now();
 await mkdir(outdir, { recursive: true });
 const written = [];
@@ -222,7 +322,7 @@ try {
     legalComments: 'eof',
     banner: { js: 'const __wharfImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
     define: { 'import.meta.url': '__wharfImportMetaUrl' },
-    plugins: [inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, ssh2NoHttpAgents, nativesBeside],
+    plugins: [inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, ssh2NoHttpAgents, ssh2NoClient, ssh2LazyZlib, ssh2LazyBcrypt, lazyAssert, nativesBeside],
     metafile: true,
     logLevel: 'warning',
   });
