@@ -5,7 +5,7 @@ import type { IPty } from 'node-pty';
 import type ssh2 from 'ssh2';
 import { repairChannelWindowing } from './channel-window-repair.ts';
 import type { KeyGrant } from './key-store.ts';
-import { serveSftp } from './sftp-server.ts';
+import { DEFAULT_SFTP_LIMITS, serveSftp } from './sftp-server.ts';
 
 export type ProcessEnvironment = {
   /** Workspace root: cwd of every process. */
@@ -131,7 +131,8 @@ export function serveSession(
     run(stream, ['-l']);
   });
   // Standard file access, rooted at the workspace (what OpenSSH's `sftp` and IDEs speak).
-  session.on('sftp', (accept) => serveSftp(accept(), proc.root));
+  // The control server (the admin key) reads a listing's attributes, never its `ls -l` lines.
+  session.on('sftp', (accept) => serveSftp(accept(), proc.root, DEFAULT_SFTP_LIMITS, { longnames: grant.role !== 'admin' }));
   session.on('subsystem', (accept, reject, info) => {
     const handler = subsystems.get(info.name);
     if (!handler) return reject();

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentFeature } from '../../agent/index.ts';
+import { isoTimestamp } from '../../common/index.ts';
 import type { AgentConfig } from '../../config/index.ts';
 import { DOC_SUBSYSTEM } from '../envelope.ts';
 import type { DocService } from './doc-service.ts';
@@ -14,7 +15,7 @@ export type DocFeatureOptions = {
 };
 
 function logToStderr(event: string, fields: Record<string, unknown> = {}): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent.docs', event, ...fields })}\n`);
+  process.stderr.write(`${JSON.stringify({ time: isoTimestamp(), component: 'agent.docs', event, ...fields })}\n`);
 }
 
 /** Where a workspace agent keeps document state by default: its home's cache. */
