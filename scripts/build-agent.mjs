@@ -1,11 +1,13 @@
 // The workspace agent as a bundle that plain `node` runs (no tsx, no node_modules): one CommonJS
-// file built from server/agent-main.ts, its V8 code cache, and beside them the native add-ons it loads.
+// file built from server/agent-main.ts, its V8 code cache, and beside them the parts it loads on
+// first use and the native add-ons it loads.
 // Usage: node scripts/build-agent.mjs [--outdir <dir>] [--no-code-cache]   (default: dist/agent)
 //
 //   <outdir>/agent.cjs          the agent (`node agent.cjs --socket … --root …`, or `bridge --socket …`):
 //                               a small entry that runs the bundle with its code cache (ENTRY_SOURCE)
 //   <outdir>/agent-bundle-<hash>.cjs            the agent's code, named by its content, wrapped as a CommonJS function (WRAPPER)
 //   <outdir>/agent-bundle-<hash>.cjs.v8-cache   V8's code cache of it, made by this node
+//   <outdir>/agent-<part>-<hash>.cjs            the parts it loads on first use (LAZY_PARTS)
 //   <outdir>/agent.mjs          the same agent for older callers (`node agent.mjs …`): imports agent.cjs
 //   <outdir>/bridge.mjs         the bridge alone (`node bridge.mjs --socket … [--wait-ms …]`): what
 //                               container drivers exec; it starts in about half the agent's time
@@ -300,15 +302,27 @@ const lazyAssert = {
   },
 };
 
-const started = performance.now();
-await mkdir(outdir, { recursive: true });
-const written = [];
-try {
-  const result = await build({
+/**
+ * Parts of the agent loaded on first use, each its own CommonJS file beside the bundle
+ * (`agent-<part>-<hash>.cjs`): a terminal's headless screen (@xterm/headless), the documents of
+ * live editing (Yjs, chokidar) and the deploy packer (server/okteto, with yaml through its
+ * index). Their code already ran only on first use (a dynamic import); in the bundle its text
+ * still sat in every agent's heap (V8 keeps a script's source): about half of the bundle, 0.9 MiB
+ * of an idle agent's RSS. Code a part shares with the bundle (server/common, small and without
+ * state) is in both. A part is compiled when it is first loaded, without a code cache: a few
+ * milliseconds, once, of the first terminal, document or deploy.
+ */
+const LAZY_PARTS = [
+  { name: 'screen', entry: 'server/terminal/agent/screen.ts' },
+  { name: 'docs', entry: 'server/sync/agent/doc-service.ts' },
+  { name: 'okteto', entry: 'server/okteto/index.ts' },
+];
+
+/** The agent's code, as the bundle and each lazy part are built (`extra`: their own options). */
+function agentBuild(extra) {
+  return build({
     absWorkingDir: root,
-    entryPoints: ['server/agent-main.ts'],
     write: false,
-    outfile: join(outdir, BUNDLE),
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -316,26 +330,91 @@ try {
     // and Node 20 offers nothing like it for ES modules. Code of ours that reads import.meta.url
     // (config's code root) gets the bundle's own URL.
     format: 'cjs',
+    // A dynamic import becomes a require (of a bundled module, or of a lazy part beside the
+    // bundle): the bundle runs as a vm.Script, where node has nothing to resolve import() with.
+    supported: { 'dynamic-import': false },
     // Whitespace and syntax only: names stay, so a stack trace in an agent log still reads.
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'eof',
     banner: { js: 'const __wharfImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
     define: { 'import.meta.url': '__wharfImportMetaUrl' },
-    plugins: [inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, ssh2NoHttpAgents, ssh2NoClient, ssh2LazyZlib, ssh2LazyBcrypt, lazyAssert, nativesBeside],
     metafile: true,
     logLevel: 'warning',
+    ...extra,
+    plugins: [...(extra.plugins ?? []), inlineSiblingFiles, nodePtyLoader, ssh2LazyPoly1305, ssh2NoHttpAgents, ssh2NoClient, ssh2LazyZlib, ssh2LazyBcrypt, lazyAssert, nativesBeside],
   });
-  if (result.errors.length > 0) throw new Error('esbuild reported errors');
-  // The agent loads only its own half of every feature: a server package or file that reaches
-  // the bundle is an import that crossed the line, and fails the build with its import chain.
-  const foreign = findForeignCode(result.metafile, {
-    bundle: 'the agent bundle',
+}
+
+/** The agent loads only its own half of every feature: a server package or file that reaches its code fails the build. */
+function checkAgentCode(metafile, bundle) {
+  const foreign = findForeignCode(metafile, {
+    bundle,
     packages: ['hono', '@hono/node-server', 'protobufjs', 'pino', 'prom-client'],
     isForbiddenFile: isServerFile,
     why: 'control-server code (DESIGN.md, "Layout and layering")',
   });
   if (foreign) throw new Error(foreign);
+}
+
+/**
+ * server/common is pure (DESIGN.md: it imports nothing of ours and its files do nothing when
+ * loaded), and reached through its index: said to esbuild, a part keeps only what it uses of it,
+ * not every file of the index with what those load (ssh2, for the key helpers).
+ */
+const commonWithoutSideEffects = {
+  name: 'common-without-side-effects',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /\.ts$/ }, async (args) => {
+      if (args.pluginData?.common || args.kind === 'entry-point') return undefined;
+      const resolved = await pluginBuild.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: { common: true } });
+      if (resolved.errors.length > 0 || !resolved.path.startsWith(join(root, 'server', 'common') + '/')) return undefined;
+      return { ...resolved, sideEffects: false };
+    });
+  },
+};
+
+/** A dynamic import of a lazy part's entry, from the bundle: a require of the part's file (by its built name). */
+function lazyPartsBeside(fileOf) {
+  return {
+    name: 'lazy-parts-beside-the-bundle',
+    setup(pluginBuild) {
+      pluginBuild.onResolve({ filter: /\.ts$/ }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        const file = fileOf.get(resolve(args.resolveDir, args.path));
+        return file ? { path: `./${file}`, external: true } : undefined;
+      });
+    },
+  };
+}
+
+const started = performance.now();
+await mkdir(outdir, { recursive: true });
+const written = [];
+try {
+  const parts = [];
+  for (const part of LAZY_PARTS) {
+    const built = await agentBuild({ entryPoints: [part.entry], outfile: join(outdir, `agent-${part.name}.cjs`), plugins: [commonWithoutSideEffects] });
+    if (built.errors.length > 0) throw new Error(`esbuild reported errors for the ${part.name} part`);
+    checkAgentCode(built.metafile, `the agent's ${part.name} part`);
+    const code = built.outputFiles[0].contents;
+    parts.push({ ...part, code, file: `agent-${part.name}-${createHash('sha256').update(code).digest('hex').slice(0, 12)}.cjs` });
+  }
+  const result = await agentBuild({
+    entryPoints: ['server/agent-main.ts'],
+    outfile: join(outdir, BUNDLE),
+    plugins: [lazyPartsBeside(new Map(parts.map((part) => [join(root, part.entry), part.file])))],
+  });
+  if (result.errors.length > 0) throw new Error('esbuild reported errors');
+  checkAgentCode(result.metafile, 'the agent bundle');
+  const bundledParts = parts.filter((part) => result.metafile.inputs[part.entry]);
+  if (bundledParts.length) throw new Error(`the bundle imports ${bundledParts.map((part) => part.entry).join(', ')} statically: a lazy part must be reached by dynamic imports only`);
+  // The parts before the bundle that names them (same-named content keeps its file).
+  for (const part of parts) {
+    if (existsSync(join(outdir, part.file))) continue;
+    written.push(join(outdir, part.file));
+    await writeFile(join(outdir, part.file), part.code);
+  }
   // The bridge: node:net only (server/agent-bridge-main.ts), written before agent.mjs is renamed
   // into place, so a bundle with agent.mjs has it too.
   const bridgeTmp = `${join(outdir, 'bridge.mjs')}.${process.pid}.tmp`;
@@ -407,8 +486,9 @@ try {
   // Earlier builds' bundles: nothing names them any more (a running agent has read its own whole).
   for (const name of await readdir(outdir)) {
     if (/^agent-bundle-[0-9a-f]+\.cjs(\.v8-cache)?$/.test(name) && !name.startsWith(bundleName)) await rm(join(outdir, name), { force: true });
+    if (/^agent-[a-z]+-[0-9a-f]{12}\.cjs$/.test(name) && !name.startsWith('agent-bundle-') && !parts.some((part) => part.file === name)) await rm(join(outdir, name), { force: true });
   }
-  console.log(`build-agent: ${join(outdir, 'agent.cjs')} (${bundleName}${cached ? ' + code cache' : ''}; + ${copied.join(', ')}) in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  console.log(`build-agent: ${join(outdir, 'agent.cjs')} (${bundleName}${cached ? ' + code cache' : ''}; + ${parts.map((part) => part.file).join(', ')}; + ${copied.join(', ')}) in ${((performance.now() - started) / 1000).toFixed(1)}s`);
 } catch (err) {
   for (const file of written) await rm(file, { force: true });
   console.error(`build-agent: ${err.message}`);
