@@ -4,7 +4,7 @@ import { createForwardingFeature, createServiceEnvFeature } from './hybrid/agent
 import { createPortsFeature } from './preview/agent/index.ts';
 import { createDocFeature, docStateDirOf } from './sync/agent/index.ts';
 import { createTerminalFeature } from './terminal/agent/index.ts';
-import { runBridge } from './common/index.ts';
+import { isoTimestamp, runBridge } from './common/index.ts';
 import { createPathJail, runAgent, type AgentFeature } from './agent/index.ts';
 
 /**
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   }
   const config = loadAgentConfig(ctx);
   const log = (event: string, fields?: Record<string, unknown>) =>
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`);
+    process.stderr.write(`${JSON.stringify({ time: isoTimestamp(), component: 'agent', event, ...fields })}\n`);
   // The workspace's listening ports (previews); the server's own key may dial only those.
   const ports = createPortsFeature({ agentPid: process.pid, root: config.root, intervalMs: 1000, log });
   const features: AgentFeature[] = [

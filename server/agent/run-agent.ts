@@ -1,6 +1,7 @@
 import { chmod, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type ssh2 from 'ssh2';
+import { isoTimestamp } from '../common/index.ts';
 import type { AgentConfig } from '../config/index.ts';
 import { createControlSubsystem } from './control.ts';
 import { createFeatureStore } from './feature-store.ts';
@@ -18,7 +19,7 @@ export type AgentFeature = {
 export type RunningAgent = { stop(): Promise<void> };
 
 function logLine(event: string, fields: Record<string, unknown> = {}): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent', event, ...fields })}\n`);
+  process.stderr.write(`${JSON.stringify({ time: isoTimestamp(), component: 'agent', event, ...fields })}\n`);
 }
 
 export async function runAgent(config: AgentConfig, features: AgentFeature[]): Promise<RunningAgent> {

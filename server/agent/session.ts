@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Duplex } from 'node:stream';
-import pty from 'node-pty';
+import type { IPty } from 'node-pty';
 import type ssh2 from 'ssh2';
 import { repairChannelWindowing } from './channel-window-repair.ts';
 import type { KeyGrant } from './key-store.ts';
-import { serveSftp } from './sftp-server.ts';
+import { DEFAULT_SFTP_LIMITS, serveSftp } from './sftp-server.ts';
 
 export type ProcessEnvironment = {
   /** Workspace root: cwd of every process. */
@@ -23,6 +23,12 @@ export type SubsystemHandler = (stream: Duplex, context: SubsystemContext) => vo
 type PtyInfo = { cols: number; rows: number; term: string };
 
 const signalNames = Object.keys(osConstants.signals);
+
+// node-pty is loaded with the first pty session, not at the agent's start: it maps its add-on and
+// loads node's tty module, which an agent that only serves files, documents and forwards (most of
+// them, most of the time) never needs. esbuild keeps a dynamic import of a bundled module lazy.
+let ptyModule: Promise<typeof import('node-pty')> | undefined;
+const loadPty = () => (ptyModule ??= import('node-pty').then((m) => m.default));
 
 function exitWith(stream: ssh2.ServerChannel, code: number | null, signal: string | null): void {
   if (signal) stream.exit(signal.replace(/^SIG/, ''), false, '');
@@ -65,22 +71,35 @@ export function serveSession(
     accept?.();
   });
 
+  function runInPty(stream: ssh2.ServerChannel, child: IPty): void {
+    resize = (cols, rows) => child.resize(Math.max(1, cols), Math.max(1, rows));
+    signal = (name) => child.kill(name);
+    child.onData((data) => stream.write(data));
+    stream.on('data', (data: Buffer) => child.write(data));
+    child.onExit(({ exitCode, signal: sig }) => {
+      const name = sig ? signalNames.find((n) => osConstants.signals[n as keyof typeof osConstants.signals] === sig) ?? null : null;
+      exitWith(stream, exitCode, name);
+    });
+    stream.on('close', () => child.kill('SIGHUP'));
+  }
+
   function run(stream: ssh2.ServerChannel, args: string[]): void {
     const env = { ...proc.env, ...clientEnv };
     if (ptyInfo) {
-      env.TERM = ptyInfo.term;
-      const child = pty.spawn(proc.shell, args, { cols: ptyInfo.cols, rows: ptyInfo.rows, cwd: proc.root, env, name: ptyInfo.term });
-      resize = (cols, rows) => child.resize(Math.max(1, cols), Math.max(1, rows));
-      signal = (name) => child.kill(name);
-      child.onData((data) => stream.write(data));
-      stream.on('data', (data: Buffer) => child.write(data));
-      child.onExit(({ exitCode, signal: sig }) => {
-        const name = sig ? signalNames.find((n) => osConstants.signals[n as keyof typeof osConstants.signals] === sig) ?? null : null;
-        exitWith(stream, exitCode, name);
-      });
-      stream.on('close', () => child.kill('SIGHUP'));
+      const info = ptyInfo;
+      env.TERM = info.term;
+      loadPty()
+        .then((pty) => {
+          // The channel may have closed while node-pty loaded; its input waits, paused, meanwhile.
+          if (!stream.destroyed) runInPty(stream, pty.spawn(proc.shell, args, { cols: info.cols, rows: info.rows, cwd: proc.root, env, name: info.term }));
+        })
+        .catch((err: Error) => {
+          stream.stderr.write(`wharf: cannot start ${proc.shell}: ${err.message}\n`);
+          exitWith(stream, 127, null);
+        });
       return;
     }
+
     const child = spawn(proc.shell, args, { cwd: proc.root, env, stdio: ['pipe', 'pipe', 'pipe'] });
     repairChannelWindowing(stream);
     signal = (name) => child.kill(name as NodeJS.Signals);
@@ -112,7 +131,8 @@ export function serveSession(
     run(stream, ['-l']);
   });
   // Standard file access, rooted at the workspace (what OpenSSH's `sftp` and IDEs speak).
-  session.on('sftp', (accept) => serveSftp(accept(), proc.root));
+  // The control server (the admin key) reads a listing's attributes, never its `ls -l` lines.
+  session.on('sftp', (accept) => serveSftp(accept(), proc.root, DEFAULT_SFTP_LIMITS, { longnames: grant.role !== 'admin' }));
   session.on('subsystem', (accept, reject, info) => {
     const handler = subsystems.get(info.name);
     if (!handler) return reject();

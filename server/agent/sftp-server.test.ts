@@ -6,18 +6,18 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createPathJail, DEFAULT_SFTP_LIMITS, formatLongname, serveSftp, type SftpLimits } from './sftp-server.ts';
+import { createPathJail, DEFAULT_SFTP_LIMITS, formatLongname, serveSftp, type SftpLimits, type SftpOptions } from './sftp-server.ts';
 
 const { STATUS_CODE } = ssh2.utils.sftp;
 
 type Session = { sftp: SFTPWrapper; close(): void };
 
 /** A real ssh2 server whose `sftp` subsystem is ours, and a real ssh2 client, over 127.0.0.1. */
-async function startSftp(root: string, limits?: SftpLimits): Promise<{ connect(): Promise<Session>; stop(): Promise<void> }> {
+async function startSftp(root: string, limits?: SftpLimits, options?: SftpOptions): Promise<{ connect(): Promise<Session>; stop(): Promise<void> }> {
   const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     client.on('authentication', (ctx) => ctx.accept());
-    client.on('ready', () => client.on('session', (accept) => accept().on('sftp', (acceptSftp) => serveSftp(acceptSftp(), root, limits))));
+    client.on('ready', () => client.on('session', (accept) => accept().on('sftp', (acceptSftp) => serveSftp(acceptSftp(), root, limits, options))));
     client.on('error', () => {});
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -194,6 +194,17 @@ describe('sftp server', () => {
     expect((await call((cb) => s.sftp.open('/f', 'r', cb))).ok).toBe(true);
     s.close();
     await small.stop();
+  });
+
+  it('lists bare names, with the same attributes, for a client that does not read ls -l lines', async () => {
+    const bare = await startSftp(root, DEFAULT_SFTP_LIMITS, { longnames: false });
+    const s = await bare.connect();
+    await writeFile(join(root, 'listed.txt'), 'abc');
+    const listed = await call<ssh2.FileEntry[]>((cb) => s.sftp.readdir('/', cb));
+    const entry = listed.ok ? listed.value.find((e) => e.filename === 'listed.txt') : undefined;
+    expect(entry).toMatchObject({ filename: 'listed.txt', longname: 'listed.txt', attrs: { size: 3 } });
+    s.close();
+    await bare.stop();
   });
 });
 

@@ -10,6 +10,7 @@ export { signToken, verifyToken } from './signed-token.ts';
 export type { TokenPayload, VerifyFailure } from './signed-token.ts';
 export { CLOSE_CODES, DOC_MESSAGE, DOC_TEXT_NAME, TERMINAL_COLORS } from './protocol.ts';
 export { isProcessAlive } from './process-alive.ts';
+export { isoTimestamp } from './utc-time.ts';
 export type {
   Workspace,
   WorkspaceStatus,

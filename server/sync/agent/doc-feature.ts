@@ -1,14 +1,10 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentFeature } from '../../agent/index.ts';
+import { isoTimestamp } from '../../common/index.ts';
 import type { AgentConfig } from '../../config/index.ts';
-import { createDocManager } from './doc-manager.ts';
-import { createDocStateStore } from './doc-state-store.ts';
-import { createDocSubsystem } from './doc-subsystem.ts';
 import { DOC_SUBSYSTEM } from '../envelope.ts';
-import { createGitignoreMatcher } from './gitignore-matcher.ts';
-import { isInside } from './safe-path.ts';
-import { createWorkspaceWatcher } from './workspace-watcher.ts';
+import type { DocService } from './doc-service.ts';
 
 export type DocFeatureOptions = {
   root: string;
@@ -19,7 +15,7 @@ export type DocFeatureOptions = {
 };
 
 function logToStderr(event: string, fields: Record<string, unknown> = {}): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'agent.docs', event, ...fields })}\n`);
+  process.stderr.write(`${JSON.stringify({ time: isoTimestamp(), component: 'agent.docs', event, ...fields })}\n`);
 }
 
 /** Where a workspace agent keeps document state by default: its home's cache. */
@@ -27,36 +23,35 @@ export function docStateDirOf(config: Pick<AgentConfig, 'home'>): string {
   return join(config.home, '.cache', 'wharf', 'docs');
 }
 
-/** Live editing inside the agent: the `wharf-doc` subsystem, and saving every open document on shutdown. */
+/**
+ * Live editing inside the agent: the `wharf-doc` subsystem, and saving every open document on
+ * shutdown. The documents' code (Yjs and its protocols, which load node's webcrypto; chokidar;
+ * the .gitignore rules) is loaded when the first document is opened, not at the agent's start:
+ * most agents serve files, terminals and forwards for long stretches with no document open.
+ * esbuild keeps a dynamic import of a bundled module lazy.
+ */
 export function createDocFeature(options: DocFeatureOptions): AgentFeature {
   const log = options.log ?? logToStderr;
+  // At start, so that a workspace root that cannot be resolved fails the agent's start as before.
   const root = realpathSync(options.root);
-  const matcher = createGitignoreMatcher(root);
-  const manager = createDocManager({
-    root,
-    flushDelayMs: options.limits.docFlushDelayMs,
-    flushMaxWaitMs: options.limits.docFlushMaxWaitMs,
-    maxDocBytes: options.limits.maxDocBytes,
-    store: createDocStateStore(options.stateDir),
-    matcher,
-    log,
-    startWatcher: (onEvent) =>
-      createWorkspaceWatcher({
-        root,
-        matcher,
-        isExcluded: (path) => isInside(options.stateDir, path),
-        onEvent,
-        onError: (err) => log('watch.error', { error: err.message }),
-      }),
-  });
+  let service: Promise<DocService> | undefined;
+  const load = () => (service ??= import('./doc-service.ts').then((m) => m.createDocService({ ...options, root, log })));
   return {
     subsystems: {
-      [DOC_SUBSYSTEM]: createDocSubsystem({
-        manager,
-        maxFrameBytes: options.limits.maxFrameBytes,
-        maxQueuedBytes: 2 * options.limits.maxFrameBytes,
-      }),
+      [DOC_SUBSYSTEM]: (stream, context) => {
+        stream.on('error', () => {});
+        load().then(
+          // A channel closed while the code loaded has nobody to serve; its data waits, unread, meanwhile.
+          (docs) => { if (!stream.destroyed) docs.subsystem(stream, context); },
+          (err: Error) => {
+            log('docs.load_failed', { error: err.message });
+            stream.destroy();
+          },
+        );
+      },
     },
-    shutdown: () => manager.shutdown({ code: 'unavailable', message: 'the workspace agent is stopping' }),
+    shutdown: async () => {
+      if (service) await (await service).shutdown();
+    },
   };
 }

@@ -2,4 +2,3 @@
 // keeps, their files and the watcher. Only server/agent-main.ts wires it.
 export { createDocFeature, docStateDirOf } from './doc-feature.ts';
 export type { DocFeatureOptions } from './doc-feature.ts';
-export { TEXT_NAME } from './shared-doc.ts';

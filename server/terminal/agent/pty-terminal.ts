@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import pty from 'node-pty';
-import { isProcessAlive } from '../../common/index.ts';
+import { isoTimestamp, isProcessAlive } from '../../common/index.ts';
 import { createFanout, type FanoutMember, type FanoutSink } from '../fanout.ts';
 import { encodeOutputFrame } from '../frames.ts';
 import type { ExitStatus, Snapshot, TerminalInfo } from '../protocol.ts';
@@ -98,7 +98,7 @@ export function createPtyTerminal(options: PtyTerminalOptions) {
     env: options.env,
     encoding: null,
   });
-  const createdAt = new Date().toISOString();
+  const createdAt = isoTimestamp();
   const attachments = new Set<AttachmentState>();
   let exited: ExitStatus | undefined;
   let exitSeq: number | undefined;

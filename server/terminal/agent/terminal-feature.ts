@@ -8,7 +8,7 @@ import type { FanoutSink } from '../fanout.ts';
 import { createTypedFrameDecoder, dataFrameOf, encodeJsonFrame } from '../frames.ts';
 import { createClientLimits, type ClientLimits } from './client-limits.ts';
 import { TERMINAL_SUBSYSTEM, type AgentFailureCode, type AgentReply, type AttachPrincipal, type CreateTerminalRequest } from '../protocol.ts';
-import { createPtyTerminal, type Attachment, type PtyTerminal, type PtyTerminalLimits } from './pty-terminal.ts';
+import type { Attachment, PtyTerminal, PtyTerminalLimits } from './pty-terminal.ts';
 // Type only: the module (with @xterm/headless) is loaded with the first terminal, below.
 import type { ScreenOptions, Screen } from './screen.ts';
 
@@ -142,11 +142,13 @@ export function planLaunch(request: CreateTerminalRequest, options: Pick<Termina
  */
 export function createTerminalFeature(options: TerminalFeatureOptions): AgentFeature {
   const terminals = new Map<string, PtyTerminal>();
-  // @xterm/headless takes about a tenth of the agent's start-up to load and stays in its heap: an
-  // agent that never opens a terminal (most of a workspace's life, or a preview or files only)
-  // starts faster and smaller without it. esbuild keeps a dynamic import of a bundled module lazy.
-  let screens: Promise<(options: ScreenOptions) => Screen> | undefined;
-  const loadScreens = () => (screens ??= import('./screen.ts').then((m) => m.createScreen));
+  // @xterm/headless takes about a tenth of the agent's start-up to load and stays in its heap, and
+  // node-pty loads its add-on and node's tty module: an agent that never opens a terminal (most of
+  // a workspace's life, or a preview or files only) starts faster and smaller without them.
+  // esbuild keeps a dynamic import of a bundled module lazy.
+  let modules: Promise<{ createScreen: (options: ScreenOptions) => Screen; createPtyTerminal: typeof import('./pty-terminal.ts').createPtyTerminal }> | undefined;
+  const loadModules = () =>
+    (modules ??= Promise.all([import('./screen.ts'), import('./pty-terminal.ts')]).then(([screen, ptyTerminal]) => ({ createScreen: screen.createScreen, createPtyTerminal: ptyTerminal.createPtyTerminal })));
   const clientLimits = createClientLimits(options.limits.clients);
 
   function reply(stream: Duplex, message: AgentReply): void {
@@ -154,7 +156,7 @@ export function createTerminalFeature(options: TerminalFeatureOptions): AgentFea
   }
 
   async function create(request: CreateTerminalRequest): Promise<AgentReply> {
-    const createScreen = await loadScreens();
+    const { createScreen, createPtyTerminal } = await loadModules();
     if (terminals.size >= options.limits.maxTerminals) {
       return { ok: false, error: { code: 'conflict', message: `this workspace already has ${options.limits.maxTerminals} terminals; close one first` } };
     }
