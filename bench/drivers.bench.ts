@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { requireEngine } from '../test/support/images.ts';
 import { ensureBusyboxWorkspaceImage } from '../test/support/workspace-images.ts';
 import { createRequire } from 'node:module';
-import { delay, runWhenMain, spawnTypeScript, stopChild, waitForOutput } from './support.ts';
+import { delay, runWhenMain, spawnTypeScript, stopChild, waitForOutput, SERVER_ENV } from './support.ts';
 import type { BenchRow } from './types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -40,7 +40,7 @@ type Server = { url: string; token: string; child: ChildProcess; dataDir: string
 async function startServer(args: string[]): Promise<Server> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-drivers-'));
   const token = randomBytes(16).toString('hex');
-  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn', ...args]);
+  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn', ...args], SERVER_ENV);
   const stop = async () => {
     await stopChild(child);
     await rm(dataDir, { recursive: true, force: true });

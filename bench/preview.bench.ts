@@ -26,7 +26,7 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importPreviewPeers, locateCodeServer } from './peers.ts';
-import { delay, freePort, runWhenMain, spawnTypeScript, stopChild, waitForOutput } from './support.ts';
+import { delay, freePort, runWhenMain, spawnTypeScript, stopChild, waitForOutput, SERVER_ENV } from './support.ts';
 import type { BenchRow } from './types.ts';
 
 const ROUNDS = 3;
@@ -145,7 +145,7 @@ type Running = { stop(): Promise<void> };
 async function startWharf(): Promise<Running & { url: string; token: string; filesDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-preview-'));
   const token = randomBytes(16).toString('hex');
-  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn', '--preview-domain', DOMAIN]);
+  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn', '--preview-domain', DOMAIN], SERVER_ENV);
   const stop = async () => {
     await stopChild(child);
     await rm(dataDir, { recursive: true, force: true });

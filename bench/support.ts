@@ -51,10 +51,13 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Runs a TypeScript file of this repository in its own Node process, as `npm start` runs the server. */
-export function spawnTypeScript(file: string, args: string[]): ChildProcess {
+export function spawnTypeScript(file: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const loader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  return spawn(process.execPath, ['--import', loader, join(root, file), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', loader, join(root, file), ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** The environment scripts/start.sh (`npm start`) and the server image give the server: glibc's trim threshold (why: start.sh). */
+export const SERVER_ENV = { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864' };
 
 export type WharfProcess = { url: string; token: string; dataDir: string; stop(): Promise<void> };
 
@@ -65,7 +68,7 @@ export type WharfProcess = { url: string; token: string; dataDir: string; stop()
 export async function startWharfProcess(dataDirPrefix: string): Promise<WharfProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), dataDirPrefix));
   const token = randomBytes(16).toString('hex');
-  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn']);
+  const child = spawnTypeScript('server/serve.ts', ['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0', '--token', token, '--sandbox', 'none', '--log-level', 'warn'], SERVER_ENV);
   const stop = async () => {
     await stopChild(child);
     await rm(dataDir, { recursive: true, force: true });

@@ -190,7 +190,7 @@ describe('server image', () => {
     expect(version.output.trim()).toMatch(/^wharf \d+\.\d+\.\d+$/);
     expect(version.code).toBe(0);
     // What the docker driver's runtime volume is made of, present and runnable as the wharf user.
-    const probe = await runToEnd({ Entrypoint: ['sh', '-c'], Cmd: ['id -u && ldd "$(command -v node)" >/dev/null && ls /opt/wharf/dist/agent /opt/wharf/dist && test -w /data && test ! -w /opt/wharf'] });
+    const probe = await runToEnd({ Entrypoint: ['sh', '-c'], Cmd: ['id -u && ldd "$(command -v node)" >/dev/null && ls /opt/wharf/dist/agent /opt/wharf/dist && test -w /data && test ! -w /opt/wharf && /lib64/ld-linux-x86-64.so.2 --list-tunables'] });
     expect(probe.code, probe.output).toBe(0);
     expect(probe.output).toMatch(/^10001\n/);
     expect(probe.output).toContain('agent.cjs');
@@ -198,6 +198,10 @@ describe('server image', () => {
     expect(probe.output).toMatch(/agent-bundle-[0-9a-f]+\.cjs\.v8-cache/);
     expect(probe.output).toContain('pty.node');
     expect(probe.output).toContain('wharf-linux-x64');
+    // glibc keeps up to 64 MiB of freed heap in the server (Dockerfile, scripts/start.sh: a relay's
+    // buffers otherwise fault in every page they pass through): the image's environment says so,
+    // and the image's own glibc reads it (ld.so reports the tunables it runs programs with).
+    expect(probe.output).toContain('glibc.malloc.trim_threshold: 0x4000000 ');
   });
 
   it('passes the smoke test on the process driver, and reports healthy to the engine', async () => {
